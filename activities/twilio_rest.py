@@ -1,0 +1,68 @@
+"""A small client of Twilio's REST API (2010-04-01) over httpx: numbers and, later, calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class TwilioError(Exception):
+    status: int
+    code: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"Twilio {self.status} (code {self.code}): {self.message}"
+
+    @property
+    def retryable(self) -> bool:
+        return self.status >= 500 or self.status == 429
+
+
+class TwilioRest:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, account_sid: str, auth_token: str) -> None:
+        self._http = http
+        self._root = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}"
+        self._auth = httpx.BasicAuth(account_sid, auth_token)
+
+    async def _request(
+        self, method: str, path: str, *, params: Any = None, data: Any = None
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            method, f"{self._root}{path}", params=params, data=data, auth=self._auth
+        )
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise TwilioError(
+                response.status_code, body.get("code"), body.get("message") or response.text[:200]
+            )
+        if response.status_code == 204 or not response.content:
+            return {}
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def available_local_numbers(self, iso_country: str, area_code: str | None) -> list[str]:
+        params = {"VoiceEnabled": "true", "PageSize": "20"}
+        if area_code:
+            params["AreaCode"] = area_code
+        body = await self._request("GET", f"/AvailablePhoneNumbers/{iso_country}/Local.json", params=params)
+        return [n["phone_number"] for n in body.get("available_phone_numbers", [])]
+
+    async def find_incoming_number(self, e164: str) -> dict[str, Any] | None:
+        body = await self._request("GET", "/IncomingPhoneNumbers.json", params={"PhoneNumber": e164})
+        numbers = body.get("incoming_phone_numbers", [])
+        return numbers[0] if numbers else None
+
+    async def buy_number(self, e164: str, webhooks: dict[str, str]) -> dict[str, Any]:
+        return await self._request(
+            "POST", "/IncomingPhoneNumbers.json", data={"PhoneNumber": e164, **webhooks}
+        )
+
+    async def release_number(self, number_sid: str) -> None:
+        await self._request("DELETE", f"/IncomingPhoneNumbers/{number_sid}.json")

@@ -1,0 +1,74 @@
+"""The FastAPI application: clients are built in ``lifespan`` from the settings it is given."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from api.routes import (
+    agents,
+    api_keys,
+    carrier_accounts,
+    conversations,
+    health,
+    phone_numbers,
+    sip_trunks,
+    spaces,
+)
+from api.temporal import TemporalGateway
+from models.db import create_engine, session_factory
+from models.secret_box import SecretBox
+from models.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    log.info("request conflicted with a database constraint", extra={"path": request.url.path})
+    return JSONResponse(
+        {"detail": "conflicts with an existing resource or a reference to it"},
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+def create_app(settings: Settings, temporal: TemporalGateway | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.secret_box = SecretBox.from_setting(
+            settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
+        )
+        app.state.temporal = temporal or TemporalGateway(settings)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Bivariant Telephony",
+        version="0.1.0",
+        description="Phone numbers, SIP trunks, agents and calls of a space. "
+        "Authenticate with `Authorization: Bearer <api key>`.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    for module in (
+        health,
+        spaces,
+        api_keys,
+        carrier_accounts,
+        sip_trunks,
+        phone_numbers,
+        agents,
+        conversations,
+    ):
+        app.include_router(module.router)
+    return app

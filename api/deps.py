@@ -1,0 +1,79 @@
+"""FastAPI dependencies: per-request session, the authenticated principal, space access by role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Principal, authenticate, authorize_space
+from api.temporal import TemporalGateway
+from models.enums import Role
+from models.secret_box import SecretBox
+from models.settings import Settings
+from models.tables import Space
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+def _temporal(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.temporal
+    return gateway
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SecretBoxDep = Annotated[SecretBox, Depends(_secret_box)]
+TemporalDep = Annotated[TemporalGateway, Depends(_temporal)]
+
+
+async def _principal(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(description="Bearer <api key>")] = None,
+) -> Principal:
+    return await authenticate(session, authorization)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+@dataclass(frozen=True)
+class SpaceContext:
+    space: Space
+    principal: Principal
+
+    @property
+    def space_id(self) -> str:
+        return self.space.id
+
+
+def space_access(needed: Role) -> Callable[..., Coroutine[Any, Any, SpaceContext]]:
+    async def dependency(
+        session: SessionDep, principal: PrincipalDep, space_id: Annotated[str, Path(max_length=40)]
+    ) -> SpaceContext:
+        space = await authorize_space(session, principal, space_id, needed)
+        return SpaceContext(space=space, principal=principal)
+
+    return dependency
+
+
+Viewer = Annotated[SpaceContext, Depends(space_access(Role.VIEWER))]
+Operator = Annotated[SpaceContext, Depends(space_access(Role.OPERATOR))]
+Admin = Annotated[SpaceContext, Depends(space_access(Role.ADMIN))]
+Owner = Annotated[SpaceContext, Depends(space_access(Role.OWNER))]

@@ -1,0 +1,32 @@
+"""The API's Temporal client, connected on first use so the API starts even while Temporal does not."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import HTTPException, status
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from models.settings import Settings
+
+
+class TemporalGateway:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await Client.connect(
+                            self._settings.temporal_address, namespace=self._settings.temporal_namespace
+                        )
+                    except (RuntimeError, RPCError) as exc:
+                        raise HTTPException(
+                            status.HTTP_503_SERVICE_UNAVAILABLE, "workflow engine unavailable, retry shortly"
+                        ) from exc
+        return self._client

@@ -1,0 +1,114 @@
+"""Domain enums shared by tables, schemas, workflows and the API."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """API key roles, weakest first."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+class CarrierProvider(StrEnum):
+    TWILIO = "twilio"
+
+
+class SipTransport(StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+class Codec(StrEnum):
+    PCMU = "PCMU"
+    PCMA = "PCMA"
+    G722 = "G722"
+    OPUS = "opus"
+    TELEPHONE_EVENT = "telephone-event"
+
+
+class RouteType(StrEnum):
+    AGENT = "agent"
+    FLOW = "flow"
+
+
+class MediaMode(StrEnum):
+    LIVEKIT = "livekit"
+    STREAM = "stream"
+
+
+class RecordingPolicy(StrEnum):
+    OFF = "off"
+    ALWAYS = "always"
+    INBOUND_ONLY = "inbound_only"
+    OUTBOUND_ONLY = "outbound_only"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class MessageRole(StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
+class CallDirection(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallState(StrEnum):
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    ACTIVE = "active"
+    HOLD = "hold"
+    TRANSFERRING = "transferring"
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    COMPLETED = "completed"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TRANSFERRED = "transferred"
+    MAX_DURATION = "max-duration"
+    REJECTED = "rejected"
+
+
+class AssetType(StrEnum):
+    RECORDING = "recording"
+    TRANSCRIPT = "transcript"
+    OTHER = "other"
+
+
+class ProvisioningStatus(StrEnum):
+    """Where a SIP trunk stands with LiveKit. PENDING: nothing configured to provision it with yet."""
+
+    PENDING = "pending"
+    PROVISIONING = "provisioning"
+    PROVISIONED = "provisioned"
+    FAILED = "failed"

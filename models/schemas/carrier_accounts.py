@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from models.enums import CarrierProvider
+from models.schemas.common import Name, Schema, Timestamps
+
+ACCOUNT_SID_PATTERNS = {CarrierProvider.TWILIO: r"^AC[0-9a-fA-F]{32}$"}
+
+
+class CarrierAccountCreate(Schema):
+    name: Name
+    provider: CarrierProvider = CarrierProvider.TWILIO
+    account_sid: str = Field(min_length=1, max_length=64)
+    auth_token: SecretStr = Field(min_length=8, max_length=256)
+
+    @model_validator(mode="after")
+    def _sid_matches_provider(self) -> Self:
+        import re
+
+        pattern = ACCOUNT_SID_PATTERNS.get(self.provider)
+        if pattern and not re.match(pattern, self.account_sid):
+            raise ValueError(f"account_sid is not a {self.provider} account SID (AC + 32 hex digits)")
+        return self
+
+
+class CarrierAccountUpdate(Schema):
+    name: Name | None = None
+    auth_token: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+
+
+class CarrierAccountOut(Timestamps):
+    id: str
+    space_id: str
+    name: str
+    provider: CarrierProvider
+    account_sid: str
+    has_auth_token: bool = True

@@ -1,0 +1,85 @@
+"""Field types and base classes shared by the API schemas."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def validate_e164(value: str) -> str:
+    if not _E164.match(value):
+        raise ValueError("must be an E.164 number: '+' then country code and number, up to 15 digits")
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("not a possible phone number for its country code (wrong length)")
+    return value
+
+
+def validate_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR block: {exc}") from exc
+    return str(network)
+
+
+def validate_sip_address(value: str) -> str:
+    """A SIP server as ``host`` or ``host:port`` (IPv4, [IPv6] or DNS name)."""
+    host, port = value, None
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if rest and not rest.startswith(":"):
+            raise ValueError("expected [ipv6]:port")
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        raise ValueError("port must be a number from 1 to 65535")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST.match(host):
+            raise ValueError("must be a host name or IP address, optionally with :port") from None
+    return value
+
+
+E164 = Annotated[str, AfterValidator(validate_e164)]
+Cidr = Annotated[str, AfterValidator(validate_cidr)]
+SipAddress = Annotated[str, AfterValidator(validate_sip_address)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OutSchema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Timestamps(OutSchema):
+    created_at: datetime
+    updated_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; absent on the last page"
+    )

@@ -1,0 +1,69 @@
+"""Process settings, read from the environment (prefix ``TELEPHONY_``) or a ``.env`` file.
+
+Built once per process at start-up (CLI, lifespan, worker) and passed down: never read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEARCH_ATTRIBUTES = {
+    "CallState": "Keyword",
+    "SpaceId": "Keyword",
+    "CallDirection": "Keyword",
+    "PhoneNumber": "Keyword",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELEPHONY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".telephony")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; defaults to SQLite in the data dir"
+    )
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys encrypting secrets at rest; the first encrypts. "
+        "Defaults to a key generated once into the data dir.",
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "telephony"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="URL carriers use to reach the API: signatures and stream URLs are built from it",
+    )
+
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: SecretStr | None = None
+    livekit_agent_name: str = "bivariant-agent"
+
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "telephony"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'telephony.db').resolve()}"
+
+    @property
+    def livekit_configured(self) -> bool:
+        return bool(self.livekit_url and self.livekit_api_key and self.livekit_api_secret)

@@ -1,0 +1,288 @@
+"""SQLAlchemy 2 tables. Every tenant-owned row carries ``space_id``; queries always filter on it."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from models.enums import (
+    AssetType,
+    CallDirection,
+    CallState,
+    CarrierProvider,
+    Channel,
+    ConversationStatus,
+    EndReason,
+    MediaMode,
+    MessageRole,
+    ProvisioningStatus,
+    RecordingPolicy,
+    Role,
+    RouteType,
+    SipTransport,
+)
+
+ID_PREFIXES = {
+    "spaces": "sp",
+    "api_keys": "key",
+    "carrier_accounts": "ca",
+    "sip_trunks": "trk",
+    "phone_numbers": "pn",
+    "agents": "ag",
+    "conversations": "cv",
+    "messages": "msg",
+    "calls": "call",
+    "assets": "as",
+}
+
+
+def new_id(table: str) -> str:
+    return f"{ID_PREFIXES[table]}_{uuid.uuid4().hex}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Enums are stored as their string values in VARCHAR columns: no native PostgreSQL enum types to
+    # migrate, and the same schema on SQLite and PostgreSQL.
+    type_annotation_map = {
+        enum.Enum: sa.Enum(
+            enum.Enum, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]
+        ),
+        dict[str, Any]: sa.JSON,
+        list[Any]: sa.JSON,
+        datetime: UtcDateTime(),
+    }
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+def _id(table: str) -> Mapped[str]:
+    return mapped_column(sa.String(40), primary_key=True, default=lambda: new_id(table))
+
+
+def _space_fk() -> Mapped[str]:
+    return mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Space(Base):
+    __tablename__ = "spaces"
+    id: Mapped[str] = _id("spaces")
+    name: Mapped[str] = mapped_column(sa.String(200))
+    call_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ApiKey(Base):
+    """An API key; only a hash of its secret is stored. ``space_id`` NULL marks a platform key."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = _id("api_keys")
+    space_id: Mapped[str | None] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role]
+    prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    person_email: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def service_account(self) -> bool:
+        return self.person_email is None
+
+
+class CarrierAccount(Base):
+    __tablename__ = "carrier_accounts"
+    __table_args__ = (sa.UniqueConstraint("space_id", "provider", "account_sid"),)
+    id: Mapped[str] = _id("carrier_accounts")
+    space_id: Mapped[str] = _space_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    provider: Mapped[CarrierProvider]
+    account_sid: Mapped[str] = mapped_column(sa.String(64))
+    secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SipTrunk(Base):
+    __tablename__ = "sip_trunks"
+    id: Mapped[str] = _id("sip_trunks")
+    space_id: Mapped[str] = _space_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    sip_address: Mapped[str] = mapped_column(sa.String(255))
+    transport: Mapped[SipTransport]
+    auth_username: Mapped[str | None] = mapped_column(sa.String(128))
+    auth_password_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    allowed_cidrs: Mapped[list[Any]] = mapped_column(default=list)
+    codecs: Mapped[list[Any]] = mapped_column(default=list)
+    provisioning_status: Mapped[ProvisioningStatus] = mapped_column(default=ProvisioningStatus.PENDING)
+    provisioning_error: Mapped[str | None] = mapped_column(sa.Text)
+    config_version: Mapped[int] = mapped_column(default=1)
+    livekit_inbound_trunk_id: Mapped[str | None] = mapped_column(sa.String(64))
+    livekit_outbound_trunk_id: Mapped[str | None] = mapped_column(sa.String(64))
+    livekit_dispatch_rule_id: Mapped[str | None] = mapped_column(sa.String(64))
+    provisioned_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    id: Mapped[str] = _id("agents")
+    space_id: Mapped[str] = _space_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    instructions: Mapped[str] = mapped_column(sa.Text, default="")
+    greeting: Mapped[str] = mapped_column(sa.Text, default="")
+    knowledge_base: Mapped[list[Any]] = mapped_column(default=list)
+    voice: Mapped[str] = mapped_column(sa.String(64), default="heart")
+    stt_provider: Mapped[str] = mapped_column(sa.String(64), default="local-whisper")
+    tts_provider: Mapped[str] = mapped_column(sa.String(64), default="local-hibari")
+    llm_provider: Mapped[str] = mapped_column(sa.String(64), default="local-kb")
+    llm_model: Mapped[str | None] = mapped_column(sa.String(128))
+    llm_base_url: Mapped[str | None] = mapped_column(sa.String(500))
+    llm_api_key_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class PhoneNumber(Base):
+    __tablename__ = "phone_numbers"
+    id: Mapped[str] = _id("phone_numbers")
+    space_id: Mapped[str] = _space_fk()
+    e164: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    friendly_name: Mapped[str | None] = mapped_column(sa.String(200))
+    sip_trunk_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("sip_trunks.id", ondelete="RESTRICT"), index=True
+    )
+    carrier_account_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("carrier_accounts.id", ondelete="RESTRICT"), index=True
+    )
+    carrier_number_sid: Mapped[str | None] = mapped_column(sa.String(64))
+    route_type: Mapped[RouteType]
+    agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="RESTRICT"), index=True)
+    flow_id: Mapped[str | None] = mapped_column(sa.String(128))
+    media_mode: Mapped[MediaMode]
+    recording_policy: Mapped[RecordingPolicy]
+    sms_enabled: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (sa.Index("ix_conversations_lookup", "phone_number_id", "external_party", "status"),)
+    id: Mapped[str] = _id("conversations")
+    space_id: Mapped[str] = _space_fk()
+    channel: Mapped[Channel]
+    phone_number_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("phone_numbers.id", ondelete="SET NULL")
+    )
+    agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
+    external_party: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[ConversationStatus] = mapped_column(default=ConversationStatus.OPEN)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+    closed_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (sa.Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+    id: Mapped[str] = _id("messages")
+    space_id: Mapped[str] = _space_fk()
+    conversation_id: Mapped[str] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
+    call_id: Mapped[str | None] = mapped_column(sa.String(40))
+    role: Mapped[MessageRole]
+    source: Mapped[str] = mapped_column(sa.String(32))
+    text: Mapped[str] = mapped_column(sa.Text)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (sa.Index("ix_calls_space_created", "space_id", "created_at"),)
+    id: Mapped[str] = _id("calls")
+    space_id: Mapped[str] = _space_fk()
+    workflow_id: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    carrier_call_id: Mapped[str | None] = mapped_column(sa.String(128))
+    direction: Mapped[CallDirection]
+    from_number: Mapped[str] = mapped_column(sa.String(64))
+    to_number: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[CallState]
+    end_reason: Mapped[EndReason | None]
+    phone_number_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("phone_numbers.id", ondelete="SET NULL")
+    )
+    agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
+    conversation_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created()
+    connected_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    id: Mapped[str] = _id("assets")
+    space_id: Mapped[str] = _space_fk()
+    call_id: Mapped[str | None] = mapped_column(sa.ForeignKey("calls.id", ondelete="SET NULL"))
+    conversation_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    type: Mapped[AssetType]
+    storage_key: Mapped[str] = mapped_column(sa.String(500), unique=True)
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    retention_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()

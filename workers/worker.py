@@ -1,0 +1,98 @@
+"""The Temporal worker process: builds the clients activities need, then polls the task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from livekit import api as lk
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.carrier_numbers import CarrierNumberActivities
+from activities.livekit_sip import SipTrunkActivities
+from models.db import create_engine, session_factory
+from models.secret_box import SecretBox
+from models.settings import Settings
+from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
+from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS = [
+    ProvisionSipTrunkWorkflow,
+    DeprovisionSipTrunkWorkflow,
+    PurchaseNumberWorkflow,
+    ReleaseNumberWorkflow,
+]
+
+
+@dataclass
+class ActivityClients:
+    sip_trunks: SipTrunkActivities
+    carrier_numbers: CarrierNumberActivities
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.sip_trunks.apply_sip_trunk,
+            self.sip_trunks.mark_trunk_failed,
+            self.sip_trunks.delete_livekit_sip_objects,
+            self.carrier_numbers.buy_number,
+            self.carrier_numbers.record_purchased_number,
+            self.carrier_numbers.release_number,
+        ]
+
+
+@asynccontextmanager
+async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]:
+    """Every client the activities use, built from settings and closed on exit."""
+    engine = create_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    box = SecretBox.from_setting(
+        settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
+    )
+    livekit = None
+    if settings.livekit_configured:
+        assert settings.livekit_api_secret is not None
+        livekit = lk.LiveKitAPI(
+            settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
+        )
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        try:
+            yield ActivityClients(
+                sip_trunks=SipTrunkActivities(sessions, box, livekit),
+                carrier_numbers=CarrierNumberActivities(sessions, box, http, settings),
+            )
+        finally:
+            if livekit is not None:
+                await livekit.aclose()
+            await engine.dispose()
+
+
+def build_worker(client: Client, settings: Settings, clients: ActivityClients) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=clients.activities(),
+        # A replacement worker picks up a crashed one's workflows quickly instead of waiting ~10 s.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    async with activity_clients(settings) as clients:
+        worker = build_worker(client, settings, clients)
+        log.info("worker polling", extra={"task_queue": settings.task_queue})
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            log.info("worker stopping")
+            raise
