@@ -27,10 +27,20 @@ TRANSPORTS = {
 }
 LIVEKIT_NOT_CONFIGURED = "LiveKitNotConfigured"
 TRUNK_GONE = "TrunkGone"
+LIVEKIT_REFUSED = "LiveKitRefused"
 
 
 def _is_not_found(exc: lk.TwirpError) -> bool:
     return exc.status == 404 or exc.code == "not_found"
+
+
+def _livekit_failure(exc: lk.TwirpError) -> Exception:
+    """LiveKit refusing the request itself (bad credentials, invalid trunk) is not fixed by retrying."""
+    if 400 <= exc.status < 500 and exc.status not in (404, 408, 429):
+        return ApplicationError(
+            f"LiveKit refused: {exc.code}: {exc.message}", type=LIVEKIT_REFUSED, non_retryable=True
+        )
+    return exc
 
 
 class SipTrunkActivities:
@@ -55,6 +65,12 @@ class SipTrunkActivities:
     async def apply_sip_trunk(self, request: ProvisionSipTrunkInput) -> ProvisionSipTrunkResult:
         """Create or replace the trunk's LiveKit objects; each new id is saved as soon as it exists,
         so a retried attempt updates instead of creating twice."""
+        try:
+            return await self._apply(request)
+        except lk.TwirpError as exc:
+            raise _livekit_failure(exc) from exc
+
+    async def _apply(self, request: ProvisionSipTrunkInput) -> ProvisionSipTrunkResult:
         sip = self._sip()
         async with self._sessions() as session:
             trunk = await session.get(SipTrunk, request.trunk_id)
@@ -175,10 +191,10 @@ class SipTrunkActivities:
                 await sip.delete_dispatch_rule(lk.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule_id))
             except lk.TwirpError as exc:
                 if not _is_not_found(exc):
-                    raise
+                    raise _livekit_failure(exc) from exc
         for trunk_id in request.livekit_ids:
             try:
                 await sip.delete_trunk(lk.DeleteSIPTrunkRequest(sip_trunk_id=trunk_id))
             except lk.TwirpError as exc:
                 if not _is_not_found(exc):
-                    raise
+                    raise _livekit_failure(exc) from exc

@@ -9,7 +9,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.livekit_sip import SipTrunkActivities
+    from activities.livekit_sip import TRUNK_GONE, SipTrunkActivities
     from models.workflow_io import (
         DEPROVISION_SIP_TRUNK_WORKFLOW,
         PROVISION_SIP_TRUNK_WORKFLOW,
@@ -39,7 +39,7 @@ class ProvisionSipTrunkWorkflow:
             )
         except ActivityError as exc:
             cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type == "TrunkGone":
+            if isinstance(cause, ApplicationError) and cause.type == TRUNK_GONE:
                 return None
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
             workflow.logger.warning("SIP trunk provisioning failed", extra={"trunk_id": request.trunk_id})
