@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from livekit import api as lk
 from livekit.api.sip_service import SipService
@@ -34,12 +35,26 @@ def _is_not_found(exc: lk.TwirpError) -> bool:
     return exc.status == 404 or exc.code == "not_found"
 
 
+async def _update_or_create(
+    current_id: str | None,
+    update: Callable[[str], Awaitable[object]],
+    create: Callable[[], Awaitable[str]],
+) -> str:
+    """Replace the LiveKit object we created before, or create it (again, if LiveKit lost it)."""
+    if current_id:
+        try:
+            await update(current_id)
+            return current_id
+        except lk.TwirpError as exc:
+            if not _is_not_found(exc):
+                raise
+    return await create()
+
+
 def _livekit_failure(exc: lk.TwirpError) -> Exception:
     """LiveKit refusing the request itself (bad credentials, invalid trunk) is not fixed by retrying."""
     if 400 <= exc.status < 500 and exc.status not in (404, 408, 429):
-        return ApplicationError(
-            f"LiveKit refused: {exc.code}: {exc.message}", type=LIVEKIT_REFUSED, non_retryable=True
-        )
+        return ApplicationError(f"LiveKit refused: {exc.code}: {exc.message}", type=LIVEKIT_REFUSED, non_retryable=True)
     return exc
 
 
@@ -56,9 +71,7 @@ class SipTrunkActivities:
 
     def _sip(self) -> SipService:
         if self._livekit is None:
-            raise ApplicationError(
-                "LiveKit is not configured", type=LIVEKIT_NOT_CONFIGURED, non_retryable=True
-            )
+            raise ApplicationError("LiveKit is not configured", type=LIVEKIT_NOT_CONFIGURED, non_retryable=True)
         return self._livekit.sip
 
     @activity.defn
@@ -79,18 +92,12 @@ class SipTrunkActivities:
             version = trunk.config_version
             numbers = list(
                 await session.scalars(
-                    select(PhoneNumber.e164)
-                    .where(PhoneNumber.sip_trunk_id == trunk.id)
-                    .order_by(PhoneNumber.e164)
+                    select(PhoneNumber.e164).where(PhoneNumber.sip_trunk_id == trunk.id).order_by(PhoneNumber.e164)
                 )
             )
-            password = (
-                self._box.decrypt(trunk.auth_password_encrypted) if trunk.auth_password_encrypted else ""
-            )
+            password = self._box.decrypt(trunk.auth_password_encrypted) if trunk.auth_password_encrypted else ""
             metadata = json.dumps({"space_id": trunk.space_id, "trunk_id": trunk.id})
-            media = lk.SIPMediaConfig(
-                only_listed_codecs=True, codecs=[lk.SIPCodec(name=str(c)) for c in trunk.codecs]
-            )
+            media = lk.SIPMediaConfig(only_listed_codecs=True, codecs=[lk.SIPCodec(name=str(c)) for c in trunk.codecs])
             name = f"{trunk.space_id}/{trunk.name}"
             inbound = lk.SIPInboundTrunkInfo(
                 name=name,
@@ -112,53 +119,32 @@ class SipTrunkActivities:
                 media=media,
             )
 
-            if trunk.livekit_inbound_trunk_id:
-                try:
-                    await sip.update_inbound_trunk(trunk.livekit_inbound_trunk_id, inbound)
-                except lk.TwirpError as exc:
-                    if not _is_not_found(exc):
-                        raise
-                    trunk.livekit_inbound_trunk_id = None
-            if not trunk.livekit_inbound_trunk_id:
-                created_in = await sip.create_inbound_trunk(lk.CreateSIPInboundTrunkRequest(trunk=inbound))
-                trunk.livekit_inbound_trunk_id = created_in.sip_trunk_id
-                await session.commit()
+            async def create_inbound() -> str:
+                created = await sip.create_inbound_trunk(lk.CreateSIPInboundTrunkRequest(trunk=inbound))
+                return created.sip_trunk_id
 
-            if trunk.livekit_outbound_trunk_id:
-                try:
-                    await sip.update_outbound_trunk(trunk.livekit_outbound_trunk_id, outbound)
-                except lk.TwirpError as exc:
-                    if not _is_not_found(exc):
-                        raise
-                    trunk.livekit_outbound_trunk_id = None
-            if not trunk.livekit_outbound_trunk_id:
-                created_out = await sip.create_outbound_trunk(
-                    lk.CreateSIPOutboundTrunkRequest(trunk=outbound)
-                )
-                trunk.livekit_outbound_trunk_id = created_out.sip_trunk_id
-                await session.commit()
+            trunk.livekit_inbound_trunk_id = await _update_or_create(
+                trunk.livekit_inbound_trunk_id, lambda i: sip.update_inbound_trunk(i, inbound), create_inbound
+            )
+            await session.commit()
+
+            await self._apply_outbound(sip, session, trunk, outbound)
 
             rule = lk.SIPDispatchRuleInfo(
                 name=name,
                 metadata=metadata,
                 trunk_ids=[trunk.livekit_inbound_trunk_id],
                 # One room per call; the CallWorkflow dispatches the agent itself.
-                rule=lk.SIPDispatchRule(
-                    dispatch_rule_individual=lk.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX)
-                ),
+                rule=lk.SIPDispatchRule(dispatch_rule_individual=lk.SIPDispatchRuleIndividual(room_prefix=ROOM_PREFIX)),
             )
-            if trunk.livekit_dispatch_rule_id:
-                try:
-                    await sip.update_dispatch_rule(trunk.livekit_dispatch_rule_id, rule)
-                except lk.TwirpError as exc:
-                    if not _is_not_found(exc):
-                        raise
-                    trunk.livekit_dispatch_rule_id = None
-            if not trunk.livekit_dispatch_rule_id:
-                created_rule = await sip.create_dispatch_rule(
-                    lk.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
-                )
-                trunk.livekit_dispatch_rule_id = created_rule.sip_dispatch_rule_id
+
+            async def create_rule() -> str:
+                created = await sip.create_dispatch_rule(lk.CreateSIPDispatchRuleRequest(dispatch_rule=rule))
+                return created.sip_dispatch_rule_id
+
+            trunk.livekit_dispatch_rule_id = await _update_or_create(
+                trunk.livekit_dispatch_rule_id, lambda i: sip.update_dispatch_rule(i, rule), create_rule
+            )
 
             await session.refresh(trunk, ["config_version"])
             if trunk.config_version == version:
@@ -173,6 +159,31 @@ class SipTrunkActivities:
                 outbound_trunk_id=trunk.livekit_outbound_trunk_id,
                 dispatch_rule_id=trunk.livekit_dispatch_rule_id,
             )
+
+    @staticmethod
+    async def _apply_outbound(
+        sip: SipService, session: AsyncSession, trunk: SipTrunk, outbound: lk.SIPOutboundTrunkInfo
+    ) -> None:
+        """LiveKit dials out from a trunk's numbers: without numbers there is no outbound trunk."""
+        if not outbound.numbers:
+            if trunk.livekit_outbound_trunk_id:
+                try:
+                    await sip.delete_trunk(lk.DeleteSIPTrunkRequest(sip_trunk_id=trunk.livekit_outbound_trunk_id))
+                except lk.TwirpError as exc:
+                    if not _is_not_found(exc):
+                        raise
+                trunk.livekit_outbound_trunk_id = None
+                await session.commit()
+            return
+
+        async def create_outbound() -> str:
+            created = await sip.create_outbound_trunk(lk.CreateSIPOutboundTrunkRequest(trunk=outbound))
+            return created.sip_trunk_id
+
+        trunk.livekit_outbound_trunk_id = await _update_or_create(
+            trunk.livekit_outbound_trunk_id, lambda i: sip.update_outbound_trunk(i, outbound), create_outbound
+        )
+        await session.commit()
 
     @activity.defn
     async def mark_trunk_failed(self, request: ProvisionSipTrunkInput, error: str) -> None:

@@ -26,9 +26,7 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         created, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(created), row_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor: not a cursor from this API"
-        ) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor: not a cursor from this API") from exc
 
 
 async def paginate(

@@ -22,9 +22,7 @@ from models.workflow_io import (
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = (
-    "LiveKit is not configured (TELEPHONY_LIVEKIT_URL, _API_KEY, _API_SECRET): provisioning waits"
-)
+NOT_CONFIGURED = "LiveKit is not configured (TELEPHONY_LIVEKIT_URL, _API_KEY, _API_SECRET): provisioning waits"
 
 
 async def request_provisioning(

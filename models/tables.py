@@ -72,9 +72,7 @@ class Base(DeclarativeBase):
     # Enums are stored as their string values in VARCHAR columns: no native PostgreSQL enum types to
     # migrate, and the same schema on SQLite and PostgreSQL.
     type_annotation_map = {
-        enum.Enum: sa.Enum(
-            enum.Enum, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]
-        ),
+        enum.Enum: sa.Enum(enum.Enum, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]),
         dict[str, Any]: sa.JSON,
         list[Any]: sa.JSON,
         datetime: UtcDateTime(),
@@ -195,9 +193,7 @@ class PhoneNumber(Base):
     space_id: Mapped[str] = _space_fk()
     e164: Mapped[str] = mapped_column(sa.String(16), unique=True)
     friendly_name: Mapped[str | None] = mapped_column(sa.String(200))
-    sip_trunk_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("sip_trunks.id", ondelete="RESTRICT"), index=True
-    )
+    sip_trunk_id: Mapped[str | None] = mapped_column(sa.ForeignKey("sip_trunks.id", ondelete="RESTRICT"), index=True)
     carrier_account_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("carrier_accounts.id", ondelete="RESTRICT"), index=True
     )
@@ -219,9 +215,7 @@ class Conversation(Base):
     id: Mapped[str] = _id("conversations")
     space_id: Mapped[str] = _space_fk()
     channel: Mapped[Channel]
-    phone_number_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("phone_numbers.id", ondelete="SET NULL")
-    )
+    phone_number_id: Mapped[str | None] = mapped_column(sa.ForeignKey("phone_numbers.id", ondelete="SET NULL"))
     agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
     external_party: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[ConversationStatus] = mapped_column(default=ConversationStatus.OPEN)
@@ -258,13 +252,9 @@ class Call(Base):
     to_number: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[CallState]
     end_reason: Mapped[EndReason | None]
-    phone_number_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("phone_numbers.id", ondelete="SET NULL")
-    )
+    phone_number_id: Mapped[str | None] = mapped_column(sa.ForeignKey("phone_numbers.id", ondelete="SET NULL"))
     agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
-    conversation_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("conversations.id", ondelete="SET NULL")
-    )
+    conversation_id: Mapped[str | None] = mapped_column(sa.ForeignKey("conversations.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
     connected_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
@@ -276,9 +266,7 @@ class Asset(Base):
     id: Mapped[str] = _id("assets")
     space_id: Mapped[str] = _space_fk()
     call_id: Mapped[str | None] = mapped_column(sa.ForeignKey("calls.id", ondelete="SET NULL"))
-    conversation_id: Mapped[str | None] = mapped_column(
-        sa.ForeignKey("conversations.id", ondelete="SET NULL")
-    )
+    conversation_id: Mapped[str | None] = mapped_column(sa.ForeignKey("conversations.id", ondelete="SET NULL"))
     type: Mapped[AssetType]
     storage_key: Mapped[str] = mapped_column(sa.String(500), unique=True)
     content_type: Mapped[str] = mapped_column(sa.String(100))

@@ -28,7 +28,7 @@ class ProvisionSipTrunkInput:
 class ProvisionSipTrunkResult:
     trunk_id: str
     inbound_trunk_id: str
-    outbound_trunk_id: str
+    outbound_trunk_id: str | None
     dispatch_rule_id: str
 
 

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.temporal import TemporalGateway
@@ -24,10 +25,9 @@ from models.enums import Role
 from models.settings import Settings
 from models.tables import ApiKey
 from tests.support.postgres import PostgresServer, start_postgres
+from tests.support.temporal import start_dev_server
 
-pytest_plugins: list[str] = [
-]
-_later = [
+pytest_plugins = [
     "tests.livekit_standin.fixtures",
     "tests.twilio_standin.fixtures",
 ]
@@ -89,7 +89,9 @@ class Platform:
         keys = {}
         for role in Role:
             created = await self.client.post(
-                f"/v1/spaces/{space_id}/api-keys", json={"name": f"{role} key", "role": role}, headers=self.admin
+                f"/v1/spaces/{space_id}/api-keys",
+                json={"name": f"{role} key", "role": role},
+                headers=self.admin,
             )
             assert created.status_code == 201, created.text
             keys[Role(role)] = created.json()["key"]
@@ -128,7 +130,11 @@ async def make_platform(settings: Settings) -> Platform:
     async with sessions() as session:
         session.add(
             ApiKey(
-                space_id=None, name="test platform", role=Role.OWNER, prefix=new.prefix, secret_hash=new.secret_hash
+                space_id=None,
+                name="test platform",
+                role=Role.OWNER,
+                prefix=new.prefix,
+                secret_hash=new.secret_hash,
             )
         )
         await session.commit()
@@ -160,3 +166,13 @@ async def api(platform: Platform) -> AsyncIterator[Platform]:
     """The API app on both backends, LiveKit not configured, no Temporal needed."""
     async with serve_api(platform) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server for the session (tests use their own task queues)."""
+    env = await start_dev_server()
+    try:
+        yield env
+    finally:
+        await env.shutdown()

@@ -17,9 +17,7 @@ router = APIRouter(prefix="/v1/spaces/{space_id}/api-keys", tags=["api keys"])
 
 def _check_may_grant(ctx: SpaceContext, role: Role) -> None:
     if not ctx.principal.is_platform and not ctx.principal.role.allows(role):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"a '{ctx.principal.role}' key cannot manage '{role}' keys"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a '{ctx.principal.role}' key cannot manage '{role}' keys")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -40,7 +40,9 @@ async def test_key_secret_is_shown_once_and_stored_hashed(api: Platform) -> None
 
 async def test_revoked_key_stops_working(api: Platform) -> None:
     space = await api.new_space()
-    created = (await api.client.post(space.path("/api-keys"), json={"name": "tmp", "role": "operator"}, headers=space.admin)).json()
+    created = (
+        await api.client.post(space.path("/api-keys"), json={"name": "tmp", "role": "operator"}, headers=space.admin)
+    ).json()
     assert (await api.client.get(space.path(), headers=bearer(created["key"]))).status_code == 200
     assert (await api.client.delete(space.path(f"/api-keys/{created['id']}"), headers=space.admin)).status_code == 204
     response = await api.client.get(space.path(), headers=bearer(created["key"]))
@@ -52,12 +54,16 @@ async def test_revoked_key_stops_working(api: Platform) -> None:
 async def test_no_key_can_grant_more_than_it_holds(api: Platform) -> None:
     space = await api.new_space()
     owner_key = await api.client.post(
-        space.path("/api-keys"), json={"name": "o2", "role": "owner", "person_email": "ana@example.com"}, headers=space.owner
+        space.path("/api-keys"),
+        json={"name": "o2", "role": "owner", "person_email": "ana@example.com"},
+        headers=space.owner,
     )
     assert owner_key.status_code == 201 and owner_key.json()["service_account"] is False
     escalate = await api.client.post(space.path("/api-keys"), json={"name": "x", "role": "owner"}, headers=space.admin)
     assert escalate.status_code == 403
-    admin_made = await api.client.post(space.path("/api-keys"), json={"name": "x", "role": "admin"}, headers=space.admin)
+    admin_made = await api.client.post(
+        space.path("/api-keys"), json={"name": "x", "role": "admin"}, headers=space.admin
+    )
     assert admin_made.status_code == 201
     promote = await api.client.patch(
         space.path(f"/api-keys/{admin_made.json()['id']}"), json={"role": "owner"}, headers=space.admin

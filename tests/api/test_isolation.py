@@ -96,9 +96,7 @@ async def test_conversations_and_messages_are_scoped(api: Platform) -> None:
         await session.flush()
         for i, role in enumerate([MessageRole.CALLER, MessageRole.AGENT]):
             session.add(
-                Message(
-                    space_id=a.id, conversation_id=conversation.id, role=role, source="voice", text=f"turn {i}"
-                )
+                Message(space_id=a.id, conversation_id=conversation.id, role=role, source="voice", text=f"turn {i}")
             )
         await session.commit()
     path = a.path(f"/conversations/{conversation.id}")

@@ -60,9 +60,7 @@ async def test_sip_trunk_lifecycle(api: Platform) -> None:
     assert patched.status_code == 200, patched.text
     assert patched.json()["has_auth_password"] is False and patched.json()["auth_username"] is None
     # A rename keeps the stored password untouched.
-    back = await api.client.patch(
-        path, json={"auth_username": "u2", "auth_password": "p2-secret"}, headers=space.admin
-    )
+    back = await api.client.patch(path, json={"auth_username": "u2", "auth_password": "p2-secret"}, headers=space.admin)
     renamed = await api.client.patch(path, json={"name": "renamed"}, headers=space.admin)
     assert back.status_code == 200 and renamed.json()["has_auth_password"] is True
     async with api.sessions() as session:
@@ -81,7 +79,9 @@ async def test_sip_trunk_lifecycle(api: Platform) -> None:
     assert (await api.client.get(path, headers=space.viewer)).json()["numbers"] == [e164]
     assert (await api.client.delete(path, headers=space.admin)).status_code == 409
     assert (await api.client.delete(space.path(f"/agents/{agent['id']}"), headers=space.admin)).status_code == 409
-    assert (await api.client.delete(space.path(f"/phone-numbers/{ported.json()['id']}"), headers=space.admin)).status_code == 204
+    assert (
+        await api.client.delete(space.path(f"/phone-numbers/{ported.json()['id']}"), headers=space.admin)
+    ).status_code == 204
     assert (await api.client.delete(path, headers=space.admin)).status_code == 204
     assert (await api.client.get(path, headers=space.admin)).status_code == 404
 
@@ -95,7 +95,8 @@ async def test_phone_number_lifecycle(api: Platform) -> None:
     assert duplicate.status_code == 409
     other_space = await api.new_space()
     elsewhere = await api.client.post(
-        other_space.path("/phone-numbers"), json=await phone_number_body(api.client, other_space) | {"e164": body["e164"]},
+        other_space.path("/phone-numbers"),
+        json=await phone_number_body(api.client, other_space) | {"e164": body["e164"]},
         headers=other_space.admin,
     )
     assert elsewhere.status_code == 409
@@ -120,14 +121,20 @@ async def test_agent_lifecycle(api: Platform) -> None:
         api.client,
         space,
         "agents",
-        agent_body() | {"llm_provider": "openai-compatible", "llm_base_url": "http://llm.internal:8080/v1",
-                        "llm_model": "qwen", "llm_api_key": "sk-secret-value"},
+        agent_body()
+        | {
+            "llm_provider": "openai-compatible",
+            "llm_base_url": "http://llm.internal:8080/v1",
+            "llm_model": "qwen",
+            "llm_api_key": "sk-secret-value",
+        },
     )
     assert agent["has_llm_api_key"] is True and "sk-secret-value" not in str(agent)
     assert agent["knowledge_base"][0]["title"] == "Opening hours"
     path = space.path(f"/agents/{agent['id']}")
     updated = await api.client.patch(
-        path, json={"greeting": "Hi!", "knowledge_base": [{"title": "Parking", "content": "Free parking at the back."}]},
+        path,
+        json={"greeting": "Hi!", "knowledge_base": [{"title": "Parking", "content": "Free parking at the back."}]},
         headers=space.admin,
     )
     assert updated.status_code == 200 and updated.json()["greeting"] == "Hi!"

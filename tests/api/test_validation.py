@@ -47,7 +47,9 @@ async def test_allowlist_trunk_needs_no_credentials(api: Platform) -> None:
     assert trunk["allowed_cidrs"] == ["203.0.113.0/24", "2001:db8::/32"]
     assert trunk["codecs"] == ["PCMU", "PCMA", "telephone-event"]
     # Dropping the allowlist without adding credentials would leave the trunk open: refused.
-    patched = await api.client.patch(space.path(f"/sip-trunks/{trunk['id']}"), json={"allowed_cidrs": []}, headers=space.admin)
+    patched = await api.client.patch(
+        space.path(f"/sip-trunks/{trunk['id']}"), json={"allowed_cidrs": []}, headers=space.admin
+    )
     assert any("credentials" in msg for _, msg in _errors(patched))
 
 
@@ -63,14 +65,27 @@ async def test_phone_number_rules(api: Platform) -> None:
     space = await api.new_space()
     body = await phone_number_body(api.client, space)
     no_target = {**body, "agent_id": None}
-    assert any("agent_id" in m for _, m in _errors(await api.client.post(space.path("/phone-numbers"), json=no_target, headers=space.admin)))
+    assert any(
+        "agent_id" in m
+        for _, m in _errors(await api.client.post(space.path("/phone-numbers"), json=no_target, headers=space.admin))
+    )
     unknown_agent = {**body, "agent_id": "ag_nope"}
     errors = _errors(await api.client.post(space.path("/phone-numbers"), json=unknown_agent, headers=space.admin))
-    assert ("agent_id", "Value error, no agent 'ag_nope' in this space") in errors or any(f == "agent_id" for f, _ in errors)
+    assert ("agent_id", "Value error, no agent 'ag_nope' in this space") in errors or any(
+        f == "agent_id" for f, _ in errors
+    )
     both = {**body, "carrier_account_id": "ca_x"}
-    assert any("exactly one" in m for _, m in _errors(await api.client.post(space.path("/phone-numbers"), json=both, headers=space.admin)))
+    assert any(
+        "exactly one" in m
+        for _, m in _errors(await api.client.post(space.path("/phone-numbers"), json=both, headers=space.admin))
+    )
     stream_on_trunk = {**body, "media_mode": "stream"}
-    assert any("stream" in m for _, m in _errors(await api.client.post(space.path("/phone-numbers"), json=stream_on_trunk, headers=space.admin)))
+    assert any(
+        "stream" in m
+        for _, m in _errors(
+            await api.client.post(space.path("/phone-numbers"), json=stream_on_trunk, headers=space.admin)
+        )
+    )
 
 
 @pytest.mark.parametrize(

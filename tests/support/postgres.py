@@ -47,9 +47,23 @@ class PostgresServer:
         self.root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        self._run([str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "--no-sync"])
+        self._run(
+            [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "--no-sync"]
+        )
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", f"'{options}'", "-w", "-l", str(self.root / "log"), "start"])
+        self._run(
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-o",
+                f"'{options}'",
+                "-w",
+                "-l",
+                str(self.root / "log"),
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         try:
@@ -61,9 +75,20 @@ class PostgresServer:
         deadline = time.monotonic() + 10
         while True:
             result = subprocess.run(
-                [str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                 "-c", f"CREATE DATABASE {name}"],
-                capture_output=True, text=True, timeout=30,
+                [
+                    str(self.bin_dir / "psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    f"CREATE DATABASE {name}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             if result.returncode == 0 or time.monotonic() > deadline:
                 break

@@ -1,0 +1,375 @@
+"""Inputs and outputs of ``CallWorkflow``: its start input, signals, updates, query and activities.
+
+Dataclasses (Temporal's default converter); one input and one output type each. The API and the webhooks
+import these names and constants to start, signal, update and query calls without importing workflow code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy, RouteType
+
+CALL_WORKFLOW = "CallWorkflow"
+CALL_WORKFLOW_PREFIX = "call-"
+
+# Signals: events reported by the carrier or LiveKit (webhooks). Idempotent, order-tolerant.
+SIGNAL_CONNECTED = "connected"
+SIGNAL_ACTIVE = "active"
+SIGNAL_CARRIER_STATUS = "carrier_status"
+SIGNAL_DTMF_RECEIVED = "dtmf_received"
+SIGNAL_HANGUP_RECEIVED = "hangup_received"
+# Updates: actions requested by staff, the API or the agent's tools. Validated before anything is written.
+UPDATE_HOLD = "hold"
+UPDATE_RESUME = "resume"
+UPDATE_TRANSFER = "transfer"
+UPDATE_SEND_DTMF = "send_dtmf"
+UPDATE_HANGUP = "hangup"
+# Query
+QUERY_GET_STATE = "get_state"
+
+# ApplicationError types.
+ILLEGAL_TRANSITION = "IllegalCallTransition"  # an update rejected by its validator (the API answers 409)
+CALL_ACTION_FAILED = "CallActionFailed"  # an accepted update whose LiveKit action failed
+LIVEKIT_NOT_CONFIGURED = "LiveKitNotConfigured"
+
+# Search attributes upserted on every transition (registered with the server: models.settings).
+SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
+SA_SPACE_ID = SearchAttributeKey.for_keyword("SpaceId")
+SA_CALL_DIRECTION = SearchAttributeKey.for_keyword("CallDirection")
+SA_PHONE_NUMBER = SearchAttributeKey.for_keyword("PhoneNumber")
+
+RECORDING_OFF = "off"
+RECORDING_REQUESTED = "requested"
+
+
+def call_workflow_id(carrier_call_id: str) -> str:
+    """The workflow id of a call: a retried webhook for the same carrier call reaches the same workflow."""
+    return f"{CALL_WORKFLOW_PREFIX}{carrier_call_id}"
+
+
+class TransferMode(StrEnum):
+    COLD = "cold"  # SIP REFER: the carrier takes the caller to the target, our leg ends
+    WARM = "warm"  # dial the target into the room, brief it, then the agent leaves
+
+
+class ParticipantKind(StrEnum):
+    CALLER = "caller"  # the remote party of the call (inbound caller or outbound callee)
+    AGENT = "agent"
+    TRANSFER_TARGET = "transfer-target"
+
+
+# ------------------------------------------------------------------ workflow input / output
+@dataclass
+class StartCall:
+    call_id: str
+    workflow_id: str
+    direction: CallDirection
+    from_number: str
+    to_number: str
+    carrier_call_id: str
+    space_id: str | None = None  # known to the webhook from the number; routing confirms it
+    phone_number_id: str | None = None
+    media_mode: MediaMode = MediaMode.LIVEKIT
+    room_name: str | None = None  # LiveKit room of the call (livekit mode); created at start when set
+    caller_identity: str | None = None  # LiveKit identity of the remote SIP participant, when known
+    agent_id: str | None = None  # outbound calls: the agent to run (else the number's route)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    event: str  # e.g. "ringing", "connected", "hold", "transfer_failed", "dtmf_received"
+    state: CallState  # the state after the event
+    previous: CallState | None = None
+    detail: str | None = None
+
+
+@dataclass
+class CallParticipant:
+    identity: str
+    kind: ParticipantKind
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+@dataclass
+class CallStateView:
+    """What ``get_state`` answers and what the workflow returns when the call has ended."""
+
+    call_id: str
+    workflow_id: str
+    space_id: str | None
+    direction: CallDirection
+    media_mode: MediaMode
+    from_number: str
+    to_number: str
+    state: CallState
+    end_reason: EndReason | None
+    timeline: list[TimelineEntry]
+    participants: list[CallParticipant]
+    agent_id: str | None
+    conversation_id: str | None
+    room_name: str | None
+    recording_status: str
+    dtmf_received: str = ""
+    on_hold: bool = False
+
+
+# ------------------------------------------------------------------------------- signals
+@dataclass
+class ConnectedEvent:
+    """Media is up: the SIP participant joined the LiveKit room, or the media stream started."""
+
+    at: datetime | None = None
+    room_name: str | None = None
+    participant_identity: str | None = None
+
+
+@dataclass
+class ActiveEvent:
+    """The conversation is live (the agent joined, or the carrier reports the call in progress)."""
+
+    at: datetime | None = None
+    agent_identity: str | None = None
+
+
+@dataclass
+class CarrierStatus:
+    """A carrier status callback: initiated, ringing, in-progress, completed, busy, no-answer, failed,
+    canceled (Twilio's ``CallStatus`` values)."""
+
+    status: str
+    at: datetime | None = None
+    sip_response_code: int | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass
+class DtmfEvent:
+    digits: str
+    at: datetime | None = None
+    participant_identity: str | None = None
+    event_id: str | None = None  # the webhook's event id: a redelivered event is recorded once
+
+
+@dataclass
+class HangupEvent:
+    """The remote side, the carrier or LiveKit (room finished) ended the call."""
+
+    reason: EndReason = EndReason.COMPLETED
+    at: datetime | None = None
+    by: str = "caller"
+
+
+# ------------------------------------------------------------------------------- updates
+@dataclass
+class HoldRequest:
+    by: str = "staff"
+
+
+@dataclass
+class ResumeRequest:
+    by: str = "staff"
+
+
+@dataclass
+class TransferRequest:
+    target: str  # E.164 number ("+14155550100", "tel:+1...") or a SIP URI ("sip:desk@pbx.example.com")
+    mode: TransferMode = TransferMode.COLD
+    by: str = "staff"
+
+
+@dataclass
+class TransferResult:
+    ok: bool
+    state: CallState
+    error: str | None = None
+    sip_status_code: int | None = None
+
+
+@dataclass
+class DtmfRequest:
+    digits: str  # 0-9, *, #, A-D and "w" (half-second pause)
+    by: str = "staff"
+
+
+@dataclass
+class HangupRequest:
+    by: str = "staff"
+    reason: EndReason | None = None  # default: canceled while ringing, completed afterwards
+
+
+# ----------------------------------------------------------------------------- activities
+@dataclass
+class RouteCallInput:
+    call_id: str
+    direction: CallDirection
+    from_number: str
+    to_number: str
+    space_id: str | None = None
+    phone_number_id: str | None = None
+    agent_id: str | None = None
+
+
+@dataclass
+class CallRoute:
+    accepted: bool
+    reason: str | None = None  # why a call is rejected
+    space_id: str | None = None
+    phone_number_id: str | None = None
+    our_number: str | None = None
+    route_type: RouteType | None = None
+    agent_id: str | None = None
+    flow_id: str | None = None
+    media_mode: MediaMode | None = None
+    recording_policy: RecordingPolicy = RecordingPolicy.OFF
+    outbound_trunk_id: str | None = None  # LiveKit outbound trunk of the number's SIP trunk
+    ringing_timeout_seconds: int = 45
+    max_call_duration_seconds: int = 3600
+    hold_timeout_seconds: int = 600
+
+
+@dataclass
+class OpenCallInput:
+    call_id: str
+    workflow_id: str
+    space_id: str
+    direction: CallDirection
+    from_number: str
+    to_number: str
+    carrier_call_id: str
+    phone_number_id: str | None
+    agent_id: str | None
+    created_at: datetime
+    rejected: bool = False  # record the call as ENDED/rejected, without a conversation
+
+
+@dataclass
+class OpenedCall:
+    call_id: str
+    conversation_id: str | None
+    conversation_resumed: bool
+
+
+@dataclass
+class RecordCallStateInput:
+    call_id: str
+    state: CallState
+    end_reason: EndReason | None = None
+    connected_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass
+class RecordedCallState:
+    call_id: str
+    found: bool
+
+
+@dataclass
+class CreateRoomInput:
+    room_name: str
+    call_id: str
+    space_id: str | None
+    direction: CallDirection
+    max_call_duration_seconds: int
+
+
+@dataclass
+class RoomCreated:
+    room_name: str
+    room_sid: str
+
+
+@dataclass
+class DispatchAgentInput:
+    room_name: str
+    call_id: str
+    space_id: str
+    agent_id: str
+    conversation_id: str | None
+
+
+@dataclass
+class AgentDispatched:
+    dispatch_id: str
+
+
+@dataclass
+class SetHoldInput:
+    room_name: str
+    participant_identity: str
+    on_hold: bool
+
+
+@dataclass
+class HoldApplied:
+    participant_identity: str
+    on_hold: bool
+
+
+@dataclass
+class TransferParticipantInput:
+    room_name: str
+    participant_identity: str
+    transfer_to: str  # "tel:+1..." or "sip:..."
+
+
+@dataclass
+class DialParticipantInput:
+    room_name: str
+    sip_trunk_id: str
+    number: str  # E.164
+    participant_identity: str
+    from_number: str | None = None
+    ringing_timeout_seconds: int = 30
+
+
+@dataclass
+class SipOutcome:
+    """The result of a dial or transfer: ``ok`` or the SIP failure, never raised for a callee's answer."""
+
+    ok: bool
+    participant_identity: str | None = None
+    sip_call_id: str | None = None
+    sip_status_code: int | None = None
+    error: str | None = None
+    no_answer: bool = False
+
+
+@dataclass
+class SendDtmfInput:
+    room_name: str
+    digits: str
+    destination_identities: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DtmfSent:
+    digits: str
+
+
+@dataclass
+class RemoveParticipantInput:
+    room_name: str
+    participant_identity: str
+
+
+@dataclass
+class ParticipantRemoved:
+    removed: bool
+
+
+@dataclass
+class DeleteRoomInput:
+    room_name: str
+
+
+@dataclass
+class RoomDeleted:
+    deleted: bool

@@ -1,0 +1,49 @@
+"""The platform wired end to end for a test: database, in-process Temporal worker, API over ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from temporalio.testing import WorkflowEnvironment
+
+from api.temporal import TemporalGateway
+from models.settings import Settings
+from tests.conftest import SECRET_KEY, Platform, make_platform, serve_api
+from workers.worker import activity_clients, build_worker
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def running_stack(env: WorkflowEnvironment, tmp_path: Path, **overrides: Any) -> AsyncIterator[Platform]:
+    """SQLite platform whose worker polls its own task queue on the shared dev server."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}",
+        secret_keys=SECRET_KEY,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        public_url="https://telephony.example.com",
+        **overrides,
+    )
+    platform = await make_platform(settings)
+    async with activity_clients(settings) as clients:
+        async with build_worker(env.client, settings, clients):
+            async with serve_api(platform, TemporalGateway(settings, env.client)) as served:
+                yield served
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+    """Poll ``probe`` until it returns something truthy (work done by a workflow in the background)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
