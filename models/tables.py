@@ -274,3 +274,12 @@ class Asset(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     retention_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
+
+
+class WebhookEvent(Base):
+    """Ids of webhook events already handed to Temporal, so a redelivered event is processed once."""
+
+    __tablename__ = "webhook_events"
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(32))
+    received_at: Mapped[datetime] = _created()
