@@ -1,0 +1,206 @@
+"""The ``telephony`` command: ``dev``, ``api``, ``worker``, ``voice``, ``migrate``, ``create-admin-key``.
+
+Settings come from the environment (``TELEPHONY_*``, or ``.env``); command-line flags override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.settings import Settings
+
+log = logging.getLogger("workers.cli")
+
+DEFAULT_TEMPORAL_PORT = 7233
+DEFAULT_UI_PORT = 8233
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return port
+
+
+def _settings(data_dir: str | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the flags that were given on top."""
+    if data_dir is not None:
+        overrides["data_dir"] = Path(data_dir).expanduser().resolve()
+    return Settings(**overrides)
+
+
+def dev_settings(data_dir: str | None, api_port: int | None, temporal_port: int) -> Settings:
+    base = Settings()
+    port = api_port if api_port is not None else base.api_port
+    overrides: dict[str, Any] = {
+        "data_dir": Path(data_dir if data_dir is not None else base.data_dir).expanduser().resolve(),
+        "api_host": "127.0.0.1",
+        "api_port": port,
+        "temporal_address": f"127.0.0.1:{temporal_port}",
+    }
+    if "public_url" not in base.model_fields_set:  # not configured: follow the API port
+        overrides["public_url"] = f"http://127.0.0.1:{port}"
+    return Settings(**overrides)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without interpreter finalisation: the Temporal SDK sometimes aborts there (code 134)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from workers.dev import run_dev
+
+    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port)
+    _exit_now(run_dev(settings, temporal_port=args.temporal_port, ui_port=args.ui_port))
+    return 0  # not reached
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from models.db import migrate
+    from workers.dev import follow_supervisor
+
+    follow_supervisor()
+    settings = _settings(args.data_dir)
+    migrate(settings.resolved_database_url)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.dev import follow_supervisor
+
+    follow_supervisor()
+    settings = _settings(args.data_dir)
+    from workers.worker import run_worker  # imported late: it pulls in every workflow and activity
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await run_worker(settings)
+        except asyncio.CancelledError:
+            log.info("worker stopped")
+
+    asyncio.run(main())
+    _exit_now(0)
+    return 0  # not reached
+
+
+def cmd_voice(args: argparse.Namespace) -> int:
+    print("telephony voice: the voice agent runtime is not available yet", file=sys.stderr)
+    return 2
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from models.db import migrate
+
+    settings = _settings(args.data_dir)
+    migrate(settings.resolved_database_url)
+    log.info("database schema is up to date")
+    return 0
+
+
+def cmd_create_admin_key(args: argparse.Namespace) -> int:
+    from models.db import migrate
+    from workers.bootstrap import create_platform_key
+
+    settings = _settings(args.data_dir)
+    migrate(settings.resolved_database_url)
+    key = asyncio.run(create_platform_key(settings, args.name))
+    print(key, flush=True)
+    return 0
+
+
+# -- parsing -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="telephony",
+        description="Bivariant Telephony: phone numbers, SIP trunks, calls and SMS as Temporal workflows.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir", metavar="DIR", help="data folder (default: $TELEPHONY_DATA_DIR or ./.telephony)"
+    )
+
+    dev = commands.add_parser(
+        "dev",
+        parents=[data_dir],
+        help="run Temporal, the API and the worker on this machine (127.0.0.1 only)",
+        description="Start the Temporal dev server, the API and the worker on 127.0.0.1 and supervise them. "
+        "Ctrl-C stops everything.",
+    )
+    dev.add_argument(
+        "--api-port", type=_port, default=None, metavar="PORT", help="API port (default: $TELEPHONY_API_PORT or 8000)"
+    )
+    dev.add_argument(
+        "--temporal-port",
+        type=_port,
+        default=DEFAULT_TEMPORAL_PORT,
+        metavar="PORT",
+        help="Temporal gRPC port (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--ui-port", type=_port, default=DEFAULT_UI_PORT, metavar="PORT", help="Temporal UI port (default: %(default)s)"
+    )
+    dev.set_defaults(func=cmd_dev)
+
+    api = commands.add_parser("api", parents=[data_dir], help="run the HTTP API (migrates first)")
+    api.set_defaults(func=cmd_api)
+
+    worker = commands.add_parser("worker", parents=[data_dir], help="run the Temporal worker")
+    worker.set_defaults(func=cmd_worker)
+
+    voice = commands.add_parser("voice", help="run the voice agent runtime (not available yet)")
+    voice.set_defaults(func=cmd_voice)
+
+    mig = commands.add_parser("migrate", parents=[data_dir], help="upgrade the database schema")
+    mig.set_defaults(func=cmd_migrate)
+
+    key = commands.add_parser(
+        "create-admin-key", parents=[data_dir], help="create a platform (admin) API key and print it"
+    )
+    key.add_argument("--name", default="admin", help="the key's name (default: admin)")
+    key.set_defaults(func=cmd_create_admin_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("alembic.runtime.plugins", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()
