@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
 from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy, RouteType
 
 CALL_WORKFLOW = "CallWorkflow"
 CALL_WORKFLOW_PREFIX = "call-"
+# Start (or signal-with-start) calls with this policy: a webhook retried after the call ended must not
+# start a second call with the same id; the caller gets WorkflowAlreadyStartedError and answers 200.
+CALL_ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
 
 # Signals: events reported by the carrier or LiveKit (webhooks). Idempotent, order-tolerant.
 SIGNAL_CONNECTED = "connected"
@@ -328,6 +331,7 @@ class DialParticipantInput:
     participant_identity: str
     from_number: str | None = None
     ringing_timeout_seconds: int = 30
+    attributes: dict[str, str] = field(default_factory=dict)  # set on the participant (webhooks read them)
 
 
 @dataclass

@@ -15,17 +15,21 @@ from livekit import api as lk
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.calls import CallRecordActivities
 from activities.carrier_numbers import CarrierNumberActivities
+from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from workflows.calls import CallWorkflow
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
 
 log = logging.getLogger(__name__)
 
 WORKFLOWS = [
+    CallWorkflow,
     ProvisionSipTrunkWorkflow,
     DeprovisionSipTrunkWorkflow,
     PurchaseNumberWorkflow,
@@ -37,9 +41,22 @@ WORKFLOWS = [
 class ActivityClients:
     sip_trunks: SipTrunkActivities
     carrier_numbers: CarrierNumberActivities
+    call_records: CallRecordActivities
+    rooms: LiveKitRoomActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
+            self.call_records.route_call,
+            self.call_records.open_call,
+            self.call_records.record_call_state,
+            self.rooms.create_room,
+            self.rooms.dispatch_agent,
+            self.rooms.set_hold,
+            self.rooms.transfer_participant,
+            self.rooms.dial_participant,
+            self.rooms.send_dtmf,
+            self.rooms.remove_participant,
+            self.rooms.delete_room,
             self.sip_trunks.apply_sip_trunk,
             self.sip_trunks.mark_trunk_failed,
             self.sip_trunks.delete_livekit_sip_objects,
@@ -68,6 +85,8 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
             yield ActivityClients(
                 sip_trunks=SipTrunkActivities(sessions, box, livekit),
                 carrier_numbers=CarrierNumberActivities(sessions, box, http, settings),
+                call_records=CallRecordActivities(sessions),
+                rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
             )
         finally:
             if livekit is not None:

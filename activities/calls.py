@@ -1,0 +1,178 @@
+"""Call activities on the database: routing a call (number -> space -> agent or flow), opening the Call
+row with its conversation (a new one, or the caller's open/paused one on that number), and recording
+state changes. Every activity is idempotent: retried attempts and replays write the same rows."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from models.calls import (
+    CallRoute,
+    OpenCallInput,
+    OpenedCall,
+    RecordCallStateInput,
+    RecordedCallState,
+    RouteCallInput,
+)
+from models.enums import CallDirection, CallState, Channel, ConversationStatus, EndReason, RouteType
+from models.schemas.spaces import CallSettings
+from models.tables import Agent, Call, Conversation, PhoneNumber, SipTrunk, Space
+
+log = logging.getLogger(__name__)
+
+
+def _rejected(reason: str, space_id: str | None = None, number: PhoneNumber | None = None) -> CallRoute:
+    return CallRoute(
+        accepted=False,
+        reason=reason,
+        space_id=space_id,
+        phone_number_id=number.id if number else None,
+        our_number=number.e164 if number else None,
+    )
+
+
+class CallRecordActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn
+    async def route_call(self, request: RouteCallInput) -> CallRoute:
+        """Number -> space -> agent or flow. Unknown, disabled or unconfigured numbers are rejected."""
+        our_e164 = request.to_number if request.direction is CallDirection.INBOUND else request.from_number
+        async with self._sessions() as session:
+            if request.phone_number_id:
+                number = await session.get(PhoneNumber, request.phone_number_id)
+            else:
+                number = await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == our_e164))
+            if number is None:
+                return _rejected("unknown number")
+            if request.space_id and number.space_id != request.space_id:
+                return _rejected("number belongs to another space")
+            if not number.enabled:
+                return _rejected("number disabled", number.space_id, number)
+            space = await session.get(Space, number.space_id)
+            if space is None:
+                return _rejected("space not found", number.space_id, number)
+            agent_id = request.agent_id or number.agent_id
+            if request.agent_id or number.route_type is RouteType.AGENT:
+                agent = await session.get(Agent, agent_id) if agent_id else None
+                if agent is None or agent.space_id != number.space_id:
+                    return _rejected("no agent configured for the number", number.space_id, number)
+            elif not number.flow_id:
+                return _rejected("no flow configured for the number", number.space_id, number)
+            outbound_trunk_id = None
+            if number.sip_trunk_id:
+                trunk = await session.get(SipTrunk, number.sip_trunk_id)
+                outbound_trunk_id = trunk.livekit_outbound_trunk_id if trunk else None
+            settings = CallSettings.model_validate(space.call_settings or {})
+            return CallRoute(
+                accepted=True,
+                space_id=number.space_id,
+                phone_number_id=number.id,
+                our_number=number.e164,
+                route_type=RouteType.AGENT if request.agent_id else number.route_type,
+                agent_id=agent_id,
+                flow_id=None if request.agent_id else number.flow_id,
+                media_mode=number.media_mode,
+                recording_policy=number.recording_policy,
+                outbound_trunk_id=outbound_trunk_id,
+                ringing_timeout_seconds=settings.ringing_timeout_seconds,
+                max_call_duration_seconds=settings.max_call_duration_seconds,
+                hold_timeout_seconds=settings.hold_timeout_seconds,
+            )
+
+    @activity.defn
+    async def open_call(self, request: OpenCallInput) -> OpenedCall:
+        """Insert the Call row (once per workflow id) and create or resume its conversation."""
+        async with self._sessions() as session:
+            existing = await session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
+            if existing is not None:
+                return OpenedCall(existing.id, existing.conversation_id, conversation_resumed=False)
+            conversation_id: str | None = None
+            resumed = False
+            if not request.rejected:
+                conversation_id, resumed = await self._conversation(session, request)
+            session.add(
+                Call(
+                    id=request.call_id,
+                    space_id=request.space_id,
+                    workflow_id=request.workflow_id,
+                    carrier_call_id=request.carrier_call_id,
+                    direction=request.direction,
+                    from_number=request.from_number,
+                    to_number=request.to_number,
+                    state=CallState.ENDED if request.rejected else CallState.RINGING,
+                    end_reason=EndReason.REJECTED if request.rejected else None,
+                    phone_number_id=request.phone_number_id,
+                    agent_id=request.agent_id,
+                    conversation_id=conversation_id,
+                    created_at=request.created_at,
+                    ended_at=request.created_at if request.rejected else None,
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent attempt inserted it first
+                await session.rollback()
+                raced = await session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
+                if raced is None:
+                    raise
+                return OpenedCall(raced.id, raced.conversation_id, conversation_resumed=False)
+            log.info("call opened", extra={"call_id": request.call_id, "resumed": resumed})
+            return OpenedCall(request.call_id, conversation_id, conversation_resumed=resumed)
+
+    async def _conversation(self, session: AsyncSession, request: OpenCallInput) -> tuple[str, bool]:
+        caller = request.from_number if request.direction is CallDirection.INBOUND else request.to_number
+        found = await session.scalar(
+            select(Conversation)
+            .where(
+                Conversation.space_id == request.space_id,
+                Conversation.channel == Channel.VOICE,
+                Conversation.phone_number_id == request.phone_number_id,
+                Conversation.external_party == caller,
+                Conversation.status.in_([ConversationStatus.OPEN, ConversationStatus.PAUSED]),
+            )
+            .order_by(Conversation.updated_at.desc())
+            .limit(1)
+        )
+        if found is not None:
+            found.status = ConversationStatus.OPEN
+            if request.agent_id:
+                found.agent_id = request.agent_id
+            return found.id, True
+        conversation = Conversation(
+            space_id=request.space_id,
+            channel=Channel.VOICE,
+            phone_number_id=request.phone_number_id,
+            agent_id=request.agent_id,
+            external_party=caller,
+            status=ConversationStatus.OPEN,
+        )
+        session.add(conversation)
+        await session.flush()
+        return conversation.id, False
+
+    @activity.defn
+    async def record_call_state(self, request: RecordCallStateInput) -> RecordedCallState:
+        """Write the call's current state; on ENDED, pause its conversation (the next call resumes it)."""
+        async with self._sessions() as session:
+            call = await session.get(Call, request.call_id)
+            if call is None:
+                return RecordedCallState(request.call_id, found=False)
+            call.state = request.state
+            call.end_reason = request.end_reason
+            if request.connected_at is not None and call.connected_at is None:
+                call.connected_at = request.connected_at
+            if request.ended_at is not None:
+                call.ended_at = request.ended_at
+            if request.state is CallState.ENDED and call.conversation_id:
+                conversation = await session.get(Conversation, call.conversation_id)
+                if conversation is not None and conversation.status is ConversationStatus.OPEN:
+                    conversation.status = ConversationStatus.PAUSED
+            await session.commit()
+            return RecordedCallState(request.call_id, found=True)
