@@ -32,9 +32,7 @@ def carrier_failure(exc: TwilioError) -> Exception:
     if exc.retryable:
         return exc
     kind = CARRIER_AUTH_FAILED if exc.status in (401, 403) else CARRIER_REJECTED
-    return ApplicationError(
-        exc.message, {"status": exc.status, "code": exc.code}, type=kind, non_retryable=True
-    )
+    return ApplicationError(exc.message, {"status": exc.status, "code": exc.code}, type=kind, non_retryable=True)
 
 
 class CarrierNumberActivities:
@@ -101,10 +99,7 @@ class CarrierNumberActivities:
         async with self._sessions() as session:
             existing = await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == bought.e164))
             if existing is not None:
-                if (
-                    existing.space_id == request.space_id
-                    and existing.carrier_number_sid == bought.carrier_number_sid
-                ):
+                if existing.space_id == request.space_id and existing.carrier_number_sid == bought.carrier_number_sid:
                     return PurchaseNumberResult(existing.id, existing.e164, bought.carrier_number_sid)
                 raise ApplicationError("number already registered", type=CARRIER_REJECTED, non_retryable=True)
             number = PhoneNumber(

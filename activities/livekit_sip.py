@@ -15,12 +15,14 @@ from temporalio.exceptions import ApplicationError
 
 from models.enums import ProvisioningStatus, SipTransport
 from models.secret_box import SecretBox
+from models.sip_headers import WORKFLOW_ID_ATTRIBUTE, WORKFLOW_ID_HEADER
 from models.tables import PhoneNumber, SipTrunk, utcnow
 from models.workflow_io import DeprovisionSipTrunkInput, ProvisionSipTrunkInput, ProvisionSipTrunkResult
 
 log = logging.getLogger(__name__)
 
 ROOM_PREFIX = "call-"
+
 TRANSPORTS = {
     SipTransport.UDP: lk.SIPTransport.SIP_TRANSPORT_UDP,
     SipTransport.TCP: lk.SIPTransport.SIP_TRANSPORT_TCP,
@@ -107,6 +109,7 @@ class SipTrunkActivities:
                 auth_username=trunk.auth_username or "",
                 auth_password=password,
                 media=media,
+                headers_to_attributes={WORKFLOW_ID_HEADER: WORKFLOW_ID_ATTRIBUTE},
             )
             outbound = lk.SIPOutboundTrunkInfo(
                 name=name,

@@ -28,20 +28,14 @@ class TwilioRest:
         self._root = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
 
-    async def _request(
-        self, method: str, path: str, *, params: Any = None, data: Any = None
-    ) -> dict[str, Any]:
-        response = await self._http.request(
-            method, f"{self._root}{path}", params=params, data=data, auth=self._auth
-        )
+    async def _request(self, method: str, path: str, *, params: Any = None, data: Any = None) -> dict[str, Any]:
+        response = await self._http.request(method, f"{self._root}{path}", params=params, data=data, auth=self._auth)
         if response.status_code >= 400:
             try:
                 body = response.json()
             except ValueError:
                 body = {}
-            raise TwilioError(
-                response.status_code, body.get("code"), body.get("message") or response.text[:200]
-            )
+            raise TwilioError(response.status_code, body.get("code"), body.get("message") or response.text[:200])
         if response.status_code == 204 or not response.content:
             return {}
         result: dict[str, Any] = response.json()
@@ -60,9 +54,7 @@ class TwilioRest:
         return numbers[0] if numbers else None
 
     async def buy_number(self, e164: str, webhooks: dict[str, str]) -> dict[str, Any]:
-        return await self._request(
-            "POST", "/IncomingPhoneNumbers.json", data={"PhoneNumber": e164, **webhooks}
-        )
+        return await self._request("POST", "/IncomingPhoneNumbers.json", data={"PhoneNumber": e164, **webhooks})
 
     async def release_number(self, number_sid: str) -> None:
         await self._request("DELETE", f"/IncomingPhoneNumbers/{number_sid}.json")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from api.routes import (
     agents,
     api_keys,
+    calls,
     carrier_accounts,
     conversations,
     health,
@@ -21,6 +22,8 @@ from api.routes import (
     spaces,
 )
 from api.temporal import TemporalGateway
+from api.webhooks import livekit as livekit_webhooks
+from api.webhooks import twilio as twilio_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -69,6 +72,9 @@ def create_app(settings: Settings, temporal: TemporalGateway | None = None) -> F
         phone_numbers,
         agents,
         conversations,
+        calls,
+        twilio_webhooks,
+        livekit_webhooks,
     ):
         app.include_router(module.router)
     return app

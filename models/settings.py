@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None
     livekit_agent_name: str = "bivariant-agent"
+    livekit_sip_host: str | None = Field(
+        default=None, description="Host of LiveKit SIP that carriers dial for media mode 'livekit'"
+    )
 
     twilio_api_base_url: str = "https://api.twilio.com"
 

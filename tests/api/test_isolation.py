@@ -21,8 +21,8 @@ async def test_other_spaces_resources_answer_404_for_every_role(api: Platform, k
     for role in Role:
         headers = b.as_role(role)
         # A's resource under A's space: B's keys cannot even see that the space exists.
-        for method, kwargs in (("GET", {}), ("PATCH", {"json": PATCHES[kind]}), ("DELETE", {})):
-            response = await api.client.request(method, a.path(f"/{kind}/{row['id']}"), headers=headers, **kwargs)
+        for method, body in (("GET", None), ("PATCH", PATCHES[kind]), ("DELETE", None)):
+            response = await api.client.request(method, a.path(f"/{kind}/{row['id']}"), headers=headers, json=body)
             assert response.status_code == 404, (role, method, response.text)
         listed = await api.client.get(a.path(f"/{kind}"), headers=headers)
         assert listed.status_code == 404
@@ -94,9 +94,9 @@ async def test_conversations_and_messages_are_scoped(api: Platform) -> None:
         conversation = Conversation(space_id=a.id, channel=Channel.VOICE, external_party="+14155550100")
         session.add(conversation)
         await session.flush()
-        for i, role in enumerate([MessageRole.CALLER, MessageRole.AGENT]):
+        for i, speaker in enumerate([MessageRole.CALLER, MessageRole.AGENT]):
             session.add(
-                Message(space_id=a.id, conversation_id=conversation.id, role=role, source="voice", text=f"turn {i}")
+                Message(space_id=a.id, conversation_id=conversation.id, role=speaker, source="voice", text=f"turn {i}")
             )
         await session.commit()
     path = a.path(f"/conversations/{conversation.id}")

@@ -31,19 +31,48 @@ async def running_stack(env: WorkflowEnvironment, tmp_path: Path, **overrides: A
         **overrides,
     )
     platform = await make_platform(settings)
-    async with activity_clients(settings) as clients:
-        async with build_worker(env.client, settings, clients):
-            async with serve_api(platform, TemporalGateway(settings, env.client)) as served:
-                yield served
+    async with (
+        activity_clients(settings) as clients,
+        build_worker(env.client, settings, clients),
+        serve_api(platform, TemporalGateway(settings, env.client)) as served,
+    ):
+        yield served
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
     """Poll ``probe`` until it returns something truthy (work done by a workflow in the background)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await probe()
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def serve_http(app: Any) -> AsyncIterator[str]:
+    """Serve an already started app on a real loopback port (for peers that speak plain HTTP to it)."""
+    import uvicorn
+
+    from tests.support.postgres import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def temporal_client(platform: Platform) -> Any:
+    """The Temporal client the platform's API uses."""
+    assert platform.app is not None
+    return platform.app.state.temporal._client

@@ -33,7 +33,8 @@ async def stack(
 
 async def _settled(stack: Platform, space: SpaceKeys, trunk_id: str, status: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
-        trunk: dict[str, Any] = (await stack.client.get(space.path(f"/sip-trunks/{trunk_id}"), headers=space.viewer)).json()
+        response = await stack.client.get(space.path(f"/sip-trunks/{trunk_id}"), headers=space.viewer)
+        trunk: dict[str, Any] = response.json()
         return trunk if trunk["provisioning"]["status"] == status else None
 
     return await eventually(probe)
@@ -141,14 +142,13 @@ async def test_deleting_a_trunk_removes_it_from_livekit(stack: Platform, livekit
     space = await stack.new_space()
     created = await create(stack.client, space, "sip-trunks", sip_trunk_body())
     ids = (await _settled(stack, space, created["id"], "provisioned"))["provisioning"]
-    assert (await stack.client.delete(space.path(f"/sip-trunks/{created['id']}"), headers=space.admin)).status_code == 204
+    deleted = await stack.client.delete(space.path(f"/sip-trunks/{created['id']}"), headers=space.admin)
+    assert deleted.status_code == 204
 
     async def gone() -> bool:
         deleted = {r.sip_trunk_id for r in livekit_standin.calls("DeleteSIPTrunk")}
         rules = {r.sip_dispatch_rule_id for r in livekit_standin.calls("DeleteSIPDispatchRule")}
-        return deleted == {ids["livekit_inbound_trunk_id"]} and rules == {
-            ids["livekit_dispatch_rule_id"]
-        }
+        return deleted == {ids["livekit_inbound_trunk_id"]} and rules == {ids["livekit_dispatch_rule_id"]}
 
     await eventually(gone)
 

@@ -1,0 +1,147 @@
+"""LiveKit webhooks: verified (JWT signed with the API secret, carrying the body's sha256), each event id
+processed once, SIP participants joining and leaving turned into call signals."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from google.protobuf.json_format import ParseError
+from livekit import api as lk
+from livekit.protocol.models import ParticipantInfo
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.webhooks.calls import call_id_for, signal_call, start_call
+from models import calls as c
+from models.enums import CallDirection, EndReason, MediaMode
+from models.settings import Settings
+from models.sip_headers import ROLE_ATTRIBUTE, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
+from models.tables import PhoneNumber, WebhookEvent
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _verify(settings: Settings, body: bytes, authorization: str | None) -> lk.WebhookEvent:
+    if not settings.livekit_configured:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "LiveKit is not configured")
+    assert settings.livekit_api_key and settings.livekit_api_secret
+    verifier = lk.TokenVerifier(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())
+    try:
+        claims = verifier.verify(authorization or "")
+    except Exception as exc:  # the verifier raises jwt's many error types
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook token") from exc
+    expected = base64.b64decode(claims.sha256 or "")
+    if not expected or not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook body does not match its signature")
+    try:
+        return lk.WebhookEvent.FromString(b"") if not body else _parse(body)
+    except (ParseError, UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed webhook event: {exc}") from exc
+
+
+def _parse(body: bytes) -> lk.WebhookEvent:
+    from google.protobuf.json_format import Parse
+
+    return Parse(body.decode("utf-8"), lk.WebhookEvent(), ignore_unknown_fields=True)
+
+
+async def _first_time(session: AsyncSession, event_id: str) -> bool:
+    if not event_id:
+        return True
+    return await session.scalar(select(WebhookEvent.id).where(WebhookEvent.id == event_id)) is None
+
+
+async def _remember(session: AsyncSession, event_id: str) -> None:
+    if not event_id:
+        return
+    session.add(WebhookEvent(id=event_id, source="livekit"))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # delivered twice at once: both handed over, the workflow dedupes
+
+
+def _workflow_id(participant: ParticipantInfo) -> str | None:
+    attributes = dict(participant.attributes)
+    if attributes.get(WORKFLOW_ID_ATTRIBUTE):
+        return attributes[WORKFLOW_ID_ATTRIBUTE]
+    sip_call_id = attributes.get("sip.callID")
+    return c.call_workflow_id(sip_call_id) if sip_call_id else None
+
+
+async def _sip_joined(
+    session: AsyncSession, settings: Settings, temporal_client: object, event: lk.WebhookEvent
+) -> None:
+    participant = event.participant
+    workflow_id = _workflow_id(participant)
+    if workflow_id is None:
+        log.warning("SIP participant without a call id", extra={"room": event.room.name})
+        return
+    attributes = dict(participant.attributes)
+    connected = c.ConnectedEvent(room_name=event.room.name, participant_identity=participant.identity)
+    our_number = attributes.get("sip.trunkPhoneNumber", "")
+    number = await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == our_number)) if our_number else None
+    start = c.StartCall(
+        call_id=call_id_for(workflow_id),
+        workflow_id=workflow_id,
+        direction=CallDirection.INBOUND,
+        from_number=attributes.get("sip.phoneNumber", ""),
+        to_number=our_number,
+        carrier_call_id=attributes.get("sip.callID", workflow_id),
+        space_id=number.space_id if number else None,
+        phone_number_id=number.id if number else None,
+        media_mode=MediaMode.LIVEKIT,
+        room_name=event.room.name,
+        caller_identity=participant.identity,
+    )
+    if attributes.get(WORKFLOW_ID_ATTRIBUTE):
+        # A call we know already (dialed out, or bridged by the carrier's webhook): it only connects.
+        await signal_call(temporal_client, workflow_id, c.SIGNAL_CONNECTED, connected)  # type: ignore[arg-type]
+        return
+    await start_call(temporal_client, settings.task_queue, start, c.SIGNAL_CONNECTED, connected)  # type: ignore[arg-type]
+
+
+@router.post("/livekit", status_code=status.HTTP_204_NO_CONTENT)
+async def livekit_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    body = await request.body()
+    event = _verify(settings, body, authorization)
+    if not await _first_time(session, event.id):
+        return
+    client = await temporal.client()
+    is_sip = event.participant.kind == ParticipantInfo.Kind.SIP
+    if event.event == "participant_joined" and is_sip:
+        await _sip_joined(session, settings, client, event)
+    elif event.event == "participant_left" and is_sip:
+        workflow_id = _workflow_id(event.participant)
+        if workflow_id and event.participant.attributes.get(ROLE_ATTRIBUTE) != ROLE_TRANSFER_TARGET:
+            await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+    elif event.event == "room_finished":
+        workflow_id = _room_workflow(event.room.metadata)
+        if workflow_id:
+            hangup = c.HangupEvent(reason=EndReason.COMPLETED, by="livekit")
+            await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, hangup)
+    await _remember(session, event.id)
+
+
+def _room_workflow(metadata: str) -> str | None:
+    try:
+        parsed = json.loads(metadata) if metadata else {}
+    except ValueError:
+        return None
+    value = parsed.get("workflow_id") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,192 @@
+"""Twilio voice and status webhooks: verify the signature over the raw form, answer TwiML, start or
+signal the call's workflow. Unknown accounts and bad signatures get 403 and start nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.webhooks.calls import call_id_for, signal_call, start_call
+from api.webhooks.twilio_signature import signature_valid
+from models import calls as c
+from models.enums import CallDirection, CarrierProvider, MediaMode
+from models.secret_box import SecretBox
+from models.settings import Settings
+from models.sip_headers import WORKFLOW_ID_HEADER
+from models.tables import CarrierAccount, PhoneNumber
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+CALL_STATUSES = {
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+}
+TWIML = "application/xml"
+
+
+@dataclass
+class TwilioRequest:
+    params: dict[str, str]
+    account: CarrierAccount
+
+
+async def _verified(
+    request: Request, session: AsyncSession, box: SecretBox, settings: Settings, signature: str | None
+) -> TwilioRequest:
+    """The form parameters, once the signature proves they come from the account they name."""
+    raw = await request.body()
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be application/x-www-form-urlencoded") from exc
+    params = dict(pairs)
+    # The URL Twilio called, as the public URL says (the API may sit behind a proxy).
+    public = urlsplit(settings.public_url)
+    url = urlunsplit((public.scheme, public.netloc, public.path.rstrip("/") + request.url.path, request.url.query, ""))
+    accounts = await session.scalars(
+        select(CarrierAccount).where(
+            CarrierAccount.provider == CarrierProvider.TWILIO,
+            CarrierAccount.account_sid == params.get("AccountSid", ""),
+        )
+    )
+    for account in accounts:
+        if signature_valid(box.decrypt(account.secret_encrypted), url, pairs, signature or ""):
+            return TwilioRequest(params, account)
+    log.warning("Twilio webhook refused: bad signature or unknown account", extra={"path": request.url.path})
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid X-Twilio-Signature")
+
+
+def _required(params: dict[str, str], *names: str) -> None:
+    missing = [n for n in names if not params.get(n)]
+    if missing:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"missing parameters: {', '.join(missing)}")
+    if not CALL_SID.match(params["CallSid"]):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "CallSid is not a Twilio call SID")
+
+
+async def _our_number(session: AsyncSession, account: CarrierAccount, e164: str) -> PhoneNumber | None:
+    return await session.scalar(
+        select(PhoneNumber).where(PhoneNumber.e164 == e164, PhoneNumber.space_id == account.space_id)
+    )
+
+
+def _twiml(build: ET.Element) -> Response:
+    return Response(ET.tostring(build, encoding="unicode", xml_declaration=True), media_type=TWIML)
+
+
+def _reject(reason: str = "rejected") -> Response:
+    response = ET.Element("Response")
+    ET.SubElement(response, "Reject", reason=reason)
+    return _twiml(response)
+
+
+def _answer(settings: Settings, number: PhoneNumber, start: c.StartCall) -> Response:
+    response = ET.Element("Response")
+    if number.media_mode is MediaMode.STREAM:
+        public = urlsplit(settings.public_url)
+        scheme = "wss" if public.scheme == "https" else "ws"
+        stream_url = urlunsplit((scheme, public.netloc, public.path.rstrip("/") + "/media/twilio", "", ""))
+        stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=stream_url)
+        ET.SubElement(stream, "Parameter", name="call_id", value=start.call_id)
+        ET.SubElement(stream, "Parameter", name="workflow_id", value=start.workflow_id)
+        return _twiml(response)
+    dial = ET.SubElement(response, "Dial", answerOnBridge="true")
+    sip = ET.SubElement(dial, "Sip")
+    sip.text = f"sip:{number.e164}@{settings.livekit_sip_host};transport=tcp?{WORKFLOW_ID_HEADER}={start.workflow_id}"
+    return _twiml(response)
+
+
+def _start_for(params: dict[str, str], number: PhoneNumber, direction: CallDirection) -> c.StartCall:
+    workflow_id = c.call_workflow_id(params["CallSid"])
+    return c.StartCall(
+        call_id=call_id_for(workflow_id),
+        workflow_id=workflow_id,
+        direction=direction,
+        from_number=params.get("From", ""),
+        to_number=params.get("To", ""),
+        carrier_call_id=params["CallSid"],
+        space_id=number.space_id,
+        phone_number_id=number.id,
+        media_mode=number.media_mode,
+    )
+
+
+SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
+
+
+@router.post("/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}})
+async def voice(
+    request: Request,
+    session: SessionDep,
+    box: SecretBoxDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    signature: SignatureHeader = None,
+) -> Response:
+    """A call reaches one of our numbers: answer with TwiML and start its CallWorkflow."""
+    verified = await _verified(request, session, box, settings, signature)
+    params = verified.params
+    _required(params, "CallSid", "To", "From")
+    number = await _our_number(session, verified.account, params["To"])
+    if number is None:
+        log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
+        return _reject()
+    start = _start_for(params, number, CallDirection.INBOUND)
+    client = await temporal.client()
+    live = await start_call(client, settings.task_queue, start)
+    if not live or not number.enabled:
+        return _reject()
+    if number.media_mode is MediaMode.LIVEKIT and not settings.livekit_sip_host:
+        log.error("number in LiveKit media mode but TELEPHONY_LIVEKIT_SIP_HOST unset", extra={"number_id": number.id})
+        return _reject("busy")
+    return _answer(settings, number, start)
+
+
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT)
+async def call_status(
+    request: Request,
+    session: SessionDep,
+    box: SecretBoxDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    signature: SignatureHeader = None,
+) -> None:
+    """Twilio's call status callbacks, in whatever order they arrive, become signals."""
+    verified = await _verified(request, session, box, settings, signature)
+    params = verified.params
+    _required(params, "CallSid", "CallStatus")
+    if params["CallStatus"] not in CALL_STATUSES:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown CallStatus {params['CallStatus']!r}")
+    event = c.CarrierStatus(
+        status=params["CallStatus"],
+        sip_response_code=int(params["SipResponseCode"]) if params.get("SipResponseCode", "").isdigit() else None,
+        duration_seconds=int(params["CallDuration"]) if params.get("CallDuration", "").isdigit() else None,
+    )
+    inbound = params.get("Direction", "inbound") == "inbound"
+    client = await temporal.client()
+    ours = params.get("To" if inbound else "From", "")
+    number = await _our_number(session, verified.account, ours)
+    if number is None or not inbound:
+        # Outbound calls were started by us: there is a workflow to signal, or nothing to do.
+        await signal_call(client, c.call_workflow_id(params["CallSid"]), c.SIGNAL_CARRIER_STATUS, event)
+        return
+    start = _start_for(params, number, CallDirection.INBOUND)
+    await start_call(client, settings.task_queue, start, c.SIGNAL_CARRIER_STATUS, event)

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from models.enums import CallDirection, CallState, EndReason, MediaMode
+from models.schemas.common import E164, OutSchema, Schema
+
+DTMF_DIGITS = r"^[0-9*#A-Dw]{1,64}$"
+
+
+class OutboundCallCreate(Schema):
+    from_number: E164 = Field(description="One of the space's numbers")
+    to_number: E164
+    agent_id: str | None = Field(default=None, description="Defaults to the agent the from-number routes to")
+
+
+class TransferCreate(Schema):
+    target: str = Field(
+        min_length=3, max_length=300, description="E.164 number (+14155550100, tel:+1…) or SIP URI (sip:…)"
+    )
+    mode: Literal["cold", "warm"] = "cold"
+
+    @field_validator("target")
+    @classmethod
+    def _number_or_sip_uri(cls, target: str) -> str:
+        from models.schemas.common import validate_e164
+
+        if target.startswith(("sip:", "sips:")):
+            if "@" not in target:
+                raise ValueError("a SIP URI needs user@host")
+            return target
+        validate_e164(target.removeprefix("tel:"))
+        return target
+
+
+class DtmfCreate(Schema):
+    digits: str = Field(pattern=DTMF_DIGITS, description="0-9, *, #, A-D; w pauses half a second")
+
+
+class CallOut(OutSchema):
+    id: str
+    space_id: str
+    workflow_id: str
+    direction: CallDirection
+    from_number: str
+    to_number: str
+    state: CallState
+    end_reason: EndReason | None
+    phone_number_id: str | None
+    agent_id: str | None
+    conversation_id: str | None
+    created_at: datetime
+    connected_at: datetime | None
+    ended_at: datetime | None
+
+
+class TimelineEntryOut(OutSchema):
+    at: datetime
+    event: str
+    state: CallState
+    previous: CallState | None
+    detail: str | None
+
+
+class ParticipantOut(OutSchema):
+    identity: str
+    kind: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class CallDetail(OutSchema):
+    """A call as its workflow sees it now."""
+
+    id: str
+    workflow_id: str
+    space_id: str | None
+    direction: CallDirection
+    media_mode: MediaMode
+    from_number: str
+    to_number: str
+    state: CallState
+    end_reason: EndReason | None
+    timeline: list[TimelineEntryOut]
+    participants: list[ParticipantOut]
+    agent_id: str | None
+    conversation_id: str | None
+    room_name: str | None
+    recording_status: str
+    on_hold: bool
+
+
+class TransferOut(OutSchema):
+    ok: bool
+    state: CallState
+    error: str | None
+    sip_status_code: int | None

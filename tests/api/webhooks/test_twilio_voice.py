@@ -1,0 +1,207 @@
+"""Twilio's voice and status webhooks, signed by the official `twilio` package, drive the CallWorkflow."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from models import calls as c
+from tests.api.resources import agent_body, create
+from tests.conftest import Platform, SpaceKeys, unique_e164
+from tests.livekit_standin import LiveKitStandIn
+from tests.support.stack import eventually, running_stack
+from tests.twilio_standin import OTHER_AUTH_TOKEN, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
+
+PUBLIC = "https://telephony.example.com"
+
+
+@pytest.fixture
+async def stack(
+    temporal_env: WorkflowEnvironment, twilio_standin: TwilioStandIn, livekit_standin: LiveKitStandIn, tmp_path: Path
+) -> AsyncIterator[Platform]:
+    async with running_stack(
+        temporal_env,
+        tmp_path,
+        twilio_api_base_url=twilio_standin.url,
+        livekit_url=livekit_standin.url,
+        livekit_api_key=livekit_standin.api_key,
+        livekit_api_secret=livekit_standin.api_secret,
+        livekit_sip_host="sip.livekit.test",
+    ) as platform:
+        assert platform.app is not None
+        twilio_standin.webhook_transport = httpx.ASGITransport(app=platform.app)
+        yield platform
+
+
+async def _line(stack: Platform, media_mode: str) -> tuple[SpaceKeys, str]:
+    space = await stack.new_space()
+    account = await create(
+        stack.client,
+        space,
+        "carrier-accounts",
+        {"name": "twilio", "account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN},
+    )
+    agent = await create(stack.client, space, "agents", agent_body())
+    e164 = unique_e164()
+    await create(
+        stack.client,
+        space,
+        "phone-numbers",
+        {"e164": e164, "carrier_account_id": account["id"], "agent_id": agent["id"], "media_mode": media_mode},
+    )
+    return space, e164
+
+
+def _call_params(to: str, call_sid: str | None = None, **extra: str) -> dict[str, str]:
+    return {
+        "CallSid": call_sid or "CA" + uuid.uuid4().hex,
+        "AccountSid": TEST_ACCOUNT_SID,
+        "From": "+14155550199",
+        "To": to,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+async def _state(stack: Platform, call_sid: str) -> c.CallStateView:
+    from tests.support.stack import temporal_client
+
+    handle = temporal_client(stack).get_workflow_handle(c.call_workflow_id(call_sid))
+    return await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+
+
+async def test_stream_number_answers_a_media_stream_and_starts_the_call(
+    stack: Platform, twilio_standin: TwilioStandIn
+) -> None:
+    space, e164 = await _line(stack, "stream")
+    params = _call_params(e164)
+    response = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
+    stream = ET.fromstring(response.text).find("./Connect/Stream")
+    assert stream is not None and stream.get("url") == "wss://telephony.example.com/media/twilio"
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert parameters["workflow_id"] == c.call_workflow_id(params["CallSid"])
+
+    state = await _state(stack, params["CallSid"])
+    assert state.state.value == "ringing" and state.space_id == space.id and state.call_id == parameters["call_id"]
+
+    # Twilio retries the webhook: same answer, same call, one row.
+    again = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    assert again.text == response.text
+
+    async def one_row() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = (await stack.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
+        return rows if rows else None
+
+    rows = await eventually(one_row)
+    assert [r["id"] for r in rows] == [parameters["call_id"]]
+    assert rows[0]["from_number"] == "+14155550199" and rows[0]["direction"] == "inbound"
+
+
+async def test_livekit_number_bridges_to_livekit_sip_naming_the_workflow(
+    stack: Platform, twilio_standin: TwilioStandIn
+) -> None:
+    _, e164 = await _line(stack, "livekit")
+    params = _call_params(e164)
+    response = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    sip = ET.fromstring(response.text).find("./Dial/Sip")
+    assert sip is not None and sip.text == (
+        f"sip:{e164}@sip.livekit.test;transport=tcp?X-BT-Workflow-Id={c.call_workflow_id(params['CallSid'])}"
+    )
+
+
+async def test_forged_or_foreign_requests_are_403_and_start_nothing(
+    stack: Platform, twilio_standin: TwilioStandIn
+) -> None:
+    _, e164 = await _line(stack, "stream")
+    url = f"{PUBLIC}/webhooks/twilio/voice"
+    for params, token in (
+        (_call_params(e164), OTHER_AUTH_TOKEN),  # signed with another token
+        (_call_params(e164, AccountSid="AC" + "9" * 32), TEST_AUTH_TOKEN),  # an account nobody connected
+    ):
+        response = await twilio_standin.post_webhook(url, params, token)
+        assert response.status_code == 403
+        with pytest.raises(RPCError):
+            await _state(stack, params["CallSid"])
+    # A valid signature over other parameters, or over another URL, is no signature.
+    params = _call_params(e164)
+    tampered = await stack.client.post(
+        "/webhooks/twilio/voice",
+        data=params | {"To": "+14155550100"},
+        headers={"X-Twilio-Signature": twilio_signature_for(params)},
+    )
+    assert tampered.status_code == 403
+    unsigned = await stack.client.post("/webhooks/twilio/voice", data=params)
+    assert unsigned.status_code == 403
+    other_url = await stack.client.post(
+        "/webhooks/twilio/status", data=params, headers={"X-Twilio-Signature": twilio_signature_for(params)}
+    )
+    assert other_url.status_code == 403
+
+
+def twilio_signature_for(params: dict[str, str]) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(TEST_AUTH_TOKEN).compute_signature(f"{PUBLIC}/webhooks/twilio/voice", params))
+
+
+async def test_unknown_number_is_rejected(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    await _line(stack, "stream")
+    params = _call_params(unique_e164())
+    response = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    assert response.status_code == 200
+    assert ET.fromstring(response.text).find("Reject") is not None
+    with pytest.raises(RPCError):
+        await _state(stack, params["CallSid"])
+
+
+async def test_malformed_webhooks_are_4xx(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    _, e164 = await _line(stack, "stream")
+    url = f"{PUBLIC}/webhooks/twilio/voice"
+    missing = {k: v for k, v in _call_params(e164).items() if k != "CallSid"}
+    assert (await twilio_standin.post_webhook(url, missing, TEST_AUTH_TOKEN)).status_code == 400
+    bad_sid = _call_params(e164, call_sid="CA-not-a-sid")
+    assert (await twilio_standin.post_webhook(url, bad_sid, TEST_AUTH_TOKEN)).status_code == 400
+    status_url = f"{PUBLIC}/webhooks/twilio/status"
+    odd_status = _call_params(e164, CallStatus="exploded")
+    assert (await twilio_standin.post_webhook(status_url, odd_status, TEST_AUTH_TOKEN)).status_code == 400
+    garbage = await stack.client.post(
+        "/webhooks/twilio/voice", content=b"\xff\xfe%%%", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert garbage.status_code == 400
+
+
+async def test_status_callbacks_in_any_order_end_the_call(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    _, e164 = await _line(stack, "stream")
+    status_url = f"{PUBLIC}/webhooks/twilio/status"
+    # "completed" arrives first, before the voice webhook and before "in-progress".
+    params = _call_params(e164)
+    completed = await twilio_standin.post_webhook(
+        status_url, params | {"CallStatus": "completed", "CallDuration": "42"}, TEST_AUTH_TOKEN
+    )
+    assert completed.status_code == 204
+    late = await twilio_standin.post_webhook(status_url, params | {"CallStatus": "in-progress"}, TEST_AUTH_TOKEN)
+    assert late.status_code == 204
+
+    async def ended() -> c.CallStateView | None:
+        state = await _state(stack, params["CallSid"])
+        return state if state.state.value == "ended" else None
+
+    final = await eventually(ended)
+    assert final.end_reason is not None and final.end_reason.value == "completed"
+    # Once the call's workflow has closed, a retried voice webhook starts nothing new.
+    from tests.support.stack import temporal_client
+
+    await temporal_client(stack).get_workflow_handle(c.call_workflow_id(params["CallSid"])).result()
+    voice = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    assert ET.fromstring(voice.text).find("Reject") is not None
