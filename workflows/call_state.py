@@ -91,8 +91,8 @@ def answered_state(current: CallState) -> CallState | None:
 
 
 def operator_hangup_reason(current: CallState) -> EndReason:
-    """Hanging up before anyone answered cancels the call; afterwards it completes it."""
-    return EndReason.CANCELED if current in (S.RINGING, S.CONNECTED) else EndReason.COMPLETED
+    """Hanging up before anyone answered cancels the call; once connected (answered) it completes it."""
+    return EndReason.CANCELED if current is S.RINGING else EndReason.COMPLETED
 
 
 def dial_failure_reason(sip_status_code: int | None, no_answer: bool) -> EndReason:

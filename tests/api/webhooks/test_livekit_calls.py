@@ -1,0 +1,248 @@
+"""A call over LiveKit SIP, end to end: signed LiveKit webhooks start it, the REST API controls it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf.json_format import MessageToJson
+from temporalio.testing import WorkflowEnvironment
+
+from models import calls as c
+from models.enums import Role
+from tests.api.resources import agent_body, create, sip_trunk_body
+from tests.conftest import Platform, SpaceKeys, unique_e164
+from tests.livekit_standin import LiveKitStandIn, build_event, sign
+from tests.support.stack import eventually, running_stack, serve_http, temporal_client
+
+
+@dataclass
+class Line:
+    space: SpaceKeys
+    e164: str
+    agent_id: str
+    inbound_trunk_id: str
+
+
+@pytest.fixture
+async def stack(
+    temporal_env: WorkflowEnvironment, livekit_standin: LiveKitStandIn, tmp_path: Path
+) -> AsyncIterator[tuple[Platform, str]]:
+    async with running_stack(
+        temporal_env,
+        tmp_path,
+        livekit_url=livekit_standin.url,
+        livekit_api_key=livekit_standin.api_key,
+        livekit_api_secret=livekit_standin.api_secret,
+    ) as platform:
+        assert platform.app is not None
+        async with serve_http(platform.app) as base_url:
+            livekit_standin.webhook_url = f"{base_url}/webhooks/livekit"
+            livekit_standin.auto_webhooks = True
+            yield platform, base_url
+
+
+async def _line(platform: Platform) -> Line:
+    space = await platform.new_space()
+    trunk = await create(platform.client, space, "sip-trunks", sip_trunk_body())
+    agent = await create(platform.client, space, "agents", agent_body())
+    e164 = unique_e164()
+    ported = await platform.client.post(
+        space.path("/phone-numbers/port"),
+        json={"e164": e164, "sip_trunk_id": trunk["id"], "agent_id": agent["id"]},
+        headers=space.admin,
+    )
+    assert ported.status_code == 201
+
+    async def provisioned() -> str | None:
+        got = (await platform.client.get(space.path(f"/sip-trunks/{trunk['id']}"), headers=space.admin)).json()
+        ok = got["provisioning"]["status"] == "provisioned" and got["provisioning"]["livekit_outbound_trunk_id"]
+        return got["provisioning"]["livekit_inbound_trunk_id"] if ok else None
+
+    return Line(space, e164, agent["id"], await eventually(provisioned))
+
+
+async def _the_call(platform: Platform, space: SpaceKeys) -> dict[str, Any]:
+    async def listed() -> dict[str, Any] | None:
+        rows = (await platform.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
+        return rows[0] if rows else None
+
+    return await eventually(listed)
+
+
+async def _detail(platform: Platform, space: SpaceKeys, call_id: str) -> dict[str, Any]:
+    response = await platform.client.get(space.path(f"/calls/{call_id}"), headers=space.viewer)
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+async def test_inbound_sip_call_from_ringing_to_ended(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-1", "+14155550199", line.e164, trunk_id=line.inbound_trunk_id
+    )
+
+    # participant_joined → the workflow routes the call and dispatches the space's agent into the room.
+    async def dispatched() -> Any:
+        found = [d for d in livekit_standin.calls("CreateDispatch") if d.room == "call-room-1"]
+        return found[0] if found else None
+
+    dispatch = await eventually(dispatched)
+    row = await _the_call(platform, space)
+    metadata = json.loads(dispatch.metadata)
+    assert metadata == {
+        "call_id": row["id"],
+        "space_id": space.id,
+        "agent_id": line.agent_id,
+        "conversation_id": row["conversation_id"],
+    }
+    assert row["conversation_id"] is not None
+    assert row["from_number"] == "+14155550199" and row["to_number"] == line.e164
+
+    # The agent speaks: the voice runtime reports the call active.
+    await temporal_client(platform).get_workflow_handle(row["workflow_id"]).signal(c.SIGNAL_ACTIVE, c.ActiveEvent())
+
+    async def active() -> bool:
+        return (await _detail(platform, space, row["id"]))["state"] == "active"
+
+    await eventually(active)
+
+    path = space.path(f"/calls/{row['id']}")
+    held = await platform.client.post(f"{path}/hold", headers=space.as_role(Role.OPERATOR))
+    assert held.status_code == 200 and held.json()["state"] == "hold" and held.json()["on_hold"]
+    again = await platform.client.post(f"{path}/hold", headers=space.as_role(Role.OPERATOR))
+    assert again.status_code == 409 and again.json()["detail"]
+    assert (await platform.client.post(f"{path}/resume", headers=space.admin)).json()["state"] == "active"
+    assert (await platform.client.post(f"{path}/hold", headers=space.viewer)).status_code == 403
+
+    dtmf = await platform.client.post(f"{path}/dtmf", json={"digits": "12#"}, headers=space.admin)
+    assert dtmf.status_code == 200, dtmf.text
+    bad_dtmf = await platform.client.post(f"{path}/dtmf", json={"digits": "12x"}, headers=space.admin)
+    assert bad_dtmf.status_code == 422
+
+    livekit_standin.transfer_outcomes["tel:+14155550111"] = "busy"
+    livekit_standin.transfer_outcomes["+14155550111"] = "busy"
+    transfer = await platform.client.post(f"{path}/transfer", json={"target": "+14155550111"}, headers=space.admin)
+    assert transfer.status_code == 200, transfer.text
+    assert transfer.json()["ok"] is False and transfer.json()["state"] == "active"
+    assert transfer.json()["sip_status_code"] == 486
+
+    # The caller hangs up: participant_left ends the call; the room is deleted.
+    await livekit_standin.hang_up("call-room-1", caller.identity)
+
+    async def ended() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["state"] == "ended" else None
+
+    final = await eventually(ended)
+    assert final["end_reason"] == "completed"
+    events = [entry["event"] for entry in final["timeline"]]
+    for expected in ("connected", "active", "hold", "resume", "transfer_failed"):
+        assert expected in events, events
+    assert [e["state"] for e in final["timeline"]][-1] == "ended"
+    await eventually(lambda: _room_gone(livekit_standin, "call-room-1"))
+    stored = (await platform.client.get(path, headers=space.viewer)).json()
+    assert stored["state"] == "ended"
+    listed = (await platform.client.get(space.path("/calls"), params={"state": "ended"}, headers=space.viewer)).json()
+    assert [r["id"] for r in listed["data"]] == [row["id"]]
+
+    # Another space cannot see or touch the call.
+    other = await platform.new_space()
+    assert (await platform.client.get(other.path(f"/calls/{row['id']}"), headers=other.owner)).status_code == 404
+    assert (
+        await platform.client.post(other.path(f"/calls/{row['id']}/hangup"), headers=other.owner)
+    ).status_code == 404
+    ended_again = await platform.client.post(f"{path}/hangup", headers=space.admin)
+    assert ended_again.status_code == 409
+
+
+async def _room_gone(standin: LiveKitStandIn, room: str) -> bool:
+    return standin.room(room) is None
+
+
+async def test_webhooks_are_verified_and_processed_once(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    platform, base_url = stack
+    line = await _line(platform)
+    livekit_standin.auto_webhooks = False
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-2", "+14155550198", line.e164, trunk_id=line.inbound_trunk_id
+    )
+    for _ in range(2):
+        status = await livekit_standin.send_webhook(
+            "participant_joined", room="call-room-2", participant=caller, id="EV_dup"
+        )
+        assert status == 204
+    row = await _the_call(platform, line.space)
+    detail = await _detail(platform, line.space, row["id"])
+    assert [e["event"] for e in detail["timeline"]].count("connected") == 1
+
+    event = build_event("participant_left", participant=caller, id="EV_forged")
+    body = MessageToJson(event)
+    url = f"{base_url}/webhooks/livekit"
+    headers = {"content-type": "application/webhook+json"}
+    async with httpx.AsyncClient() as http:
+        forged = await http.post(url, content=body, headers=headers | {"Authorization": sign(body, "devkey", "x" * 40)})
+        assert forged.status_code == 401
+        tampered = body.replace("+14155550198", "+14155550197")
+        signed_other = sign(body, livekit_standin.api_key, livekit_standin.api_secret)
+        assert (
+            await http.post(url, content=tampered, headers=headers | {"Authorization": signed_other})
+        ).status_code == 401
+        assert (await http.post(url, content=body, headers=headers)).status_code == 401
+        junk = "{not json"
+        signed_junk = sign(junk, livekit_standin.api_key, livekit_standin.api_secret)
+        assert (await http.post(url, content=junk, headers=headers | {"Authorization": signed_junk})).status_code == 400
+    # None of those ended the call.
+    assert (await _detail(platform, line.space, row["id"]))["state"] != "ended"
+
+
+async def test_outbound_call_placed_through_the_api(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    placed = await platform.client.post(
+        space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550177"}, headers=space.admin
+    )
+    assert placed.status_code == 201, placed.text
+    call = placed.json()
+    assert call["direction"] == "outbound" and call["agent_id"] == line.agent_id
+
+    async def connected() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, call["id"])
+        return detail if detail["state"] == "connected" else None
+
+    await eventually(connected)
+    [dial] = livekit_standin.calls("CreateSIPParticipant")
+    assert dial.sip_call_to == "+14155550177" and dial.sip_number == line.e164
+    assert dict(dial.participant_attributes)["bivariant.workflowId"] == call["workflow_id"]
+    # The callee's participant_joined webhook reached this call, and started no other.
+    await livekit_standin.settle()
+    rows = (await platform.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
+    assert [r["id"] for r in rows] == [call["id"]]
+
+    hung_up = await platform.client.post(space.path(f"/calls/{call['id']}/hangup"), headers=space.admin)
+    assert hung_up.status_code == 200 and hung_up.json()["state"] == "ended"
+    assert hung_up.json()["end_reason"] == "completed"
+
+    not_ours = await platform.client.post(
+        space.path("/calls"), json={"from_number": unique_e164(), "to_number": "+14155550177"}, headers=space.admin
+    )
+    assert not_ours.status_code == 422 and not_ours.json()["detail"][0]["loc"] == ["body", "from_number"]
+    viewer = await platform.client.post(
+        space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550177"}, headers=space.viewer
+    )
+    assert viewer.status_code == 403
