@@ -1,9 +1,10 @@
-"""A small client of Twilio's REST API (2010-04-01) over httpx: numbers and, later, calls."""
+"""A small client of Twilio's REST API (2010-04-01) over httpx: numbers and calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -29,7 +30,13 @@ class TwilioRest:
         self._auth = httpx.BasicAuth(account_sid, auth_token)
 
     async def _request(self, method: str, path: str, *, params: Any = None, data: Any = None) -> dict[str, Any]:
-        response = await self._http.request(method, f"{self._root}{path}", params=params, data=data, auth=self._auth)
+        # Form bodies are encoded here: Twilio repeats some parameters (StatusCallbackEvent), which
+        # httpx's dict-only ``data`` cannot express.
+        content = urlencode(list(data.items()) if isinstance(data, dict) else data) if data is not None else None
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if content is not None else None
+        response = await self._http.request(
+            method, f"{self._root}{path}", params=params, content=content, headers=headers, auth=self._auth
+        )
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -58,3 +65,10 @@ class TwilioRest:
 
     async def release_number(self, number_sid: str) -> None:
         await self._request("DELETE", f"/IncomingPhoneNumbers/{number_sid}.json")
+
+    async def create_call(self, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """Place a call (``To``, ``From``, ``Url``, ``StatusCallback``, repeated ``StatusCallbackEvent``…)."""
+        return await self._request("POST", "/Calls.json", data=params)
+
+    async def end_call(self, call_sid: str) -> dict[str, Any]:
+        return await self._request("POST", f"/Calls/{call_sid}.json", data={"Status": "completed"})

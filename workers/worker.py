@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
+from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_numbers import CarrierNumberActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
@@ -43,6 +44,7 @@ class ActivityClients:
     carrier_numbers: CarrierNumberActivities
     call_records: CallRecordActivities
     rooms: LiveKitRoomActivities
+    carrier_calls: CarrierCallActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -57,6 +59,8 @@ class ActivityClients:
             self.rooms.send_dtmf,
             self.rooms.remove_participant,
             self.rooms.delete_room,
+            self.carrier_calls.place_carrier_call,
+            self.carrier_calls.end_carrier_call,
             self.sip_trunks.apply_sip_trunk,
             self.sip_trunks.mark_trunk_failed,
             self.sip_trunks.delete_livekit_sip_objects,
@@ -87,6 +91,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 carrier_numbers=CarrierNumberActivities(sessions, box, http, settings),
                 call_records=CallRecordActivities(sessions),
                 rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
+                carrier_calls=CarrierCallActivities(sessions, box, http, settings),
             )
         finally:
             if livekit is not None:

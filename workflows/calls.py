@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from models.enums import CallDirection, CallState, EndReason, MediaMode
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
     from workflows import call_state as sm
+    from workflows import carrier_leg
 
 S = CallState
 A = TypeVar("A")
@@ -65,6 +66,10 @@ class CallWorkflow:
             self.k.room = start.room_name or (None if inbound else c.call_workflow_id(start.carrier_call_id))
         self.k.caller = start.caller_identity
         self._route: c.CallRoute | None = None
+        # The carrier's leg of a media-stream call, hung up by us unless the far end ended the call.
+        stream = start.media_mode is MediaMode.STREAM
+        self._carrier_call_id = start.carrier_call_id if stream and inbound else None
+        self._ended_remotely = False
         self._persisted = -1
         self._lock = asyncio.Lock()  # one LiveKit action (hold, resume, transfer) at a time
         self.k.note("ringing", workflow.now(), start.direction.value)
@@ -99,6 +104,13 @@ class CallWorkflow:
                 self._end(EndReason.FAILED, "livekit_failed", _reason(exc))
             if start.direction is CallDirection.OUTBOUND and k.state is S.RINGING:
                 await self._dial_callee(route)
+        elif start.media_mode is MediaMode.STREAM and start.direction is CallDirection.OUTBOUND:
+            placed = await carrier_leg.place(start, route)
+            if isinstance(placed, str):
+                self._end(EndReason.FAILED, "dial_failed", placed)
+            else:
+                self._carrier_call_id = placed.carrier_call_id
+                k.note("carrier_dialing", workflow.now())
         if k.state is S.RINGING:
             try:
                 ringing = timedelta(seconds=route.ringing_timeout_seconds)
@@ -138,6 +150,11 @@ class CallWorkflow:
 
     async def _finish(self) -> c.CallStateView:
         await self._persist()
+        route = self._route
+        if self._carrier_call_id and not self._ended_remotely and route is not None and route.accepted:
+            failure = await carrier_leg.hang_up(route, self._carrier_call_id)
+            if failure is not None:
+                self.k.note("carrier_hangup_failed", workflow.now(), failure)
         if self.k.room:
             try:
                 await _livekit(LiveKitRoomActivities.delete_room, c.DeleteRoomInput(self.k.room))
@@ -250,6 +267,7 @@ class CallWorkflow:
     def carrier_status(self, event: c.CarrierStatus) -> None:
         status = event.status.strip().lower()
         if status in sm.CARRIER_END_REASONS:
+            self._ended_remotely = self._ended_remotely or self.k.state is not S.ENDED
             self._end(sm.CARRIER_END_REASONS[status], f"carrier_{status}")
         elif status in sm.CARRIER_ANSWERED and (target := sm.answered_state(self.k.state)) is not None:
             self._transition(target, f"carrier_{status}")
@@ -266,6 +284,7 @@ class CallWorkflow:
 
     @workflow.signal(name=c.SIGNAL_HANGUP_RECEIVED)
     def hangup_received(self, event: c.HangupEvent) -> None:
+        self._ended_remotely = self._ended_remotely or self.k.state is not S.ENDED
         self._end(event.reason, "hangup", event.by)
 
     # ------------------------------------------------------------------------------ updates

@@ -22,7 +22,7 @@ from models.enums import CallDirection, CarrierProvider, MediaMode
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.sip_headers import WORKFLOW_ID_HEADER
-from models.tables import CarrierAccount, PhoneNumber
+from models.tables import Call, CarrierAccount, PhoneNumber
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -99,18 +99,23 @@ def _reject(reason: str = "rejected") -> Response:
 
 
 def _answer(settings: Settings, number: PhoneNumber, start: c.StartCall) -> Response:
-    response = ET.Element("Response")
     if number.media_mode is MediaMode.STREAM:
-        public = urlsplit(settings.public_url)
-        scheme = "wss" if public.scheme == "https" else "ws"
-        stream_url = urlunsplit((scheme, public.netloc, public.path.rstrip("/") + "/media/twilio", "", ""))
-        stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=stream_url)
-        ET.SubElement(stream, "Parameter", name="call_id", value=start.call_id)
-        ET.SubElement(stream, "Parameter", name="workflow_id", value=start.workflow_id)
-        return _twiml(response)
+        return _media_stream(settings, start.call_id, start.workflow_id)
+    response = ET.Element("Response")
     dial = ET.SubElement(response, "Dial", answerOnBridge="true")
     sip = ET.SubElement(dial, "Sip")
     sip.text = f"sip:{number.e164}@{settings.livekit_sip_host};transport=tcp?{WORKFLOW_ID_HEADER}={start.workflow_id}"
+    return _twiml(response)
+
+
+def _media_stream(settings: Settings, call_id: str, workflow_id: str) -> Response:
+    response = ET.Element("Response")
+    public = urlsplit(settings.public_url)
+    scheme = "wss" if public.scheme == "https" else "ws"
+    stream_url = urlunsplit((scheme, public.netloc, public.path.rstrip("/") + "/media/twilio", "", ""))
+    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=stream_url)
+    ET.SubElement(stream, "Parameter", name="call_id", value=call_id)
+    ET.SubElement(stream, "Parameter", name="workflow_id", value=workflow_id)
     return _twiml(response)
 
 
@@ -129,6 +134,20 @@ def _start_for(params: dict[str, str], number: PhoneNumber, direction: CallDirec
     )
 
 
+async def _placed_call(session: AsyncSession, account: CarrierAccount, request: Request) -> Call | None:
+    """The call named by the ``workflow_id`` we put in the URLs of a carrier call we placed.
+
+    The signature proves the URL came from the account; the account must belong to the call's space."""
+    workflow_id = request.query_params.get("workflow_id")
+    if not workflow_id:
+        return None
+    call = await session.scalar(select(Call).where(Call.workflow_id == workflow_id))
+    if call is None or call.space_id != account.space_id:
+        log.warning("carrier webhook named a call of another space", extra={"account_id": account.id})
+        return None
+    return call
+
+
 SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 
 
@@ -145,6 +164,11 @@ async def voice(
     verified = await _verified(request, session, box, settings, signature)
     params = verified.params
     _required(params, "CallSid", "To", "From")
+    placed = await _placed_call(session, verified.account, request)
+    if placed is not None:  # a call we asked the carrier to dial: it was answered, stream its media
+        return _media_stream(settings, placed.id, placed.workflow_id)
+    if request.query_params.get("workflow_id"):
+        return _reject()
     number = await _our_number(session, verified.account, params["To"])
     if number is None:
         log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
@@ -180,8 +204,12 @@ async def call_status(
         sip_response_code=int(params["SipResponseCode"]) if params.get("SipResponseCode", "").isdigit() else None,
         duration_seconds=int(params["CallDuration"]) if params.get("CallDuration", "").isdigit() else None,
     )
-    inbound = params.get("Direction", "inbound") == "inbound"
     client = await temporal.client()
+    placed = await _placed_call(session, verified.account, request)
+    if placed is not None:
+        await signal_call(client, placed.workflow_id, c.SIGNAL_CARRIER_STATUS, event)
+        return
+    inbound = params.get("Direction", "inbound") == "inbound"
     ours = params.get("To" if inbound else "From", "")
     number = await _our_number(session, verified.account, ours)
     if number is None or not inbound:

@@ -205,3 +205,78 @@ async def test_status_callbacks_in_any_order_end_the_call(stack: Platform, twili
     await temporal_client(stack).get_workflow_handle(c.call_workflow_id(params["CallSid"])).result()
     voice = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
     assert ET.fromstring(voice.text).find("Reject") is not None
+
+
+async def test_outbound_stream_call_goes_through_the_carrier(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    space, e164 = await _line(stack, "stream")
+    twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164)  # the carrier lets the account call from it
+    placed = await stack.client.post(
+        space.path("/calls"), json={"from_number": e164, "to_number": "+14155550166"}, headers=space.admin
+    )
+    assert placed.status_code == 201, placed.text
+    call = placed.json()
+
+    async def dialed() -> Any:
+        records = [r for r in twilio_standin.calls.values() if r.to == "+14155550166"]
+        return records[0] if records else None
+
+    record = await eventually(dialed)
+    assert record.from_ == e164
+    assert record.url == f"{PUBLIC}/webhooks/twilio/voice?workflow_id={call['workflow_id']}&call_id={call['id']}"
+    assert record.status_callback is not None and record.status_callback.startswith(f"{PUBLIC}/webhooks/twilio/status?")
+
+    # The callee answers: Twilio fetches the call's Url, then reports the call in progress.
+    answer = _call_params("+14155550166", call_sid=record.sid, From=e164, Direction="outbound-api")
+    twiml = await twilio_standin.post_webhook(record.url, answer, TEST_AUTH_TOKEN)
+    stream = ET.fromstring(twiml.text).find("./Connect/Stream")
+    assert stream is not None
+    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {
+        "call_id": call["id"],
+        "workflow_id": call["workflow_id"],
+    }
+    status = await twilio_standin.send_status_callback(record.sid, "in-progress")
+    assert status.status_code == 204
+
+    async def connected() -> dict[str, Any] | None:
+        detail = (await stack.client.get(space.path(f"/calls/{call['id']}"), headers=space.viewer)).json()
+        return detail if detail["state"] == "connected" else None
+
+    await eventually(connected)
+    # Hanging up from the API ends the carrier's leg too.
+    ended = await stack.client.post(space.path(f"/calls/{call['id']}/hangup"), headers=space.admin)
+    assert ended.status_code == 200 and ended.json()["state"] == "ended"
+
+    async def carrier_hung_up() -> bool:
+        return twilio_standin.calls[record.sid].status == "completed"
+
+    await eventually(carrier_hung_up)
+
+
+async def test_carrier_refusing_to_dial_fails_the_call(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    space, e164 = await _line(stack, "stream")  # the account does not own the number: Twilio refuses
+    placed = await stack.client.post(
+        space.path("/calls"), json={"from_number": e164, "to_number": "+14155550166"}, headers=space.admin
+    )
+    assert placed.status_code == 201
+
+    async def failed() -> dict[str, Any] | None:
+        detail = (await stack.client.get(space.path(f"/calls/{placed.json()['id']}"), headers=space.viewer)).json()
+        return detail if detail["state"] == "ended" else None
+
+    detail = await eventually(failed)
+    assert detail["end_reason"] == "failed"
+    assert any(e["event"] == "dial_failed" and e["detail"] for e in detail["timeline"])
+
+
+async def test_a_caller_hanging_up_is_not_hung_up_again(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+    _, e164 = await _line(stack, "stream")
+    webhooks = {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "StatusCallback": f"{PUBLIC}/webhooks/twilio/status"}
+    twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164, **webhooks)
+    record, answer = await twilio_standin.incoming_call(e164, "+14155550155")
+    assert ET.fromstring(answer.text).find("./Connect/Stream") is not None
+    await twilio_standin.send_status_callback(record.sid, "completed", force=True)
+    from tests.support.stack import temporal_client
+
+    result = await temporal_client(stack).get_workflow_handle(c.call_workflow_id(record.sid)).result()
+    assert result["end_reason"] == "completed"
+    assert twilio_standin.requests_for("update_call") == []

@@ -1,0 +1,95 @@
+"""Activities placing and ending calls through the carrier's REST API (media-stream calls)."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.twilio_rest import TwilioError, TwilioRest
+from models.carrier_calls import (
+    CARRIER_CALL_REFUSED,
+    CarrierCallEnded,
+    CarrierCallPlaced,
+    EndCarrierCallInput,
+    PlaceCarrierCallInput,
+)
+from models.secret_box import SecretBox
+from models.settings import Settings
+from models.tables import CarrierAccount, PhoneNumber
+
+log = logging.getLogger(__name__)
+
+STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
+class CarrierCallActivities:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        secret_box: SecretBox,
+        http: httpx.AsyncClient,
+        settings: Settings,
+    ) -> None:
+        self._sessions = sessions
+        self._box = secret_box
+        self._http = http
+        self._settings = settings
+
+    async def _client(self, space_id: str, phone_number_id: str) -> TwilioRest:
+        async with self._sessions() as session:
+            number = await session.get(PhoneNumber, phone_number_id)
+            account = await session.get(CarrierAccount, number.carrier_account_id) if number else None
+        if number is None or account is None or number.space_id != space_id or account.space_id != space_id:
+            raise ApplicationError("the number has no carrier account", type=CARRIER_CALL_REFUSED, non_retryable=True)
+        token = self._box.decrypt(account.secret_encrypted)
+        return TwilioRest(self._http, self._settings.twilio_api_base_url, account.account_sid, token)
+
+    def _url(self, path: str, request: PlaceCarrierCallInput) -> str:
+        # The carrier's requests name the call's workflow; the signature covers this query string.
+        query = urlencode({"workflow_id": request.workflow_id, "call_id": request.call_id})
+        return f"{self._settings.public_url.rstrip('/')}{path}?{query}"
+
+    @activity.defn
+    async def place_carrier_call(self, request: PlaceCarrierCallInput) -> CarrierCallPlaced:
+        """Ask the carrier to dial; its webhooks then answer with a media stream and report progress."""
+        twilio = await self._client(request.space_id, request.phone_number_id)
+        params = [
+            ("To", request.to_number),
+            ("From", request.from_number),
+            ("Url", self._url("/webhooks/twilio/voice", request)),
+            ("Method", "POST"),
+            ("StatusCallback", self._url("/webhooks/twilio/status", request)),
+            ("StatusCallbackMethod", "POST"),
+            ("Timeout", str(request.ringing_timeout_seconds)),
+            *(("StatusCallbackEvent", event) for event in STATUS_EVENTS),
+        ]
+        try:
+            created = await twilio.create_call(params)
+        except TwilioError as exc:
+            if exc.retryable:
+                raise
+            raise ApplicationError(
+                f"carrier refused the call: {exc.message}",
+                {"code": exc.code},
+                type=CARRIER_CALL_REFUSED,
+                non_retryable=True,
+            ) from exc
+        log.info("carrier call placed", extra={"call_id": request.call_id, "carrier_call_id": created["sid"]})
+        return CarrierCallPlaced(carrier_call_id=created["sid"])
+
+    @activity.defn
+    async def end_carrier_call(self, request: EndCarrierCallInput) -> CarrierCallEnded:
+        """Hang up the carrier's leg (we ended the call: operator, agent or a timer)."""
+        twilio = await self._client(request.space_id, request.phone_number_id)
+        try:
+            await twilio.end_call(request.carrier_call_id)
+        except TwilioError as exc:
+            if exc.retryable:
+                raise
+            return CarrierCallEnded(ended=False)  # already over (or unknown): nothing left to end
+        return CarrierCallEnded(ended=True)

@@ -1,0 +1,35 @@
+"""Inputs and outputs of the carrier call activities (calls whose media is a carrier media stream)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CARRIER_CALL_REFUSED = "CarrierCallRefused"
+
+
+@dataclass
+class PlaceCarrierCallInput:
+    space_id: str
+    phone_number_id: str
+    call_id: str
+    workflow_id: str
+    to_number: str
+    from_number: str
+    ringing_timeout_seconds: int
+
+
+@dataclass
+class CarrierCallPlaced:
+    carrier_call_id: str
+
+
+@dataclass
+class EndCarrierCallInput:
+    space_id: str
+    phone_number_id: str
+    carrier_call_id: str
+
+
+@dataclass
+class CarrierCallEnded:
+    ended: bool  # False: the carrier had already ended it
