@@ -170,6 +170,8 @@ class CallRecordActivities:
                 call.connected_at = request.connected_at
             if request.ended_at is not None:
                 call.ended_at = request.ended_at
+            if request.room_name is not None:
+                call.room_name = request.room_name
             if request.state is CallState.ENDED and call.conversation_id:
                 conversation = await session.get(Conversation, call.conversation_id)
                 if conversation is not None and conversation.status is ConversationStatus.OPEN:

@@ -266,6 +266,7 @@ class RecordCallStateInput:
     end_reason: EndReason | None = None
     connected_at: datetime | None = None
     ended_at: datetime | None = None
+    room_name: str | None = None
 
 
 @dataclass

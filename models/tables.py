@@ -255,6 +255,7 @@ class Call(Base):
     phone_number_id: Mapped[str | None] = mapped_column(sa.ForeignKey("phone_numbers.id", ondelete="SET NULL"))
     agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
     conversation_id: Mapped[str | None] = mapped_column(sa.ForeignKey("conversations.id", ondelete="SET NULL"))
+    room_name: Mapped[str | None] = mapped_column(sa.String(128), index=True)
     created_at: Mapped[datetime] = _created()
     connected_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

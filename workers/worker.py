@@ -20,6 +20,7 @@ from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_numbers import CarrierNumberActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
+from activities.recordings import RecordingActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -45,6 +46,7 @@ class ActivityClients:
     call_records: CallRecordActivities
     rooms: LiveKitRoomActivities
     carrier_calls: CarrierCallActivities
+    recordings: RecordingActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -61,6 +63,8 @@ class ActivityClients:
             self.rooms.delete_room,
             self.carrier_calls.place_carrier_call,
             self.carrier_calls.end_carrier_call,
+            self.recordings.start_recording,
+            self.recordings.stop_recording,
             self.sip_trunks.apply_sip_trunk,
             self.sip_trunks.mark_trunk_failed,
             self.sip_trunks.delete_livekit_sip_objects,
@@ -92,6 +96,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 call_records=CallRecordActivities(sessions),
                 rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
                 carrier_calls=CarrierCallActivities(sessions, box, http, settings),
+                recordings=RecordingActivities(livekit, settings),
             )
         finally:
             if livekit is not None:

@@ -22,10 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.calls import CallRecordActivities
     from activities.livekit_rooms import LiveKitRoomActivities
     from models import calls as c
+    from models import recordings as rec
     from models.enums import CallDirection, CallState, EndReason, MediaMode
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
     from workflows import call_state as sm
-    from workflows import carrier_leg
+    from workflows import carrier_leg, recording
 
 S = CallState
 A = TypeVar("A")
@@ -36,6 +37,7 @@ LIVEKIT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attem
 ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: a retry could ring twice
 ACTIVITY_TIMEOUT = timedelta(seconds=15)
 SIP_TIMEOUT = timedelta(seconds=90)
+RECORDING_SETTLE = timedelta(seconds=60)
 
 
 async def _db(method: Method[A, R], arg: A) -> R:
@@ -70,6 +72,7 @@ class CallWorkflow:
         stream = start.media_mode is MediaMode.STREAM
         self._carrier_call_id = start.carrier_call_id if stream and inbound else None
         self._ended_remotely = False
+        self._egress_id: str | None = None
         self._persisted = -1
         self._lock = asyncio.Lock()  # one LiveKit action (hold, resume, transfer) at a time
         self.k.note("ringing", workflow.now(), start.direction.value)
@@ -120,6 +123,7 @@ class CallWorkflow:
         if k.state is not S.ENDED:
             await self._persist()
             await self._dispatch_agent()
+            await self._start_recording()
             await self._converse(route)
         return await self._finish()
 
@@ -148,8 +152,32 @@ class CallWorkflow:
             else:
                 await self._hold_expired()
 
+    async def _start_recording(self) -> None:
+        k = self.k
+        if k.recording != c.RECORDING_REQUESTED or not (k.room and k.space_id) or k.state is S.ENDED:
+            return
+        started = await recording.start(k.room, k.start.call_id, k.space_id)
+        if isinstance(started, str):
+            k.recording = rec.RECORDING_FAILED
+            k.note("recording_failed", workflow.now(), started)
+            return
+        self._egress_id = started.egress_id
+        k.recording = rec.RECORDING_ACTIVE
+        k.note("recording_started", workflow.now(), started.egress_id)
+
     async def _finish(self) -> c.CallStateView:
         await self._persist()
+        if self._egress_id and self.k.recording == rec.RECORDING_ACTIVE:
+            failure = await recording.stop(self._egress_id)
+            self.k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
+            self.k.note("recording_stopped", workflow.now(), failure)
+            # LiveKit reports the finished file by webhook: wait a little for it, so the call's
+            # final state says where its recording is.
+            done = (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED)
+            try:
+                await workflow.wait_condition(lambda: self.k.recording in done, timeout=RECORDING_SETTLE)
+            except TimeoutError:
+                self.k.note("recording_unconfirmed", workflow.now())
         route = self._route
         if self._carrier_call_id and not self._ended_remotely and route is not None and route.accepted:
             failure = await carrier_leg.hang_up(route, self._carrier_call_id)
@@ -176,7 +204,7 @@ class CallWorkflow:
         k, version = self.k, self.k.version
         if self._persisted == version or self._route is None or not self._route.accepted:
             return
-        state = c.RecordCallStateInput(k.start.call_id, k.state, k.end_reason, k.connected_at, k.ended_at)
+        state = c.RecordCallStateInput(k.start.call_id, k.state, k.end_reason, k.connected_at, k.ended_at, k.room)
         await _db(CallRecordActivities.record_call_state, state)
         self._persisted = version
 
@@ -281,6 +309,14 @@ class CallWorkflow:
             k.seen_events.add(event.event_id)
         k.dtmf += event.digits
         k.note("dtmf_received", workflow.now(), event.digits)
+
+    @workflow.signal(name=rec.SIGNAL_RECORDING_UPDATE)
+    def recording_update(self, update: rec.RecordingUpdate) -> None:
+        """Egress progress from LiveKit's webhooks (the recording may finish after the call)."""
+        if update.egress_id != self._egress_id or self.k.recording in (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED):
+            return
+        self.k.recording = update.status
+        self.k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
 
     @workflow.signal(name=c.SIGNAL_HANGUP_RECEIVED)
     def hangup_received(self, event: c.HangupEvent) -> None:

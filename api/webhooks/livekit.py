@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from google.protobuf.json_format import ParseError
@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.webhooks.calls import call_id_for, signal_call, start_call
 from models import calls as c
+from models import recordings as rec
 from models.enums import CallDirection, EndReason, MediaMode
 from models.settings import Settings
 from models.sip_headers import ROLE_ATTRIBUTE, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
-from models.tables import PhoneNumber, WebhookEvent
+from models.tables import Call, PhoneNumber, WebhookEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -130,12 +131,40 @@ async def livekit_webhook(
         workflow_id = _workflow_id(event.participant)
         if workflow_id and event.participant.attributes.get(ROLE_ATTRIBUTE) != ROLE_TRANSFER_TARGET:
             await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+    elif event.event.startswith("egress_"):
+        await _egress(session, client, event.egress_info)
     elif event.event == "room_finished":
         workflow_id = _room_workflow(event.room.metadata)
         if workflow_id:
             hangup = c.HangupEvent(reason=EndReason.COMPLETED, by="livekit")
             await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, hangup)
     await _remember(session, event.id)
+
+
+EGRESS_STATUS = {
+    lk.EgressStatus.EGRESS_STARTING: rec.RECORDING_ACTIVE,
+    lk.EgressStatus.EGRESS_ACTIVE: rec.RECORDING_ACTIVE,
+    lk.EgressStatus.EGRESS_ENDING: rec.RECORDING_STOPPING,
+    lk.EgressStatus.EGRESS_COMPLETE: rec.RECORDING_COMPLETE,
+    lk.EgressStatus.EGRESS_FAILED: rec.RECORDING_FAILED,
+    lk.EgressStatus.EGRESS_ABORTED: rec.RECORDING_FAILED,
+    lk.EgressStatus.EGRESS_LIMIT_REACHED: rec.RECORDING_FAILED,
+}
+
+
+async def _egress(session: AsyncSession, client: Any, info: lk.EgressInfo) -> None:
+    """Recording progress goes to the call whose room is recorded."""
+    call = await session.scalar(select(Call).where(Call.room_name == info.room_name)) if info.room_name else None
+    if call is None:
+        return
+    location = info.file_results[0].location if info.file_results else None
+    update = rec.RecordingUpdate(
+        egress_id=info.egress_id,
+        status=EGRESS_STATUS.get(info.status, rec.RECORDING_ACTIVE),
+        location=location or None,
+        error=info.error or None,
+    )
+    await signal_call(client, call.workflow_id, rec.SIGNAL_RECORDING_UPDATE, update)
 
 
 def _room_workflow(metadata: str) -> str | None:

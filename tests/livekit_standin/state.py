@@ -149,6 +149,18 @@ class State:
         info = self.egresses[egress_id]
         info.status = status  # type: ignore[assignment]
         info.ended_at = info.updated_at = now_ns()
+        if status == EgressStatus.EGRESS_COMPLETE and info.HasField("room_composite"):
+            # As egress reports a finished file: where it was uploaded, how long it is.
+            for output in info.room_composite.file_outputs:
+                where = f"s3://{output.s3.bucket}/{output.filepath}" if output.HasField("s3") else output.filepath
+                info.file_results.add(
+                    filename=output.filepath,
+                    location=where,
+                    started_at=info.started_at,
+                    ended_at=info.ended_at,
+                    duration=max(info.ended_at - info.started_at, 0),
+                    size=16_000,
+                )
         self.emit("egress_ended", egress_info=info)
         return info
 

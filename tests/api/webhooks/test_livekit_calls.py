@@ -246,3 +246,40 @@ async def test_outbound_call_placed_through_the_api(
         space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550177"}, headers=space.viewer
     )
     assert viewer.status_code == 403
+
+
+async def test_recording_follows_the_numbers_policy(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    patched = await platform.client.patch(
+        space.path(f"/phone-numbers/{numbers[0]['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-rec", "+14155550188", line.e164, trunk_id=line.inbound_trunk_id
+    )
+
+    async def recording() -> Any:
+        started = [r for r in livekit_standin.calls("StartRoomCompositeEgress") if r.room_name == "call-room-rec"]
+        return started[0] if started else None
+
+    request = await eventually(recording)
+    row = await _the_call(platform, space)
+    assert request.audio_only is True
+    assert [o.filepath for o in request.file_outputs] == [f"recordings/{space.id}/{row['id']}.ogg"]
+
+    async def recording_state() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["recording_status"] == "recording" else None
+
+    await eventually(recording_state)
+    await livekit_standin.hang_up("call-room-rec", caller.identity)
+    result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+    assert result["recording_status"] == "complete"
+    [complete] = [e for e in result["timeline"] if e["event"] == "recording_complete"]
+    assert complete["detail"] == f"recordings/{space.id}/{row['id']}.ogg"
+    assert len(livekit_standin.calls("StopEgress")) == 1
