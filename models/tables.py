@@ -183,6 +183,7 @@ class Agent(Base):
     llm_model: Mapped[str | None] = mapped_column(sa.String(128))
     llm_base_url: Mapped[str | None] = mapped_column(sa.String(500))
     llm_api_key_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    transfer_target: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

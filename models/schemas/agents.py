@@ -4,7 +4,7 @@ from typing import Literal, Self
 
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 
-from models.schemas.common import Name, OutSchema, Schema, Timestamps
+from models.schemas.common import Name, OutSchema, Schema, Timestamps, TransferTarget
 
 SttProvider = Literal["local-whisper", "deepgram", "openai"]
 TtsProvider = Literal["local-hibari", "local-espeak", "cartesia", "openai"]
@@ -33,6 +33,9 @@ class AgentFields(Schema):
     llm_model: str | None = Field(default=None, max_length=128)
     llm_base_url: HttpUrl | None = None
     llm_api_key: SecretStr | None = Field(default=None, max_length=500)
+    transfer_target: TransferTarget | None = Field(
+        default=None, description="Where 'let me speak to a person' goes: E.164 number or SIP URI"
+    )
 
     @model_validator(mode="after")
     def _llm_endpoint(self) -> Self:
@@ -57,6 +60,7 @@ class AgentUpdate(Schema):
     llm_model: str | None = Field(default=None, max_length=128)
     llm_base_url: HttpUrl | None = None
     llm_api_key: SecretStr | None = Field(default=None, max_length=500)
+    transfer_target: TransferTarget | None = None
 
 
 class AgentOut(Timestamps):
@@ -72,4 +76,5 @@ class AgentOut(Timestamps):
     llm_provider: str
     llm_model: str | None
     llm_base_url: str | None
+    transfer_target: str | None
     has_llm_api_key: bool

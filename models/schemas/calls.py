@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from models.enums import CallDirection, CallState, EndReason, MediaMode
-from models.schemas.common import E164, OutSchema, Schema
+from models.schemas.common import E164, OutSchema, Schema, TransferTarget
 
 DTMF_DIGITS = r"^[0-9*#A-Dw]{1,64}$"
 
@@ -18,22 +18,8 @@ class OutboundCallCreate(Schema):
 
 
 class TransferCreate(Schema):
-    target: str = Field(
-        min_length=3, max_length=300, description="E.164 number (+14155550100, tel:+1…) or SIP URI (sip:…)"
-    )
+    target: TransferTarget = Field(description="E.164 number (+14155550100, tel:+1…) or SIP URI (sip:…)")
     mode: Literal["cold", "warm"] = "cold"
-
-    @field_validator("target")
-    @classmethod
-    def _number_or_sip_uri(cls, target: str) -> str:
-        from models.schemas.common import validate_e164
-
-        if target.startswith(("sip:", "sips:")):
-            if "@" not in target:
-                raise ValueError("a SIP URI needs user@host")
-            return target
-        validate_e164(target.removeprefix("tel:"))
-        return target
 
 
 class DtmfCreate(Schema):

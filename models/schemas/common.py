@@ -56,7 +56,18 @@ def validate_sip_address(value: str) -> str:
     return value
 
 
+def validate_transfer_target(target: str) -> str:
+    """An E.164 number (``+1…`` or ``tel:+1…``) or a SIP URI (``sip:user@host``)."""
+    if target.startswith(("sip:", "sips:")):
+        if "@" not in target:
+            raise ValueError("a SIP URI needs user@host")
+        return target
+    validate_e164(target.removeprefix("tel:"))
+    return target
+
+
 E164 = Annotated[str, AfterValidator(validate_e164)]
+TransferTarget = Annotated[str, Field(min_length=3, max_length=300), AfterValidator(validate_transfer_target)]
 Cidr = Annotated[str, AfterValidator(validate_cidr)]
 SipAddress = Annotated[str, AfterValidator(validate_sip_address)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

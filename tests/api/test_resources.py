@@ -132,6 +132,8 @@ async def test_agent_lifecycle(api: Platform) -> None:
     assert agent["has_llm_api_key"] is True and "sk-secret-value" not in str(agent)
     assert agent["knowledge_base"][0]["title"] == "Opening hours"
     path = space.path(f"/agents/{agent['id']}")
+    desk = await api.client.patch(path, json={"transfer_target": "sip:desk@pbx.example.com"}, headers=space.admin)
+    assert desk.status_code == 200 and desk.json()["transfer_target"] == "sip:desk@pbx.example.com"
     updated = await api.client.patch(
         path,
         json={"greeting": "Hi!", "knowledge_base": [{"title": "Parking", "content": "Free parking at the back."}]},

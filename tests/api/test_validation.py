@@ -96,6 +96,8 @@ async def test_phone_number_rules(api: Platform) -> None:
         ("agents", {**agent_body(), "llm_provider": "openai-compatible"}, ""),
         ("agents", {**agent_body(), "knowledge_base": [{"title": "", "content": "x"}]}, "title"),
         ("agents", {**agent_body(), "stt_provider": "magic"}, "stt_provider"),
+        ("agents", {**agent_body(), "transfer_target": "the front desk"}, "transfer_target"),
+        ("agents", {**agent_body(), "transfer_target": "sip:no-host"}, "transfer_target"),
         ("agents", {**agent_body(), "unknown_field": 1}, "unknown_field"),
         ("api-keys", {"name": "x", "role": "god"}, "role"),
     ],

@@ -1,0 +1,242 @@
+"""``PhoneAgent``: the livekit-agents ``Agent`` that answers a call, built from the space's agent config.
+
+Dependencies are injected (config, call control, knowledge base, LLM, history): the entrypoint chooses them.
+Each tool acts through :class:`voice.call_control.CallControl` (the CallWorkflow); tool docstrings are the
+contract a cloud LLM sees, and ``voice.local_llm`` calls the same tools by name.
+
+For an entrypoint with the dispatch metadata ``{call_id, space_id, agent_id, conversation_id}``::
+
+    call = await prepare_call(DispatchInfo.from_metadata(ctx.job.metadata), sessions=..., temporal=...,
+                              secret_box=...)
+    session = AgentSession(llm=call.llm, stt=..., tts=..., vad=..., turn_handling=...)
+    recorder = record_transcripts(session, call.transcripts)   # caller/agent turns -> Message rows
+    mark_active_on_first_speech(session, call.control)         # first agent speech -> ACTIVE
+    await session.start(call.agent, ...)
+    ...
+    await recorder.aclose()                                     # flush the last turns
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm
+from livekit.agents.llm import ToolResult
+from livekit.agents.types import NOT_GIVEN
+from livekit.agents.voice.events import AgentStateChangedEvent
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from models.enums import CallState, MessageRole
+from models.secret_box import SecretBox
+from voice.agent_config import (
+    AgentConfig,
+    ContextMessage,
+    DispatchInfo,
+    call_workflow_id,
+    load_agent_config,
+    recent_messages,
+)
+from voice.agent_transcripts import DbTranscriptSink, TranscriptRecorder, TranscriptSink, record_transcripts
+from voice.call_control import ActionResult, CallControl, TemporalCallControl
+from voice.knowledge import KnowledgeBase, format_results
+from voice.local_llm import build_llm
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PhoneAgent",
+    "PreparedCall",
+    "TranscriptRecorder",
+    "TranscriptSink",
+    "build_instructions",
+    "history_context",
+    "mark_active_on_first_speech",
+    "prepare_call",
+    "record_transcripts",
+]
+
+PHONE_STYLE = (
+    "You are speaking with a caller on a phone line. Keep replies short and conversational: one to three "
+    "sentences, no lists, no markdown, no emoji; spell out numbers the way they are spoken.\n"
+    "Answer questions from the knowledge base (call lookup_knowledge); never invent facts. If it does not "
+    "cover the question, say you don't know and offer to transfer the caller to a person.\n"
+    "Use the tools to act on the call: transfer_call when the caller asks for a person, an operator or a "
+    "representative (or accepts your offer); end_call when the caller says goodbye or is done; hold_call when "
+    "the caller asks to be put on hold; send_dtmf when the caller asks you to press keys. Before a transfer, a "
+    "hang-up or a hold, tell the caller in a few words what you are doing. If a tool reports FAILED, apologise "
+    "briefly and offer something else."
+)
+
+
+def build_instructions(config: AgentConfig) -> str:
+    own = config.instructions.strip()
+    name = f"Your name is {config.name}." if config.name else ""
+    return "\n\n".join(part for part in (own, name, PHONE_STYLE) if part)
+
+
+def default_greeting(config: AgentConfig) -> str:
+    return config.greeting.strip() or f"Hello, you've reached {config.name or 'us'}. How can I help you today?"
+
+
+def history_context(history: Sequence[ContextMessage]) -> llm.ChatContext:
+    """The conversation's earlier messages (previous calls, SMS) as chat context for the LLM."""
+    ctx = llm.ChatContext.empty()
+    for message in history:
+        ctx.add_message(role="user" if message.role is MessageRole.CALLER else "assistant", content=message.text)
+    return ctx
+
+
+class PhoneAgent(Agent):
+    def __init__(
+        self,
+        config: AgentConfig,
+        control: CallControl,
+        knowledge: KnowledgeBase,
+        *,
+        llm_: llm.LLM | None = None,
+        history: Sequence[ContextMessage] = (),
+        greet: bool = True,
+    ) -> None:
+        super().__init__(
+            instructions=build_instructions(config),
+            chat_ctx=history_context(history),
+            llm=llm_ if llm_ is not None else NOT_GIVEN,
+        )
+        self.config = config
+        self.control = control
+        self.knowledge = knowledge
+        self.greet = greet
+
+    async def on_enter(self) -> None:
+        if self.greet:
+            self.session.say(default_greeting(self.config))
+
+    # ----------------------------------------------------------------------------------- tools
+    @function_tool
+    async def transfer_call(self, context: RunContext, target: str = "", mode: str = "cold") -> ToolResult | str:
+        """Transfer the caller to a person: use when the caller asks to speak to a person, a human, an agent,
+        an operator or a representative, or accepts your offer to be transferred.
+
+        Args:
+            target: Where to transfer: a phone number in E.164 form ("+14155550100") or a SIP URI. Leave empty
+                for this line's default destination (the front desk).
+            mode: "cold" to hand the caller over and leave the call (default), or "warm" to dial the target into
+                the call first.
+        """
+        await context.wait_for_playout()
+        result = await self.control.transfer(target, mode)
+        return _tool_result(result, silent_on_success=result.state is CallState.ENDED)
+
+    @function_tool
+    async def end_call(self, context: RunContext) -> ToolResult | str:
+        """End (hang up) the call: use when the caller says goodbye, says that's all, or asks to hang up. Say a
+        short goodbye before calling this."""
+        await context.wait_for_playout()
+        return _tool_result(await self.control.hang_up(), silent_on_success=True)
+
+    @function_tool
+    async def hold_call(self, context: RunContext) -> ToolResult | str:
+        """Put the caller on hold: use when the caller asks to be put on hold or to hold on. Tell the caller
+        before calling this; staff take the call off hold."""
+        await context.wait_for_playout()
+        return _tool_result(await self.control.hold(), silent_on_success=True)
+
+    @function_tool
+    async def send_dtmf(self, context: RunContext, digits: str) -> str:
+        """Send touch-tone (DTMF) keys on the call, e.g. to navigate a phone menu: use when asked to press or
+        dial keys.
+
+        Args:
+            digits: The keys to press, in order: 0-9, *, #, A-D, and "w" for a half-second pause (e.g. "123#").
+        """
+        return (await self.control.send_dtmf(digits)).for_llm()
+
+    @function_tool
+    async def lookup_knowledge(self, context: RunContext, question: str) -> str:
+        """Search this line's knowledge base (opening hours, prices, policies, directions, ...). Use before
+        answering any factual question about the business.
+
+        Args:
+            question: The caller's question, in their words.
+        """
+        return format_results(self.knowledge.search(question, k=3))
+
+
+def _tool_result(result: ActionResult, *, silent_on_success: bool) -> ToolResult | str:
+    """A successful hang-up, hold or completed transfer needs no spoken follow-up (the caller is gone or on
+    hold, and the line was said before the tool ran); anything else goes back to the LLM for a reply."""
+    if result.ok and silent_on_success:
+        return ToolResult(result.for_llm(), reply_required=False)
+    return result.for_llm()
+
+
+def mark_active_on_first_speech(session: AgentSession, control: CallControl) -> None:
+    """Signal ACTIVE to the CallWorkflow the first time the agent speaks (once; later calls are no-ops)."""
+    tasks: set[asyncio.Future[None]] = set()
+
+    def on_state(event: AgentStateChangedEvent) -> None:
+        if event.new_state != "speaking":
+            return
+        session.off("agent_state_changed", on_state)
+        task = asyncio.ensure_future(_mark_active(control))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    session.on("agent_state_changed", on_state)
+
+
+async def _mark_active(control: CallControl) -> None:
+    try:
+        await control.mark_active()
+    except Exception:  # the conversation goes on; the workflow also learns of the call from the carrier
+        log.exception("could not mark the call active")
+
+
+@dataclass
+class PreparedCall:
+    """Everything an entrypoint needs for one call, built from the dispatch metadata."""
+
+    dispatch: DispatchInfo
+    config: AgentConfig
+    knowledge: KnowledgeBase
+    llm: llm.LLM
+    control: TemporalCallControl
+    agent: PhoneAgent
+    transcripts: DbTranscriptSink
+
+
+async def prepare_call(
+    dispatch: DispatchInfo,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    temporal: Client,
+    secret_box: SecretBox | None,
+    agent_identity: str | None = None,
+    workflow_id: str | None = None,
+    transfer_target: str | None = None,
+    history_limit: int = 20,
+) -> PreparedCall:
+    """Load the agent's config, knowledge base and the conversation's recent messages; wire the agent to the
+    call's workflow (``workflow_id`` from the participant attribute if known, else looked up by call id).
+    ``transfer_target``: the default destination of "speak to a person" (E.164 or SIP URI)."""
+    config = await load_agent_config(
+        sessions, dispatch.space_id, dispatch.agent_id, secret_box, transfer_target=transfer_target
+    )
+    knowledge = KnowledgeBase(config.knowledge)
+    model = build_llm(config, knowledge)
+    history = (
+        await recent_messages(sessions, dispatch.conversation_id, history_limit) if dispatch.conversation_id else []
+    )
+    workflow_id = workflow_id or await call_workflow_id(sessions, dispatch.space_id, dispatch.call_id)
+    control = TemporalCallControl(
+        temporal, workflow_id, agent_identity=agent_identity, default_transfer_target=config.transfer_target
+    )
+    agent = PhoneAgent(config, control, knowledge, llm_=model, history=history)
+    sink = DbTranscriptSink(
+        sessions, space_id=dispatch.space_id, conversation_id=dispatch.conversation_id, call_id=dispatch.call_id
+    )
+    return PreparedCall(dispatch, config, knowledge, model, control, agent, sink)
