@@ -1,0 +1,49 @@
+"""Silero VAD (the ONNX model inside ``livekit-plugins-silero``), loaded offline, shared and kept warm.
+
+``load_vad()`` returns a livekit-agents ``vad.VAD``; the default runs inference at 8 kHz (phone audio needs no
+resampling; 16 kHz input is resampled by the plugin). One instance per distinct option set per process: every
+``stream()`` of it has its own state, so calls can share it. onnxruntime telemetry is disabled before loading.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Literal
+
+from livekit.agents import vad as agents_vad
+
+from ._runtime import quiet_onnxruntime
+
+_cache: dict[tuple[int, float, float, float, float], agents_vad.VAD] = {}
+_lock = threading.Lock()
+load_seconds: dict[tuple[int, float, float, float, float], float] = {}
+
+
+def load_vad(
+    *,
+    sample_rate: Literal[8000, 16000] = 8000,
+    min_silence_duration: float = 0.55,
+    min_speech_duration: float = 0.05,
+    prefix_padding_duration: float = 0.3,
+    activation_threshold: float = 0.5,
+) -> agents_vad.VAD:
+    """The process-wide silero VAD for these options (loaded from the plugin wheel on first use, never fetched)."""
+    key = (sample_rate, min_silence_duration, min_speech_duration, prefix_padding_duration, activation_threshold)
+    with _lock:
+        vad = _cache.get(key)
+        if vad is None:
+            quiet_onnxruntime()
+            from livekit.plugins import silero
+
+            started = time.perf_counter()
+            vad = silero.VAD.load(
+                sample_rate=sample_rate,
+                min_silence_duration=min_silence_duration,
+                min_speech_duration=min_speech_duration,
+                prefix_padding_duration=prefix_padding_duration,
+                activation_threshold=activation_threshold,
+            )
+            load_seconds[key] = time.perf_counter() - started
+            _cache[key] = vad
+        return vad
