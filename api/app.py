@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Protocol
 
-from fastapi import FastAPI, Request, status
+from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -39,7 +40,18 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings, temporal: TemporalGateway | None = None) -> FastAPI:
+class AppExtension(Protocol):
+    """A part served by the same app but built elsewhere (the voice runtime's media streams): the process
+    entry point composes it in, so the API itself depends on nothing but ``models``."""
+
+    router: APIRouter
+
+    def lifespan(self, app: FastAPI) -> AbstractAsyncContextManager[None]: ...
+
+
+def create_app(
+    settings: Settings, temporal: TemporalGateway | None = None, extensions: Sequence[AppExtension] = ()
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url)
@@ -51,7 +63,10 @@ def create_app(settings: Settings, temporal: TemporalGateway | None = None) -> F
         )
         app.state.temporal = temporal or TemporalGateway(settings)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for extension in extensions:
+                    await stack.enter_async_context(extension.lifespan(app))
+                yield
         finally:
             await engine.dispose()
 
@@ -77,4 +92,6 @@ def create_app(settings: Settings, temporal: TemporalGateway | None = None) -> F
         livekit_webhooks,
     ):
         app.include_router(module.router)
+    for extension in extensions:
+        app.include_router(extension.router)
     return app

@@ -26,6 +26,7 @@ SIGNAL_ACTIVE = "active"
 SIGNAL_CARRIER_STATUS = "carrier_status"
 SIGNAL_DTMF_RECEIVED = "dtmf_received"
 SIGNAL_HANGUP_RECEIVED = "hangup_received"
+SIGNAL_TURN_METRICS = "turn_metrics"
 # Updates: actions requested by staff, the API or the agent's tools. Validated before anything is written.
 UPDATE_HOLD = "hold"
 UPDATE_RESUME = "resume"
@@ -101,6 +102,17 @@ class CallParticipant:
 
 
 @dataclass
+class TurnMetrics:
+    """One conversational turn, timed by the voice runtime: end of caller speech → first agent audio."""
+
+    at: datetime
+    latency_ms: float
+    stt_ms: float | None = None  # end of speech → final transcript
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+
+
+@dataclass
 class CallStateView:
     """What ``get_state`` answers and what the workflow returns when the call has ended."""
 
@@ -121,6 +133,7 @@ class CallStateView:
     recording_status: str
     dtmf_received: str = ""
     on_hold: bool = False
+    turns: list[TurnMetrics] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------- signals

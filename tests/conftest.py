@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
+from api.app import AppExtension, create_app
 from api.temporal import TemporalGateway
 from models.credentials import generate_key
 from models.db import create_engine, migrate, session_factory
@@ -142,8 +142,10 @@ async def make_platform(settings: Settings) -> Platform:
 
 
 @asynccontextmanager
-async def serve_api(platform: Platform, temporal: TemporalGateway | None = None) -> AsyncIterator[Platform]:
-    app = create_app(platform.settings, temporal=temporal)
+async def serve_api(
+    platform: Platform, temporal: TemporalGateway | None = None, extensions: Sequence[AppExtension] = ()
+) -> AsyncIterator[Platform]:
+    app = create_app(platform.settings, temporal=temporal, extensions=extensions)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

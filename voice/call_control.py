@@ -114,6 +114,11 @@ class TemporalCallControl:
         digits = "".join(digits.split())
         return await self._update(UPDATE_SEND_DTMF, DtmfRequest(digits, by=AGENT_ACTOR), f"sent the tones {digits}")
 
+    @property
+    def handle(self) -> WorkflowHandle[object, CallStateView]:
+        """The call's workflow (for reports that are not actions, such as turn metrics)."""
+        return self._handle
+
     async def mark_active(self) -> None:
         if self._active_sent:
             return

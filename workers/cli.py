@@ -75,12 +75,15 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from models.db import migrate
+    from voice.media_stream.extension import MediaStreamExtension
     from workers.dev import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir)
     migrate(settings.resolved_database_url)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    # The API process also answers carrier media streams with the voice agent (no LiveKit needed).
+    app = create_app(settings, extensions=[MediaStreamExtension()])
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
     return 0
 
 

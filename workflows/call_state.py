@@ -32,6 +32,7 @@ from models.calls import (
     TimelineEntry,
     TransferMode,
     TransferRequest,
+    TurnMetrics,
 )
 from models.enums import CallDirection, CallState, EndReason, RecordingPolicy
 
@@ -183,6 +184,7 @@ class CallLedger:
     hold_since: datetime | None = None
     dtmf: str = ""
     seen_events: set[str] = field(default_factory=set)
+    turns: list[TurnMetrics] = field(default_factory=list)
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -237,6 +239,7 @@ class CallLedger:
             recording_status=self.recording,
             dtmf_received=self.dtmf,
             on_hold=self.state is S.HOLD,
+            turns=list(self.turns),
         )
 
     def route_input(self) -> RouteCallInput:

@@ -318,6 +318,12 @@ class CallWorkflow:
         self.k.recording = update.status
         self.k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
 
+    @workflow.signal(name=c.SIGNAL_TURN_METRICS)
+    def turn_metrics(self, turn: c.TurnMetrics) -> None:
+        """A turn timed by the voice runtime; kept for the call's state (the last 200)."""
+        if self.k.state is not S.ENDED:
+            self.k.turns = [*self.k.turns[-199:], turn]
+
     @workflow.signal(name=c.SIGNAL_HANGUP_RECEIVED)
     def hangup_received(self, event: c.HangupEvent) -> None:
         self._ended_remotely = self._ended_remotely or self.k.state is not S.ENDED

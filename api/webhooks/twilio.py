@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.calls import call_id_for, signal_call, start_call
-from api.webhooks.twilio_signature import signature_valid
 from models import calls as c
 from models.enums import CallDirection, CarrierProvider, MediaMode
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.sip_headers import WORKFLOW_ID_HEADER
 from models.tables import Call, CarrierAccount, PhoneNumber
+from models.twilio_signature import signature_valid
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])

@@ -58,6 +58,14 @@ class ParticipantOut(OutSchema):
     left_at: datetime | None
 
 
+class TurnMetricsOut(OutSchema):
+    at: datetime
+    latency_ms: float
+    stt_ms: float | None
+    llm_ttft_ms: float | None
+    tts_ttfb_ms: float | None
+
+
 class CallDetail(OutSchema):
     """A call as its workflow sees it now."""
 
@@ -77,6 +85,7 @@ class CallDetail(OutSchema):
     room_name: str | None
     recording_status: str
     on_hold: bool
+    turns: list[TurnMetricsOut] = Field(description="Per-turn latency: end of caller speech → first agent audio")
 
 
 class TransferOut(OutSchema):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import AppExtension
 from api.temporal import TemporalGateway
 from models.settings import Settings
 from tests.conftest import SECRET_KEY, Platform, make_platform, serve_api
@@ -20,7 +21,9 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def running_stack(env: WorkflowEnvironment, tmp_path: Path, **overrides: Any) -> AsyncIterator[Platform]:
+async def running_stack(
+    env: WorkflowEnvironment, tmp_path: Path, extensions: Sequence[AppExtension] = (), **overrides: Any
+) -> AsyncIterator[Platform]:
     """SQLite platform whose worker polls its own task queue on the shared dev server."""
     settings = Settings(
         data_dir=tmp_path,
@@ -34,7 +37,7 @@ async def running_stack(env: WorkflowEnvironment, tmp_path: Path, **overrides: A
     async with (
         activity_clients(settings) as clients,
         build_worker(env.client, settings, clients),
-        serve_api(platform, TemporalGateway(settings, env.client)) as served,
+        serve_api(platform, TemporalGateway(settings, env.client), extensions) as served,
     ):
         yield served
 

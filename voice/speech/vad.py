@@ -13,6 +13,10 @@ from typing import Literal
 
 from livekit.agents import vad as agents_vad
 
+# livekit plugins register themselves on import and insist on the main thread: import here, at module load,
+# so loading the model later from a worker thread (warm-up) is allowed.
+from livekit.plugins import silero
+
 from ._runtime import quiet_onnxruntime
 
 _cache: dict[tuple[int, float, float, float, float], agents_vad.VAD] = {}
@@ -34,8 +38,6 @@ def load_vad(
         vad = _cache.get(key)
         if vad is None:
             quiet_onnxruntime()
-            from livekit.plugins import silero
-
             started = time.perf_counter()
             vad = silero.VAD.load(
                 sample_rate=sample_rate,

@@ -1,0 +1,40 @@
+"""What every voice call in a process shares: database sessions, the Temporal client, the secret box, and the
+speech models, loaded once and kept warm so no call pays for a model load."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from models.secret_box import SecretBox
+from models.settings import Settings
+from voice.speech import build_stt, build_tts, load_vad
+
+log = logging.getLogger(__name__)
+
+# A caller's turn ends after this much silence. Silero's default (0.55 s) would be spent before any reply
+# work starts; phone callers pause for breath well under it mid-sentence only rarely.
+END_OF_SPEECH_SILENCE = 0.3
+
+
+@dataclass
+class VoiceRuntime:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    temporal: Client
+    secret_box: SecretBox
+
+    async def warm_up(self) -> None:
+        """Load VAD, Whisper and the default voices now rather than during someone's first call."""
+
+        def load() -> None:
+            load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
+            for engine in (build_stt("local-whisper"), build_tts("local-hibari"), build_tts("local-espeak")):
+                engine.prewarm()
+
+        await asyncio.to_thread(load)
+        log.info("voice models warm")
