@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
 import httpx
@@ -15,8 +16,10 @@ from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
     CarrierCallEnded,
     CarrierCallPlaced,
+    CarrierCallRedirected,
     EndCarrierCallInput,
     PlaceCarrierCallInput,
+    RedirectCarrierCallInput,
 )
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -81,6 +84,24 @@ class CarrierCallActivities:
             ) from exc
         log.info("carrier call placed", extra={"call_id": request.call_id, "carrier_call_id": created["sid"]})
         return CarrierCallPlaced(carrier_call_id=created["sid"])
+
+    @activity.defn
+    async def redirect_carrier_call(self, request: RedirectCarrierCallInput) -> CarrierCallRedirected:
+        """Cold transfer of a media-stream call: the carrier dials the target and bridges the caller."""
+        twilio = await self._client(request.space_id, request.phone_number_id)
+        response = ET.Element("Response")
+        dial = ET.SubElement(response, "Dial")
+        if request.target.startswith(("sip:", "sips:")):
+            ET.SubElement(dial, "Sip").text = request.target
+        else:
+            ET.SubElement(dial, "Number").text = request.target.removeprefix("tel:")
+        try:
+            await twilio.redirect_call(request.carrier_call_id, ET.tostring(response, encoding="unicode"))
+        except TwilioError as exc:
+            if exc.retryable:
+                raise
+            return CarrierCallRedirected(ok=False, error=f"carrier refused the transfer: {exc.message}")
+        return CarrierCallRedirected(ok=True)
 
     @activity.defn
     async def end_carrier_call(self, request: EndCarrierCallInput) -> CarrierCallEnded:

@@ -70,5 +70,8 @@ class TwilioRest:
         """Place a call (``To``, ``From``, ``Url``, ``StatusCallback``, repeated ``StatusCallbackEvent``…)."""
         return await self._request("POST", "/Calls.json", data=params)
 
+    async def redirect_call(self, call_sid: str, twiml: str) -> dict[str, Any]:
+        return await self._request("POST", f"/Calls/{call_sid}.json", data={"Twiml": twiml})
+
     async def end_call(self, call_sid: str) -> dict[str, Any]:
         return await self._request("POST", f"/Calls/{call_sid}.json", data={"Status": "completed"})

@@ -31,5 +31,21 @@ class EndCarrierCallInput:
 
 
 @dataclass
+class RedirectCarrierCallInput:
+    """Send the carrier's leg to ``target`` (E.164 or SIP URI): our part of the call ends there."""
+
+    space_id: str
+    phone_number_id: str
+    carrier_call_id: str
+    target: str
+
+
+@dataclass
+class CarrierCallRedirected:
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
 class CarrierCallEnded:
     ended: bool  # False: the carrier had already ended it

@@ -139,6 +139,7 @@ def action_problem(
     busy: bool,
     has_room_and_caller: bool,
     has_outbound_trunk: bool,
+    has_carrier_leg: bool = False,
 ) -> str | None:
     """Why ``action`` is illegal right now, or ``None``: the update validators' single rule book."""
     if not action_allowed(action, state):
@@ -147,7 +148,10 @@ def action_problem(
         return None
     if busy:
         return "another call action (hold, resume or transfer) is in progress"
-    if not has_room_and_caller:
+    carrier_transfer = has_carrier_leg and isinstance(request, TransferRequest) and request.mode is TransferMode.COLD
+    if not has_room_and_caller and not carrier_transfer:
+        if has_carrier_leg:
+            return f"{action} is not available on a carrier media stream (only hang-up and cold transfer)"
         return f"{action} needs the call's LiveKit room and SIP participant (media mode livekit)"
     if isinstance(request, DtmfRequest) and not valid_dtmf(request.digits):
         return "digits must be 1-64 of 0-9, *, #, A-D or w"

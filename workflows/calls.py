@@ -359,11 +359,15 @@ class CallWorkflow:
         k = self.k
         async with self._lock:
             self._check(c.UPDATE_TRANSFER, request, holding_lock=True)
-            assert k.room is not None and k.caller is not None  # guaranteed by _check
             target = sm.transfer_destination(request.target, request.mode)
             previous = k.state
             self._transition(S.TRANSFERRING, "transfer", f"{request.mode.value} to {target} by {request.by}")
-            if request.mode is c.TransferMode.COLD:
+            if k.room is None:  # a carrier media stream: the carrier takes the caller to the target
+                assert self._route is not None and self._carrier_call_id is not None  # guaranteed by _check
+                outcome = await carrier_leg.redirect(self._route, self._carrier_call_id, target)
+                self._ended_remotely = outcome.ok  # the leg now belongs to the target: never hang it up
+            elif request.mode is c.TransferMode.COLD:
+                assert k.caller is not None
                 refer = c.TransferParticipantInput(k.room, k.caller, target)
                 outcome = await self._sip_action(LiveKitRoomActivities.transfer_participant, refer, SIP_TIMEOUT)
             else:
@@ -437,6 +441,7 @@ class CallWorkflow:
             busy=self._lock.locked() and not holding_lock,
             has_room_and_caller=bool(k.room and k.caller),
             has_outbound_trunk=bool(self._route and self._route.outbound_trunk_id),
+            has_carrier_leg=self._carrier_call_id is not None,
         )
         if problem is not None:
             raise ApplicationError(problem, type=c.ILLEGAL_TRANSITION, non_retryable=True)

@@ -13,7 +13,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.carrier_calls import CarrierCallActivities
     from models import calls as c
-    from models.carrier_calls import CarrierCallPlaced, EndCarrierCallInput, PlaceCarrierCallInput
+    from models.carrier_calls import (
+        CarrierCallPlaced,
+        EndCarrierCallInput,
+        PlaceCarrierCallInput,
+        RedirectCarrierCallInput,
+    )
 
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
@@ -45,6 +50,22 @@ async def place(start: c.StartCall, route: c.CallRoute) -> CarrierCallPlaced | s
         )
     except ActivityError as exc:
         return _reason(exc)
+
+
+async def redirect(route: c.CallRoute, carrier_call_id: str, target: str) -> c.SipOutcome:
+    """Cold-transfer the carrier's leg to ``target``; the outcome in the shape LiveKit transfers use."""
+    assert route.space_id and route.phone_number_id
+    request = RedirectCarrierCallInput(route.space_id, route.phone_number_id, carrier_call_id, target)
+    try:
+        result = await workflow.execute_activity_method(
+            CarrierCallActivities.redirect_carrier_call,
+            request,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PLACE_ONCE,
+        )
+    except ActivityError as exc:
+        return c.SipOutcome(ok=False, error=_reason(exc))
+    return c.SipOutcome(ok=result.ok, error=result.error)
 
 
 async def hang_up(route: c.CallRoute, carrier_call_id: str) -> str | None:

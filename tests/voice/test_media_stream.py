@@ -3,12 +3,12 @@ the caller's question is synthesised speech sent as μ-law frames; the agent's s
 
 from __future__ import annotations
 
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +28,11 @@ from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
 HOURS = "We are open from nine in the morning to five in the afternoon, Monday to Friday."
+PARKING = (
+    "Parking is free in the garage behind the building, entrance on Maple Street. "
+    "Take a ticket at the gate and bring it to the front desk, where we will stamp it for you. "
+    "The garage has spaces for bicycles and two chargers for electric cars on the first level."
+)
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Line:
     space: SpaceKeys
     e164: str
     base_url: str
+    carrier: TwilioStandIn
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,12 @@ async def line(temporal_env: WorkflowEnvironment, tmp_path: Path, twilio_standin
             {
                 "name": "front desk",
                 "greeting": "Hello, thanks for calling.",
-                "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
+                "knowledge_base": [
+                    {"title": "Opening hours", "content": HOURS},
+                    {"title": "Parking", "content": PARKING},
+                ],
                 "tts_provider": "local-hibari",
+                "transfer_target": "+14155550111",
             },
         )
         e164 = unique_e164()
@@ -82,19 +92,25 @@ async def line(temporal_env: WorkflowEnvironment, tmp_path: Path, twilio_standin
             "phone-numbers",
             {"e164": e164, "carrier_account_id": account["id"], "agent_id": agent["id"], "media_mode": "stream"},
         )
+        # The carrier knows the number and sends its calls to us (webhooks go straight into the app).
+        twilio_standin.add_incoming(
+            TEST_ACCOUNT_SID,
+            e164,
+            VoiceUrl=f"{PUBLIC}/webhooks/twilio/voice",
+            StatusCallback=f"{PUBLIC}/webhooks/twilio/status",
+        )
+        twilio_standin.webhook_transport = httpx.ASGITransport(app=stack.app)
         async with serve_http(stack.app) as base_url:
-            yield Line(stack, space, e164, base_url)
+            yield Line(stack, space, e164, base_url, twilio_standin)
 
 
 async def _ring(line: Line) -> dict[str, str]:
-    """Twilio's voice webhook for a new call; the TwiML names the stream's parameters."""
-    stack, e164 = line.stack, line.e164
-    params = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": TEST_ACCOUNT_SID, "From": "+14155550142", "To": e164}
-    signature = RequestValidator(TEST_AUTH_TOKEN).compute_signature(f"{PUBLIC}/webhooks/twilio/voice", params)
-    response = await stack.client.post("/webhooks/twilio/voice", data=params, headers={"X-Twilio-Signature": signature})
+    """A call arrives at the carrier; its voice webhook's TwiML names the stream's parameters."""
+    record, response = await line.carrier.incoming_call(line.e164, "+14155550142")
     stream = ET.fromstring(response.text).find("./Connect/Stream")
     assert stream is not None
-    return {str(p.get("name")): str(p.get("value")) for p in stream.findall("Parameter")}
+    parameters = {str(p.get("name")): str(p.get("value")) for p in stream.findall("Parameter")}
+    return parameters | {"call_sid": record.sid}
 
 
 def _stream(line: Line, parameters: dict[str, str], token: str = TEST_AUTH_TOKEN) -> TwilioMediaStream:
@@ -192,3 +208,46 @@ async def test_bad_streams_are_closed_and_others_carry_on(
 
 async def _closed(stream: TwilioMediaStream) -> bool:
     return stream.closed is not None
+
+
+async def test_caller_barging_in_cuts_the_agent_off(line: Line, caller_voice: HibariTTS, ears: WhisperEngine) -> None:
+    parameters = await _ring(line)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await phone.next_reply()
+        await phone.say(caller_voice.synthesize_pcm("Where can I park my car?"), 24000)
+        await eventually(lambda: _speaking(phone))  # the long answer has started
+        await phone.say(caller_voice.synthesize_pcm("Sorry, what are your opening hours?"), 24000)
+        await eventually(lambda: _cleared(phone))
+        cut = phone.segments[-2] if len(phone.segments) > 1 else phone.segments[-1]
+        full_answer_seconds = len(caller_voice.synthesize_pcm(PARKING)) / 24000
+        assert len(cut.ulaw) / 8000 < full_answer_seconds / 2  # the caller did not have to hear it all
+        answer = await phone.next_reply()
+        assert _says_hours(_heard(ears, answer.pcm8k()))
+        await phone.stop()
+
+
+async def _speaking(phone: TwilioMediaStream) -> bool:
+    return len(phone.segments) >= 2 and len(phone.segments[-1].ulaw) > 8000  # a second of the answer
+
+
+async def _cleared(phone: TwilioMediaStream) -> bool:
+    return phone.clears > 0
+
+
+async def test_asking_for_a_person_transfers_the_call_through_the_carrier(line: Line, caller_voice: HibariTTS) -> None:
+    parameters = await _ring(line)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await phone.next_reply()
+        await phone.say(caller_voice.synthesize_pcm("I would like to speak to a person, please."), 24000)
+
+        async def transferred() -> c.CallStateView | None:
+            view = await _state(line, parameters["workflow_id"])
+            return view if view.state.value == "ended" else None
+
+        final = await eventually(transferred, within=30)
+    assert final.end_reason is not None and final.end_reason.value == "transferred"
+    [redirect] = line.carrier.requests_for("update_call")
+    assert "<Number>+14155550111</Number>" in redirect.form["Twiml"]
+    assert line.carrier.calls[parameters["call_sid"]].status != "completed"  # the caller is with the person now
