@@ -32,11 +32,11 @@ from models.calls import (
     SipOutcome,
     TransferParticipantInput,
 )
+from models.sip_headers import DTMF_TOPIC
 
 log = logging.getLogger(__name__)
 
 HOLD_ATTRIBUTE = "telephony.hold"  # set on the caller while on hold: the agent pauses while it is "true"
-DTMF_TOPIC = "telephony.dtmf"  # data packets asking the agent to play DTMF tones into the call
 EMPTY_TIMEOUT_SECONDS = 120
 LIVEKIT_REFUSED = "LiveKitRefused"
 

@@ -11,3 +11,5 @@ WORKFLOW_ID_ATTRIBUTE = "bivariant.workflowId"
 ROLE_ATTRIBUTE = "bivariant.role"
 ROLE_REMOTE_PARTY = "remote-party"
 ROLE_TRANSFER_TARGET = "transfer-target"
+# Data packets (JSON {"digits": "12#"}) asking the agent in a room to play DTMF tones into the call.
+DTMF_TOPIC = "telephony.dtmf"

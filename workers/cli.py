@@ -111,8 +111,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_voice(args: argparse.Namespace) -> int:
-    print("telephony voice: the voice agent runtime is not available yet", file=sys.stderr)
-    return 2
+    """The livekit-agents worker answering calls dispatched into LiveKit rooms (media mode livekit).
+
+    Carrier media streams need no separate process: the API serves them."""
+    settings = _settings(args.data_dir)
+    if not settings.livekit_configured:
+        print(
+            "telephony voice: LiveKit is not configured (TELEPHONY_LIVEKIT_URL, _API_KEY, _API_SECRET); "
+            "media-stream calls are answered by `telephony api` without it",
+            file=sys.stderr,
+        )
+        return 2
+    from voice.livekit_worker import build_server
+
+    asyncio.run(build_server(settings).run())
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -179,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", parents=[data_dir], help="run the Temporal worker")
     worker.set_defaults(func=cmd_worker)
 
-    voice = commands.add_parser("voice", help="run the voice agent runtime (not available yet)")
+    voice = commands.add_parser(
+        "voice", parents=[data_dir], help="run the LiveKit voice agent worker (calls in media mode livekit)"
+    )
     voice.set_defaults(func=cmd_voice)
 
     mig = commands.add_parser("migrate", parents=[data_dir], help="upgrade the database schema")

@@ -372,11 +372,15 @@ def test_cli_parses_every_command() -> None:
         parser.parse_args(["dev", "--api-port", "70000"])
 
 
-def test_voice_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_voice_without_livekit_says_what_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TELEPHONY_LIVEKIT_URL", "TELEPHONY_LIVEKIT_API_KEY", "TELEPHONY_LIVEKIT_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(SystemExit) as exited:
         main(["voice"])
     assert exited.value.code == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "TELEPHONY_LIVEKIT_URL" in capsys.readouterr().err
 
 
 def test_create_admin_key_command_prints_a_working_key(tmp_path: Path) -> None:
