@@ -24,6 +24,7 @@ from models.db import create_engine, migrate, session_factory
 from models.enums import Role
 from models.settings import Settings
 from models.tables import ApiKey
+from tests.support.network_guard import offline
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.temporal import start_dev_server
 
@@ -44,6 +45,14 @@ def unique_e164() -> str:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_outbound_network() -> Iterator[list[str]]:
+    """The whole suite runs offline: nothing may reach a model hub, a cloud API or any other host."""
+    with offline() as attempts:
+        yield attempts
+    assert attempts == [], f"the suite attempted outbound network access: {attempts}"
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,8 @@ CallWorkflow with its real activities on a Temporal dev server, the LiveKit stan
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,31 +37,6 @@ KNOWLEDGE = [
 ]
 GREETING = "Thanks for calling Acme, how can I help?"
 TEXT_MODE: Any = {"turn_detection": "manual", "interruption": {"mode": "vad"}}  # no audio: no turn detector
-
-
-@pytest.fixture(autouse=True)
-def no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any connection to a non-loopback address fails the test."""
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"outbound connection attempted to {address!r}")
-
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def guarded(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect(sock, address)
-
-    def guarded_ex(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect_ex(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
-    yield
 
 
 @pytest.fixture

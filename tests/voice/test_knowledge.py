@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-
 from voice.agent_config import KnowledgeEntry, knowledge_entries
 from voice.knowledge import KnowledgeBase, format_results, stem, tokenize
 
@@ -18,31 +11,6 @@ ENTRIES = (
     KnowledgeEntry("Refunds", "Refunds are issued within 14 days of purchase with a receipt."),
     KnowledgeEntry("Address", "Our office is at 12 Harbour Street, Springfield."),
 )
-
-
-@pytest.fixture(autouse=True)
-def no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any connection to a non-loopback address fails the test."""
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"outbound connection attempted to {address!r}")
-
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def guarded(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect(sock, address)
-
-    def guarded_ex(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect_ex(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
-    yield
 
 
 def test_tokenize_lowercases_drops_stopwords_and_stems() -> None:
@@ -105,8 +73,3 @@ def test_entries_from_the_agent_row_and_formatting() -> None:
     kb = KnowledgeBase(ENTRIES)
     assert format_results(kb.search("parking")).startswith("Parking: Free parking")
     assert format_results([]) == "No matching entry in the knowledge base."
-
-
-def test_the_network_guard_is_active() -> None:
-    with socket.socket() as sock, pytest.raises(AssertionError, match="outbound connection"):
-        sock.connect(("192.0.2.1", 80))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,31 +30,6 @@ CONFIG = AgentConfig(
     name="Acme",
     knowledge=(KnowledgeEntry("Opening hours", HOURS), KnowledgeEntry("Parking", "Parking is free behind the shop.")),
 )
-
-
-@pytest.fixture(autouse=True)
-def no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any connection to a non-loopback address fails the test."""
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-                raise AssertionError(f"outbound connection attempted to {address!r}")
-
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def guarded(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect(sock, address)
-
-    def guarded_ex(sock: socket.socket, address: Any) -> Any:
-        check(sock, address)
-        return connect_ex(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
-    yield
 
 
 class NoControl:

