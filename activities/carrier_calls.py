@@ -6,11 +6,10 @@ import logging
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
 from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
@@ -21,9 +20,6 @@ from models.carrier_calls import (
     PlaceCarrierCallInput,
     RedirectCarrierCallInput,
 )
-from models.secret_box import SecretBox
-from models.settings import Settings
-from models.tables import CarrierAccount, PhoneNumber
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +27,19 @@ STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 
 class CarrierCallActivities:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        secret_box: SecretBox,
-        http: httpx.AsyncClient,
-        settings: Settings,
-    ) -> None:
-        self._sessions = sessions
-        self._box = secret_box
-        self._http = http
-        self._settings = settings
+    def __init__(self, carriers: CarrierClients) -> None:
+        self._carriers = carriers
 
     async def _client(self, space_id: str, phone_number_id: str) -> TwilioRest:
-        async with self._sessions() as session:
-            number = await session.get(PhoneNumber, phone_number_id)
-            account = await session.get(CarrierAccount, number.carrier_account_id) if number else None
-        if number is None or account is None or number.space_id != space_id or account.space_id != space_id:
+        twilio = await self._carriers.for_number(space_id, phone_number_id)
+        if twilio is None:
             raise ApplicationError("the number has no carrier account", type=CARRIER_CALL_REFUSED, non_retryable=True)
-        token = self._box.decrypt(account.secret_encrypted)
-        return TwilioRest(self._http, self._settings.twilio_api_base_url, account.account_sid, token)
+        return twilio
 
     def _url(self, path: str, request: PlaceCarrierCallInput) -> str:
         # The carrier's requests name the call's workflow; the signature covers this query string.
         query = urlencode({"workflow_id": request.workflow_id, "call_id": request.call_id})
-        return f"{self._settings.public_url.rstrip('/')}{path}?{query}"
+        return f"{self._carriers.settings.public_url.rstrip('/')}{path}?{query}"
 
     @activity.defn
     async def place_carrier_call(self, request: PlaceCarrierCallInput) -> CarrierCallPlaced:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
 from models.schemas.phone_numbers import Routing
-from models.secret_box import SecretBox
-from models.settings import Settings
-from models.tables import CarrierAccount, PhoneNumber
+from models.tables import PhoneNumber
 from models.workflow_io import (
     CARRIER_AUTH_FAILED,
     CARRIER_REJECTED,
@@ -36,25 +33,16 @@ def carrier_failure(exc: TwilioError) -> Exception:
 
 
 class CarrierNumberActivities:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        secret_box: SecretBox,
-        http: httpx.AsyncClient,
-        settings: Settings,
-    ) -> None:
-        self._sessions = sessions
-        self._box = secret_box
-        self._http = http
-        self._settings = settings
+    def __init__(self, carriers: CarrierClients) -> None:
+        self._carriers = carriers
+        self._sessions = carriers.sessions
+        self._settings = carriers.settings
 
     async def _client(self, space_id: str, carrier_account_id: str) -> TwilioRest:
-        async with self._sessions() as session:
-            account = await session.get(CarrierAccount, carrier_account_id)
-        if account is None or account.space_id != space_id:
+        twilio = await self._carriers.for_account(space_id, carrier_account_id)
+        if twilio is None:
             raise ApplicationError("carrier account not found", type=CARRIER_REJECTED, non_retryable=True)
-        token = self._box.decrypt(account.secret_encrypted)
-        return TwilioRest(self._http, self._settings.twilio_api_base_url, account.account_sid, token)
+        return twilio
 
     def _webhooks(self) -> dict[str, str]:
         base = self._settings.public_url.rstrip("/")

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
 from activities.carrier_calls import CarrierCallActivities
+from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
@@ -90,13 +91,14 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
             settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
         )
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        carriers = CarrierClients(sessions, box, http, settings)
         try:
             yield ActivityClients(
                 sip_trunks=SipTrunkActivities(sessions, box, livekit),
-                carrier_numbers=CarrierNumberActivities(sessions, box, http, settings),
+                carrier_numbers=CarrierNumberActivities(carriers),
                 call_records=CallRecordActivities(sessions),
                 rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
-                carrier_calls=CarrierCallActivities(sessions, box, http, settings),
+                carrier_calls=CarrierCallActivities(carriers),
                 recordings=RecordingActivities(livekit, settings),
             )
         finally:
