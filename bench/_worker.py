@@ -1,0 +1,58 @@
+"""A worker like ``telephony worker`` (same settings, clients, workflows, activities and sticky timeout) with
+the knobs the benchmarks compare: the sticky cache size and the workflow sandbox.
+
+    .venv/bin/python -m bench._worker [--max-cached-workflows 1000] [--unsandboxed]
+
+Settings come from the environment (``TELEPHONY_*``), as for ``telephony worker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from bench._support import exit_now
+from models.settings import Settings
+from workers.worker import WORKFLOWS, activity_clients
+
+
+async def run(max_cached: int, unsandboxed: bool) -> None:
+    settings = Settings()
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else SandboxedWorkflowRunner()
+    async with activity_clients(settings) as clients:
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=clients.activities(),
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+            max_cached_workflows=max_cached,
+            workflow_runner=runner,
+        )
+        await worker.run()
+
+
+async def main(args: argparse.Namespace) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await run(args.max_cached_workflows, args.unsandboxed)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--max-cached-workflows", type=int, default=1000)
+    parser.add_argument("--unsandboxed", action="store_true")
+    asyncio.run(main(parser.parse_args()))
+    exit_now(0)

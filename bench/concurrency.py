@@ -1,0 +1,222 @@
+"""Concurrency: N open calls held by ONE worker process; its RSS and the latency of signals and queries.
+
+    .venv/bin/python -m bench.concurrency [--calls 10000] [--cache 1000] [--probes 500] [--worker telephony]
+
+Calls are inbound, media mode ``stream`` (no LiveKit): each is signal-with-started with ``connected`` exactly as
+the webhooks hand calls to Temporal (``api.webhooks.calls.start_call``), directly from this process at
+concurrency 50 (the API hop is measured by ``bench.ingress``), in batches of ``--batch`` (each batch settles
+before the next starts; no new batch after ``--start-budget`` seconds, so the run stays bounded and says how
+many calls it held). The worker routes each call, opens the Call row and records it CONNECTED; the call then
+waits (timers: max duration). Settled = the Call row says CONNECTED. Then: worker RSS (VmRSS; VmHWM = peak);
+``--probes`` sequential probes to random open calls, alternating a ``get_state`` query and a DTMF signal
+(signal, then query until the digit shows), each call touched once (mostly evicted from the sticky cache
+when N > cache: "cold"); the same on 100 calls just touched ("warm", the baseline); then every call is hung
+up (signal, same batches) and the ends are timed.
+``--worker telephony`` runs ``telephony worker`` (default cache 1,000); ``--worker bench`` runs
+``bench._worker`` with ``--cache`` (and ``--unsandboxed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import Client
+
+from api.webhooks.calls import call_id_for, start_call
+from bench._support import BIN, Child, Line, exit_now, load_average, rss_mb, stack, summary_ms, table
+from models import calls as c
+from models.enums import CallDirection, CallState, MediaMode
+
+CONCURRENCY = 50
+
+
+def vm(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def states(db: Path) -> dict[str, int]:
+    """Call rows per state, read straight from the SQLite file."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        rows = conn.execute("SELECT state, count(*) FROM calls GROUP BY state").fetchall()
+    return {str(state).lower(): int(n) for state, n in rows}
+
+
+async def fan_out(items: list[str], act: Callable[[str], Awaitable[None]], concurrency: int = CONCURRENCY) -> int:
+    """Run ``act`` over ``items`` with ``concurrency`` in flight; returns the number of errors."""
+    queue = list(reversed(items))
+    errors = 0
+
+    async def lane() -> None:
+        nonlocal errors
+        while queue:
+            item = queue.pop()
+            try:
+                await act(item)
+            except Exception as exc:  # counted and shown once, never fatal
+                errors += 1
+                if errors == 1:
+                    print(f"# first error: {exc!r}")
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return errors
+
+
+async def wait_for(db: Path, state: CallState, count: int, worker: Child, limit: float, label: str) -> float:
+    """Seconds until ``count`` Call rows are in ``state`` (or ``limit``), sampling the worker's RSS."""
+    started = time.monotonic()
+    last_print = 0.0
+    while True:
+        if worker.proc.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.proc.returncode}): see its log")
+        counts = states(db)
+        done = sum(counts.get(key, 0) for key in {state.value.lower(), state.name.lower()})
+        elapsed = time.monotonic() - started
+        if elapsed - last_print >= 15 or done >= count:
+            print(
+                f"# {label}: {done}/{count} {state.value} after {elapsed:.0f} s, worker RSS {rss_mb(worker.pid):.0f} MB"
+            )
+            last_print = elapsed
+        if done >= count or elapsed > limit:
+            return elapsed
+        await asyncio.sleep(1)
+
+
+def starter(client: Client, line: Line, task_queue: str) -> Callable[[str], Awaitable[None]]:
+    async def start(sid: str) -> None:
+        workflow_id = c.call_workflow_id(sid)
+        call = c.StartCall(
+            call_id=call_id_for(workflow_id),
+            workflow_id=workflow_id,
+            direction=CallDirection.INBOUND,
+            from_number=f"+1628{int(sid[-7:], 16) % 10_000_000:07d}",
+            to_number=line.e164,
+            carrier_call_id=sid,
+            space_id=line.space_id,
+            media_mode=MediaMode.STREAM,
+        )
+        await start_call(client, task_queue, call, c.SIGNAL_CONNECTED, c.ConnectedEvent())
+
+    return start
+
+
+async def probe(client: Client, sids: list[str]) -> tuple[list[float], list[float]]:
+    """Sequential probes, alternating over ``sids`` so that each call is touched once (cold stays cold):
+    a ``get_state`` query, or a DTMF signal then queries until the digit shows (seconds each)."""
+    queries: list[float] = []
+    signals: list[float] = []
+    for n, sid in enumerate(sids):
+        handle = client.get_workflow_handle(c.call_workflow_id(sid))
+        t0 = time.perf_counter()
+        if n % 2 == 0:
+            await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+            queries.append(time.perf_counter() - t0)
+            continue
+        digit = "0123456789"[n % 10]
+        await handle.signal(c.SIGNAL_DTMF_RECEIVED, c.DtmfEvent(digits=digit, event_id=f"bench-{n}"))
+        while not (await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)).dtmf_received.endswith(digit):
+            pass
+        signals.append(time.perf_counter() - t0)
+    return queries, signals
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with stack("concurrency") as bench:
+        api = await bench.start_api()
+        line = await bench.line("stream")
+        api.stop()  # only needed to provision the number: it would compete for the 2 cores
+        if args.worker == "telephony":
+            worker = bench.start_worker()
+            cache = "1000 (SDK default, `telephony worker`)"
+        else:
+            extra = ["--unsandboxed"] if args.unsandboxed else []
+            worker = bench.start_worker(
+                [str(BIN / "python"), "-m", "bench._worker", "--max-cached-workflows", str(args.cache), *extra]
+            )
+            cache = f"{args.cache} (bench._worker{' unsandboxed' if args.unsandboxed else ''})"
+        db = bench.dir / "telephony.db"
+        await asyncio.sleep(3)
+        idle_rss = rss_mb(worker.pid)
+        wanted = [f"CA{random.getrandbits(128):032x}" for _ in range(args.calls)]
+        start = starter(bench.client, line, bench.settings.task_queue)
+        sids: list[str] = []
+        start_errors = 0
+        t0 = time.monotonic()
+        for i in range(0, len(wanted), args.batch):  # paced: a batch, then wait until it is CONNECTED
+            if time.monotonic() - t0 > args.start_budget:
+                print(f"# start budget of {args.start_budget:.0f} s spent: holding {len(sids)} calls, not {args.calls}")
+                break
+            batch = wanted[i : i + args.batch]
+            start_errors += await fan_out(batch, start)
+            sids += batch
+            await wait_for(db, CallState.CONNECTED, len(sids), worker, args.limit, "settling")
+        settled_in = time.monotonic() - t0
+        await asyncio.sleep(2)
+        open_rss, peak_rss = rss_mb(worker.pid), vm(worker.pid, "VmHWM")
+        sample = random.sample(sids, min(args.probes, len(sids)))
+        cold_q, cold_s = await probe(bench.client, sample)
+        warm_sample = sample[-min(100, len(sample)) :]  # just touched: in the sticky cache (if it holds 100)
+        warm_q, warm_s = await probe(bench.client, warm_sample)
+        probe_rss = rss_mb(worker.pid)
+        t0 = time.monotonic()
+        hangup = c.HangupEvent(by="bench")
+
+        async def end(sid: str) -> None:
+            await bench.client.get_workflow_handle(c.call_workflow_id(sid)).signal(c.SIGNAL_HANGUP_RECEIVED, hangup)
+
+        end_errors = 0
+        for i in range(0, len(sids), args.batch):  # paced like the starts: a batch, then wait for it to end
+            end_errors += await fan_out(sids[i : i + args.batch], end)
+            await wait_for(db, CallState.ENDED, min(len(sids), i + args.batch), worker, args.limit, "ending")
+        ended_in = time.monotonic() - t0
+        final = states(db)
+        print()
+        print(f"Concurrency: {len(sids)} open calls (inbound, stream mode, CONNECTED) held by one worker process")
+        print(f"worker: {cache}; probes sequential, to random open calls (cold) and to 100 just touched (warm)")
+        rows = [
+            ["worker RSS idle, before calls", f"{idle_rss:.0f} MB", ""],
+            [f"worker RSS with {len(sids)} open calls", f"{open_rss:.0f} MB", "target <= 300 MB"],
+            ["worker RSS after the probes", f"{probe_rss:.0f} MB", ""],
+            ["worker peak RSS (VmHWM) while starting", f"{peak_rss:.0f} MB", ""],
+            [
+                "calls opened (started + CONNECTED)",
+                f"{len(sids)} in {settled_in:.0f} s",
+                f"{len(sids) / settled_in:.1f} calls/s, batches of {args.batch}, {start_errors} errors",
+            ],
+            [f"get_state query, {len(cold_q)} random", summary_ms(cold_q), ""],
+            [f"DTMF signal->seen, {len(cold_s)} random", summary_ms(cold_s), "target p99 <= 200 ms"],
+            [f"get_state query, {len(warm_q)} warm", summary_ms(warm_q), "baseline"],
+            [f"DTMF signal->seen, {len(warm_s)} warm", summary_ms(warm_s), "baseline"],
+            ["hang-up of all calls", f"{ended_in:.0f} s", f"{end_errors} errors; rows {final}"],
+        ]
+        print(table(["measure", "value", "note"], rows))
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--probes", type=int, default=500)
+    parser.add_argument("--worker", choices=["telephony", "bench"], default="telephony")
+    parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows for --worker bench")
+    parser.add_argument("--unsandboxed", action="store_true", help="--worker bench without the sandbox")
+    parser.add_argument("--limit", type=float, default=900, help="seconds to wait for settling/ending")
+    parser.add_argument("--batch", type=int, default=250, help="calls started before waiting for them to settle")
+    parser.add_argument("--start-budget", type=float, default=480, help="seconds after which no batch is started")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    asyncio.run(main(parse()))
+    print(f"run time: {time.monotonic() - started:.0f} s; {load_average()}")
+    sys.stdout.flush()
+    exit_now(0)
