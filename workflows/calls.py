@@ -40,19 +40,30 @@ SIP_TIMEOUT = timedelta(seconds=90)
 RECORDING_SETTLE = timedelta(seconds=60)
 
 
+# Database writes and LiveKit room calls are short, so they run as local activities: inside the workflow task
+# that needs them, with no round trip through the server per step. Ringing → agent dispatched is then one task.
+
+
 async def _db(method: Method[A, R], arg: A) -> R:
-    return await workflow.execute_activity_method(
+    return await workflow.execute_local_activity_method(
         method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY
     )
 
 
 async def _livekit(method: Method[A, R], arg: A) -> R:
-    return await workflow.execute_activity_method(
+    return await workflow.execute_local_activity_method(
         method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=LIVEKIT_RETRY
     )
 
 
-def _reason(exc: ActivityError) -> str:
+# A local activity's failure reaches the workflow as the activity's own ApplicationError, a (remote)
+# activity's as an ActivityError wrapping it: the workflow treats both the same.
+ActivityFailure = (ActivityError, ApplicationError)
+
+
+def _reason(exc: ActivityError | ApplicationError) -> str:
+    if isinstance(exc, ApplicationError):
+        return exc.message
     cause = exc.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
@@ -97,13 +108,13 @@ class CallWorkflow:
             k.recording = c.RECORDING_REQUESTED
         self._upsert_search_attributes()
         await self._open_call(rejected=False)
-        if k.room:
+        if k.room and not start.room_name:  # a room LiveKit made for an arriving SIP call already exists
             room = c.CreateRoomInput(
                 k.room, start.call_id, k.space_id, start.direction, route.max_call_duration_seconds
             )
             try:
                 await _livekit(LiveKitRoomActivities.create_room, room)
-            except ActivityError as exc:  # the call cannot proceed without its room
+            except ActivityFailure as exc:  # the call cannot proceed without its room
                 self._end(EndReason.FAILED, "livekit_failed", _reason(exc))
             if start.direction is CallDirection.OUTBOUND and k.state is S.RINGING:
                 await self._dial_callee(route)
@@ -121,8 +132,8 @@ class CallWorkflow:
             except TimeoutError:
                 self._end(EndReason.NO_ANSWER, "ringing_timeout")
         if k.state is not S.ENDED:
+            await self._dispatch_agent()  # first: the caller is waiting for someone to speak
             await self._persist()
-            await self._dispatch_agent()
             await self._start_recording()
             await self._converse(route)
         return await self._finish()
@@ -186,7 +197,7 @@ class CallWorkflow:
         if self.k.room:
             try:
                 await _livekit(LiveKitRoomActivities.delete_room, c.DeleteRoomInput(self.k.room))
-            except ActivityError as exc:
+            except ActivityFailure as exc:
                 self.k.note("room_cleanup_failed", workflow.now(), _reason(exc))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.k.view()
@@ -215,7 +226,7 @@ class CallWorkflow:
         request = c.DispatchAgentInput(k.room, k.start.call_id, k.space_id, k.agent_id, k.conversation_id)
         try:
             await _livekit(LiveKitRoomActivities.dispatch_agent, request)
-        except ActivityError as exc:  # nobody would answer the caller
+        except ActivityFailure as exc:  # nobody would answer the caller
             self._end(EndReason.FAILED, "livekit_failed", _reason(exc))
             return
         k.note("agent_dispatched", workflow.now(), k.agent_id)
@@ -252,7 +263,7 @@ class CallWorkflow:
         """Run a dial/transfer activity once; a crash or timeout counts as a failed outcome."""
         try:
             return await workflow.execute_activity_method(method, arg, start_to_close_timeout=limit, retry_policy=ONCE)
-        except ActivityError as exc:
+        except ActivityFailure as exc:
             return c.SipOutcome(ok=False, error=_reason(exc))
 
     async def _set_hold(self, on_hold: bool) -> None:
@@ -265,7 +276,7 @@ class CallWorkflow:
                 return
             try:
                 await self._set_hold(False)
-            except ActivityError as exc:
+            except ActivityFailure as exc:
                 self._end(EndReason.FAILED, "hold_timeout", f"could not resume: {_reason(exc)}")
                 return
             self._transition(S.ACTIVE, "hold_timeout")
@@ -450,7 +461,7 @@ class CallWorkflow:
         """Await a LiveKit action of an update; its failure fails the update, the state unchanged."""
         try:
             await awaitable
-        except ActivityError as exc:
+        except ActivityFailure as exc:
             message = _reason(exc)
             self.k.note("action_failed", workflow.now(), message)
             raise ApplicationError(message, type=c.CALL_ACTION_FAILED, non_retryable=True) from exc

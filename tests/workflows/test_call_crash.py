@@ -258,7 +258,8 @@ async def test_kill_9_worker_during_an_active_call(
 
         # LiveKit saw each side effect once: the crash repeated nothing, and the room is gone.
         assert livekit_standin.room(room) is None
-        assert len([r for r in livekit_standin.calls("CreateRoom") if r.name == room]) == 1
+        # LiveKit made the room for the arriving SIP call: the workflow does not create it again.
+        assert [r for r in livekit_standin.calls("CreateRoom") if r.name == room] == []
         assert len([d for d in livekit_standin.calls("CreateDispatch") if d.room == room]) == 1
         assert len([d for d in livekit_standin.calls("DeleteRoom") if d.room == room]) == 1
 

@@ -9,6 +9,7 @@ deliberate incompatible change (see the recorder's docstring).
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -40,16 +41,21 @@ async def test_stored_history_replays(path: Path) -> None:
 
 
 async def test_an_altered_history_fails_replay() -> None:
-    """The replay test can fail: the same code against a history whose first two activities are swapped."""
+    """The replay test can fail: the same code against a history whose first two activities are swapped.
+
+    Routing and opening the call run as local activities, recorded as markers naming the activity type."""
     path = HISTORIES / "inbound_hold_dtmf_hangup.json"
     raw = json.loads(path.read_text())
-    scheduled = [
-        e["activityTaskScheduledEventAttributes"]["activityType"]
+    markers = [
+        e["markerRecordedEventAttributes"]["details"]["data"]["payloads"][0]
         for e in raw["events"]
-        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+        if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"
     ]
-    assert [t["name"] for t in scheduled[:2]] == ["route_call", "open_call"]
-    scheduled[0]["name"], scheduled[1]["name"] = scheduled[1]["name"], scheduled[0]["name"]
+    details = [json.loads(base64.b64decode(m["data"])) for m in markers[:2]]
+    assert [d["activity_type"] for d in details] == ["route_call", "open_call"]
+    details[0]["activity_type"], details[1]["activity_type"] = details[1]["activity_type"], details[0]["activity_type"]
+    for marker, detail in zip(markers, details, strict=False):
+        marker["data"] = base64.b64encode(json.dumps(detail).encode()).decode()
     altered = WorkflowHistory.from_json(workflow_id(path.stem), json.dumps(raw))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[CallWorkflow]).replay_workflow(altered)
