@@ -35,9 +35,17 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "telephony"
+    worker_max_cached_workflows: int = Field(
+        default=400,
+        ge=0,
+        description="Workflows a worker keeps in memory (~0.3 MB each, sandboxed); others replay on their next event",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_access_log: bool = Field(
+        default=False, description="Log every HTTP request (uvicorn's access log); costs CPU on the webhook path"
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="URL carriers use to reach the API: signatures and stream URLs are built from it",

@@ -83,7 +83,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     migrate(settings.resolved_database_url)
     # The API process also answers carrier media streams with the voice agent (no LiveKit needed).
     app = create_app(settings, extensions=[MediaStreamExtension()])
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(
+        app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=settings.api_access_log
+    )
     return 0
 
 

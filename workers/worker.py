@@ -115,6 +115,8 @@ def build_worker(client: Client, settings: Settings, clients: ActivityClients) -
         activities=clients.activities(),
         # A replacement worker picks up a crashed one's workflows quickly instead of waiting ~10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        # Bounds the worker's memory however many calls are open (bench/concurrency.py).
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 
