@@ -136,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
         api.stop()  # only needed to provision the number: it would compete for the 2 cores
         if args.worker == "telephony":
             worker = bench.start_worker()
-            cache = f"{bench.settings.worker_max_cached_workflows} (`telephony worker`, TELEPHONY_WORKER_MAX_CACHED_WORKFLOWS)"
+            cache = f"{bench.settings.worker_max_cached_workflows} (`telephony worker` default)"
         else:
             extra = ["--unsandboxed"] if args.unsandboxed else []
             worker = bench.start_worker(
