@@ -77,10 +77,11 @@ async def answer_call(ctx: JobContext, settings: Settings) -> None:
         agent_identity=ctx.room.local_participant.identity,
     )
     config = prepared.config
+    vad = ctx.proc.userdata.get("vad") or load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
     session: AgentSession = AgentSession(
-        stt=build_stt(config.stt_provider),
+        stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
         tts=build_tts(config.tts_provider, config.voice),
-        vad=ctx.proc.userdata.get("vad") or load_vad(min_silence_duration=END_OF_SPEECH_SILENCE),
+        vad=vad,
         llm=prepared.llm,
         turn_handling={
             "turn_detection": "vad",  # local only: no cloud turn detector

@@ -105,10 +105,11 @@ class MediaStreamCall:
         )
         config = prepared.config
         self._output = StreamAudioOutput(start.stream_sid, self._send)
+        vad = load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
         session: AgentSession = AgentSession(
-            stt=build_stt(config.stt_provider),
+            stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
             tts=build_tts(config.tts_provider, config.voice),
-            vad=load_vad(min_silence_duration=END_OF_SPEECH_SILENCE),
+            vad=vad,
             llm=prepared.llm,
             turn_handling={
                 # Everything local: VAD decides turns (no cloud turn detector), no extra endpointing wait.

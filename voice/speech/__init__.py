@@ -14,6 +14,7 @@ Audio helpers for carrier media streams (μ-law, resampling) live in :mod:`voice
 from __future__ import annotations
 
 from livekit.agents import stt, tts
+from livekit.agents import vad as agents_vad
 
 from .espeak_tts import EspeakTTS
 from .hibari_tts import HibariTTS
@@ -46,11 +47,12 @@ def _cloud(provider: str, kind: str) -> ProviderNotInstalledError:
     )
 
 
-def build_stt(provider: str) -> stt.STT:
-    """An STT for ``provider`` (see the module docstring)."""
+def build_stt(provider: str, vad: agents_vad.VAD | None = None) -> stt.STT:
+    """An STT for ``provider`` (see the module docstring). ``vad`` decides where an utterance ends: pass the
+    session's, so the transcript is final as soon as the turn is (the default waits silero's 0.55 s)."""
     name = provider.strip().lower()
     if name == "local-whisper":
-        return WhisperSTT()
+        return WhisperSTT(vad=vad)
     if name in CLOUD_PLUGINS:
         raise _cloud(name, "STT")
     raise ValueError(f"unknown STT provider {provider!r}; offline: {', '.join(LOCAL_STT_PROVIDERS)}")
