@@ -273,8 +273,10 @@ def naive_baseline(questions: Sequence[Question]) -> list[Naive]:
 
 
 def stt_vad_silence() -> float:
-    """The end-of-speech silence of the VAD inside the STT (its final transcript waits for that VAD's end)."""
-    vad: Any = build_stt("local-whisper").vad  # type: ignore[attr-defined]
+    """The end-of-speech silence of the VAD inside the STT (its final transcript waits for that VAD's end).
+
+    The transports hand the STT the session's VAD (END_OF_SPEECH_SILENCE), as built here."""
+    vad: Any = build_stt("local-whisper", load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)).vad  # type: ignore[attr-defined]
     return float(vad.min_silence_duration)
 
 

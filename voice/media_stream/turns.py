@@ -4,6 +4,7 @@ with the STT, LLM first-token and TTS first-byte parts, reported to the call's w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from voice.runtime import END_OF_SPEECH_SILENCE
 
 log = logging.getLogger(__name__)
 
+TTS_METRICS_WAIT = 5.0
+
 
 class TurnTimer:
     def __init__(
@@ -31,6 +34,7 @@ class TurnTimer:
         self._speech_ended_at: float | None = None
         self._parts: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tts_reported = asyncio.Event()
         session.on("user_state_changed", self._on_user_state)
         session.on("metrics_collected", self._on_metrics)
         audio_out.on("playback_started", self._on_agent_audio)
@@ -49,24 +53,30 @@ class TurnTimer:
             self._parts.setdefault("llm_ttft_ms", metrics.ttft * 1000)
         elif isinstance(metrics, TTSMetrics):
             self._parts.setdefault("tts_ttfb_ms", metrics.ttfb * 1000)
+            self._tts_reported.set()
 
     def _on_agent_audio(self, _event: object) -> None:
         if self._speech_ended_at is None:
             return  # the greeting, or a second segment of the same reply
         latency_ms = (time.monotonic() - self._speech_ended_at) * 1000
         self._speech_ended_at = None
-        turn = c.TurnMetrics(
-            at=datetime.now(UTC),
-            latency_ms=round(latency_ms, 1),
-            stt_ms=_ms(self._parts.get("stt_ms")),
-            llm_ttft_ms=_ms(self._parts.get("llm_ttft_ms")),
-            tts_ttfb_ms=_ms(self._parts.get("tts_ttfb_ms")),
-        )
-        task = asyncio.ensure_future(self._report(turn))
+        self._tts_reported.clear()
+        task = asyncio.ensure_future(self._report(datetime.now(UTC), latency_ms, self._parts))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _report(self, turn: c.TurnMetrics) -> None:
+    async def _report(self, at: datetime, latency_ms: float, parts: dict[str, float]) -> None:
+        # livekit reports TTS metrics once the sentence is synthesised, after its first audio went out.
+        if "tts_ttfb_ms" not in parts:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tts_reported.wait(), timeout=TTS_METRICS_WAIT)
+        turn = c.TurnMetrics(
+            at=at,
+            latency_ms=round(latency_ms, 1),
+            stt_ms=_ms(parts.get("stt_ms")),
+            llm_ttft_ms=_ms(parts.get("llm_ttft_ms")),
+            tts_ttfb_ms=_ms(parts.get("tts_ttfb_ms")),
+        )
         try:
             handle = self._control.handle
             await handle.signal(c.SIGNAL_TURN_METRICS, turn)
