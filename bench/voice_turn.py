@@ -57,8 +57,7 @@ from twilio.request_validator import RequestValidator
 
 from bench._support import exit_now, load_average, pct, table
 from models import calls as c
-from tests.api.resources import create
-from tests.conftest import unique_e164
+from tests.api.resources import twilio_number
 from tests.support.media_stream_client import AgentSpeech, TwilioMediaStream
 from tests.support.stack import running_stack, serve_http, temporal_client
 from tests.support.temporal import start_dev_server
@@ -338,35 +337,20 @@ async def run_call(turns: int, tts: str, result: Result) -> None:
                 await stack.app.state.voice.warm_up()
                 result.stt_vad_silence = stt_vad_silence()
                 space = await stack.new_space("bench")
-                account = await create(
+                agent = {
+                    "name": "front desk",
+                    "greeting": "Hello, thanks for calling.",
+                    "knowledge_base": [{"title": t, "content": body} for t, body in KNOWLEDGE],
+                    "tts_provider": tts,
+                    "voice": "heart" if tts == "local-hibari" else "en-us",  # the schema's default is hibari's
+                }
+                e164 = await twilio_number(
                     stack.client,
                     space,
-                    "carrier-accounts",
-                    {"name": "twilio", "account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN},
-                )
-                agent = await create(
-                    stack.client,
-                    space,
-                    "agents",
-                    {
-                        "name": "front desk",
-                        "greeting": "Hello, thanks for calling.",
-                        "knowledge_base": [{"title": t, "content": body} for t, body in KNOWLEDGE],
-                        "tts_provider": tts,
-                        "voice": "heart" if tts == "local-hibari" else "en-us",  # the schema's default is hibari's
-                    },
-                )
-                e164 = unique_e164()
-                await create(
-                    stack.client,
-                    space,
-                    "phone-numbers",
-                    {
-                        "e164": e164,
-                        "carrier_account_id": account["id"],
-                        "agent_id": agent["id"],
-                        "media_mode": "stream",
-                    },
+                    media_mode="stream",
+                    agent=agent,
+                    account_sid=TEST_ACCOUNT_SID,
+                    auth_token=TEST_AUTH_TOKEN,
                 )
                 carrier.add_incoming(
                     TEST_ACCOUNT_SID,

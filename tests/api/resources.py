@@ -63,3 +63,23 @@ PATCHES = {
     "phone-numbers": {"friendly_name": "renamed"},
     "api-keys": {"name": "renamed"},
 }
+
+
+async def twilio_number(
+    client: httpx.AsyncClient,
+    space: SpaceKeys,
+    *,
+    media_mode: str,
+    agent: dict[str, Any] | None = None,
+    account_sid: str,
+    auth_token: str,
+) -> str:
+    """A Twilio account, an agent (``agent`` overrides its fields) and a new number routed to it: the number."""
+    account = await create(
+        client, space, "carrier-accounts", {"name": "twilio", "account_sid": account_sid, "auth_token": auth_token}
+    )
+    created = await create(client, space, "agents", agent_body() | (agent or {}))
+    e164 = unique_e164()
+    number = {"e164": e164, "carrier_account_id": account["id"], "agent_id": created["id"], "media_mode": media_mode}
+    await create(client, space, "phone-numbers", number)
+    return e164

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
 from models import calls as c
-from tests.api.resources import create
-from tests.conftest import Platform, SpaceKeys, unique_e164
+from tests.api.resources import twilio_number
+from tests.conftest import Platform, SpaceKeys
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
@@ -64,33 +64,23 @@ async def line(temporal_env: WorkflowEnvironment, tmp_path: Path, twilio_standin
         assert stack.app is not None
         await stack.app.state.voice.warm_up()
         space = await stack.new_space()
-        account = await create(
+        agent = {
+            "name": "front desk",
+            "greeting": "Hello, thanks for calling.",
+            "knowledge_base": [
+                {"title": "Opening hours", "content": HOURS},
+                {"title": "Parking", "content": PARKING},
+            ],
+            "tts_provider": "local-hibari",
+            "transfer_target": "+14155550111",
+        }
+        e164 = await twilio_number(
             stack.client,
             space,
-            "carrier-accounts",
-            {"name": "twilio", "account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN},
-        )
-        agent = await create(
-            stack.client,
-            space,
-            "agents",
-            {
-                "name": "front desk",
-                "greeting": "Hello, thanks for calling.",
-                "knowledge_base": [
-                    {"title": "Opening hours", "content": HOURS},
-                    {"title": "Parking", "content": PARKING},
-                ],
-                "tts_provider": "local-hibari",
-                "transfer_target": "+14155550111",
-            },
-        )
-        e164 = unique_e164()
-        await create(
-            stack.client,
-            space,
-            "phone-numbers",
-            {"e164": e164, "carrier_account_id": account["id"], "agent_id": agent["id"], "media_mode": "stream"},
+            media_mode="stream",
+            agent=agent,
+            account_sid=TEST_ACCOUNT_SID,
+            auth_token=TEST_AUTH_TOKEN,
         )
         # The carrier knows the number and sends its calls to us (webhooks go straight into the app).
         twilio_standin.add_incoming(

@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
-from tests.api.resources import agent_body, create
+from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.stack import eventually, running_stack
@@ -43,19 +43,8 @@ async def stack(
 
 async def _line(stack: Platform, media_mode: str) -> tuple[SpaceKeys, str]:
     space = await stack.new_space()
-    account = await create(
-        stack.client,
-        space,
-        "carrier-accounts",
-        {"name": "twilio", "account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN},
-    )
-    agent = await create(stack.client, space, "agents", agent_body())
-    e164 = unique_e164()
-    await create(
-        stack.client,
-        space,
-        "phone-numbers",
-        {"e164": e164, "carrier_account_id": account["id"], "agent_id": agent["id"], "media_mode": media_mode},
+    e164 = await twilio_number(
+        stack.client, space, media_mode=media_mode, account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN
     )
     return space, e164
 
