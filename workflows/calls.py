@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import CallRecordActivities
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
     from workflows import call_state as sm
     from workflows import carrier_leg, recording
+    from workflows.failures import ActivityFailure, failure_reason
 
 S = CallState
 A = TypeVar("A")
@@ -54,18 +55,6 @@ async def _livekit(method: Method[A, R], arg: A) -> R:
     return await workflow.execute_local_activity_method(
         method, arg, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=LIVEKIT_RETRY
     )
-
-
-# A local activity's failure reaches the workflow as the activity's own ApplicationError, a (remote)
-# activity's as an ActivityError wrapping it: the workflow treats both the same.
-ActivityFailure = (ActivityError, ApplicationError)
-
-
-def _reason(exc: ActivityError | ApplicationError) -> str:
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    cause = exc.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 @workflow.defn(name=c.CALL_WORKFLOW)
@@ -115,7 +104,7 @@ class CallWorkflow:
             try:
                 await _livekit(LiveKitRoomActivities.create_room, room)
             except ActivityFailure as exc:  # the call cannot proceed without its room
-                self._end(EndReason.FAILED, "livekit_failed", _reason(exc))
+                self._end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
             if start.direction is CallDirection.OUTBOUND and k.state is S.RINGING:
                 await self._dial_callee(route)
         elif start.media_mode is MediaMode.STREAM and start.direction is CallDirection.OUTBOUND:
@@ -198,7 +187,7 @@ class CallWorkflow:
             try:
                 await _livekit(LiveKitRoomActivities.delete_room, c.DeleteRoomInput(self.k.room))
             except ActivityFailure as exc:
-                self.k.note("room_cleanup_failed", workflow.now(), _reason(exc))
+                self.k.note("room_cleanup_failed", workflow.now(), failure_reason(exc))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.k.view()
 
@@ -227,7 +216,7 @@ class CallWorkflow:
         try:
             await _livekit(LiveKitRoomActivities.dispatch_agent, request)
         except ActivityFailure as exc:  # nobody would answer the caller
-            self._end(EndReason.FAILED, "livekit_failed", _reason(exc))
+            self._end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
             return
         k.note("agent_dispatched", workflow.now(), k.agent_id)
 
@@ -264,7 +253,7 @@ class CallWorkflow:
         try:
             return await workflow.execute_activity_method(method, arg, start_to_close_timeout=limit, retry_policy=ONCE)
         except ActivityFailure as exc:
-            return c.SipOutcome(ok=False, error=_reason(exc))
+            return c.SipOutcome(ok=False, error=failure_reason(exc))
 
     async def _set_hold(self, on_hold: bool) -> None:
         assert self.k.room is not None and self.k.caller is not None
@@ -277,7 +266,7 @@ class CallWorkflow:
             try:
                 await self._set_hold(False)
             except ActivityFailure as exc:
-                self._end(EndReason.FAILED, "hold_timeout", f"could not resume: {_reason(exc)}")
+                self._end(EndReason.FAILED, "hold_timeout", f"could not resume: {failure_reason(exc)}")
                 return
             self._transition(S.ACTIVE, "hold_timeout")
 
@@ -462,7 +451,7 @@ class CallWorkflow:
         try:
             await awaitable
         except ActivityFailure as exc:
-            message = _reason(exc)
+            message = failure_reason(exc)
             self.k.note("action_failed", workflow.now(), message)
             raise ApplicationError(message, type=c.CALL_ACTION_FAILED, non_retryable=True) from exc
 

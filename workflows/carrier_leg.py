@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.carrier_calls import CarrierCallActivities
@@ -19,14 +19,10 @@ with workflow.unsafe.imports_passed_through():
         PlaceCarrierCallInput,
         RedirectCarrierCallInput,
     )
+    from workflows.failures import failure_reason
 
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
-
-
-def _reason(exc: ActivityError) -> str:
-    cause = exc.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 async def place(start: c.StartCall, route: c.CallRoute) -> CarrierCallPlaced | str:
@@ -49,7 +45,7 @@ async def place(start: c.StartCall, route: c.CallRoute) -> CarrierCallPlaced | s
             retry_policy=PLACE_ONCE,
         )
     except ActivityError as exc:
-        return _reason(exc)
+        return failure_reason(exc)
 
 
 async def redirect(route: c.CallRoute, carrier_call_id: str, target: str) -> c.SipOutcome:
@@ -64,7 +60,7 @@ async def redirect(route: c.CallRoute, carrier_call_id: str, target: str) -> c.S
             retry_policy=PLACE_ONCE,
         )
     except ActivityError as exc:
-        return c.SipOutcome(ok=False, error=_reason(exc))
+        return c.SipOutcome(ok=False, error=failure_reason(exc))
     return c.SipOutcome(ok=result.ok, error=result.error)
 
 
@@ -80,5 +76,5 @@ async def hang_up(route: c.CallRoute, carrier_call_id: str) -> str | None:
             retry_policy=HANGUP_RETRY,
         )
     except ActivityError as exc:
-        return _reason(exc)
+        return failure_reason(exc)
     return None

@@ -6,19 +6,15 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.recordings import RecordingActivities
     from models.recordings import RecordingStarted, StartRecordingInput, StopRecordingInput
+    from workflows.failures import failure_reason
 
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
 TIMEOUT = timedelta(seconds=15)
-
-
-def _reason(exc: ActivityError) -> str:
-    cause = exc.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 async def start(room_name: str, call_id: str, space_id: str) -> RecordingStarted | str:
@@ -31,7 +27,7 @@ async def start(room_name: str, call_id: str, space_id: str) -> RecordingStarted
             retry_policy=RETRY,
         )
     except ActivityError as exc:
-        return _reason(exc)
+        return failure_reason(exc)
 
 
 async def stop(egress_id: str) -> str | None:
@@ -43,5 +39,5 @@ async def stop(egress_id: str) -> str | None:
             retry_policy=RETRY,
         )
     except ActivityError as exc:
-        return _reason(exc)
+        return failure_reason(exc)
     return None
