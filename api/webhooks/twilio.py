@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from sqlalchemy import select
@@ -16,13 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.calls import call_id_for, signal_call, start_call
+from api.webhooks.twilio_auth import verified_twilio_request
 from models import calls as c
-from models.enums import CallDirection, CarrierProvider, MediaMode
-from models.secret_box import SecretBox
+from models.enums import CallDirection, MediaMode
 from models.settings import Settings
 from models.sip_headers import WORKFLOW_ID_HEADER
 from models.tables import Call, CarrierAccount, PhoneNumber
-from models.twilio_signature import signature_valid
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -40,38 +38,6 @@ CALL_STATUSES = {
     "canceled",
 }
 TWIML = "application/xml"
-
-
-@dataclass
-class TwilioRequest:
-    params: dict[str, str]
-    account: CarrierAccount
-
-
-async def _verified(
-    request: Request, session: AsyncSession, box: SecretBox, settings: Settings, signature: str | None
-) -> TwilioRequest:
-    """The form parameters, once the signature proves they come from the account they name."""
-    raw = await request.body()
-    try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be application/x-www-form-urlencoded") from exc
-    params = dict(pairs)
-    # The URL Twilio called, as the public URL says (the API may sit behind a proxy).
-    public = urlsplit(settings.public_url)
-    url = urlunsplit((public.scheme, public.netloc, public.path.rstrip("/") + request.url.path, request.url.query, ""))
-    accounts = await session.scalars(
-        select(CarrierAccount).where(
-            CarrierAccount.provider == CarrierProvider.TWILIO,
-            CarrierAccount.account_sid == params.get("AccountSid", ""),
-        )
-    )
-    for account in accounts:
-        if signature_valid(box.decrypt(account.secret_encrypted), url, pairs, signature or ""):
-            return TwilioRequest(params, account)
-    log.warning("Twilio webhook refused: bad signature or unknown account", extra={"path": request.url.path})
-    raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid X-Twilio-Signature")
 
 
 def _required(params: dict[str, str], *names: str) -> None:
@@ -161,7 +127,7 @@ async def voice(
     signature: SignatureHeader = None,
 ) -> Response:
     """A call reaches one of our numbers: answer with TwiML and start its CallWorkflow."""
-    verified = await _verified(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, box, settings, signature)
     params = verified.params
     _required(params, "CallSid", "To", "From")
     placed = await _placed_call(session, verified.account, request)
@@ -194,7 +160,7 @@ async def call_status(
     signature: SignatureHeader = None,
 ) -> None:
     """Twilio's call status callbacks, in whatever order they arrive, become signals."""
-    verified = await _verified(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, box, settings, signature)
     params = verified.params
     _required(params, "CallSid", "CallStatus")
     if params["CallStatus"] not in CALL_STATUSES:
