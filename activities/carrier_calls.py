@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
+from models.call_contract import STREAM_WORKFLOW_PARAMETER
 from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
     CarrierCallEnded,
@@ -38,7 +39,7 @@ class CarrierCallActivities:
 
     def _url(self, path: str, request: PlaceCarrierCallInput) -> str:
         # The carrier's requests name the call's workflow; the signature covers this query string.
-        query = urlencode({"workflow_id": request.workflow_id, "call_id": request.call_id})
+        query = urlencode({STREAM_WORKFLOW_PARAMETER: request.workflow_id})
         return f"{self._carriers.settings.public_url.rstrip('/')}{path}?{query}"
 
     @activity.defn

@@ -14,6 +14,7 @@ from livekit import api as lk
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from models.call_contract import DispatchMetadata, RoomMetadata
 from models.calls import (
     LIVEKIT_NOT_CONFIGURED,
     AgentDispatched,
@@ -71,9 +72,9 @@ class LiveKitRoomActivities:
     @activity.defn
     async def create_room(self, request: CreateRoomInput) -> RoomCreated:
         """Create the call's room (LiveKit answers the existing room when it already exists)."""
-        metadata = json.dumps(
-            {"call_id": request.call_id, "space_id": request.space_id, "direction": request.direction.value}
-        )
+        metadata = RoomMetadata(
+            request.workflow_id or request.room_name, request.call_id, request.space_id, request.direction
+        ).encode()
         try:
             room = await self._api().room.create_room(
                 lk.CreateRoomRequest(name=request.room_name, metadata=metadata, empty_timeout=EMPTY_TIMEOUT_SECONDS)
@@ -86,14 +87,13 @@ class LiveKitRoomActivities:
     async def dispatch_agent(self, request: DispatchAgentInput) -> AgentDispatched:
         """Dispatch the space's agent into the room, once per call even when retried."""
         api = self._api()
-        metadata = json.dumps(
-            {
-                "call_id": request.call_id,
-                "space_id": request.space_id,
-                "agent_id": request.agent_id,
-                "conversation_id": request.conversation_id,
-            }
-        )
+        metadata = DispatchMetadata(
+            request.workflow_id or request.room_name,
+            request.call_id,
+            request.space_id,
+            request.agent_id,
+            request.conversation_id,
+        ).encode()
         try:
             for existing in await api.agent_dispatch.list_dispatch(request.room_name):
                 if existing.agent_name == self._agent_name and existing.metadata == metadata:

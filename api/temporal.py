@@ -1,4 +1,5 @@
-"""The API's Temporal client, connected on first use so the API starts even while Temporal does not."""
+"""The API's Temporal client, connected on first use so the API starts even while Temporal does not, and the
+typed call client on top of it (the only way the API talks to calls)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from models.settings import Settings
+from workflows.call_client import CallClient
 
 
 class TemporalGateway:
@@ -30,3 +32,6 @@ class TemporalGateway:
                             status.HTTP_503_SERVICE_UNAVAILABLE, "workflow engine unavailable, retry shortly"
                         ) from exc
         return self._client
+
+    async def calls(self) -> CallClient:
+        return CallClient(await self.client(), self._settings.task_queue)

@@ -16,17 +16,17 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench._support import exit_now
 from models.settings import Settings
 from workers.worker import WORKFLOWS, activity_clients
+from workflows.sandbox import workflow_runner
 
 
 async def run(max_cached: int, unsandboxed: bool) -> None:
     settings = Settings()
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else SandboxedWorkflowRunner()
+    runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner()
     async with activity_clients(settings) as clients:
         worker = Worker(
             client,

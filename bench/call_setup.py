@@ -24,12 +24,12 @@ from livekit.protocol.agent_dispatch import CreateAgentDispatchRequest
 from livekit.protocol.models import ParticipantInfo
 from temporalio.client import Client
 
-from api.webhooks.calls import call_id_for, start_call
 from bench._support import Line, exit_now, load_average, pct, rss_mb, stack, summary_ms, table
 from models import calls as c
-from models.enums import CallDirection, MediaMode
+from models.call_contract import livekit_sip_call
 from tests.livekit_standin import LiveKitStandIn
 from tests.livekit_standin.sip_calls import admit_inbound_caller
+from workflows.call_client import CallClient
 
 Send = Callable[[str, ParticipantInfo], Awaitable[None]]
 
@@ -67,24 +67,20 @@ def via_webhook(standin: TimedStandIn, api_url: str) -> Send:
 
 def direct(client: Client, line: Line, task_queue: str) -> Send:
     """What the webhook hands to Temporal for this event, done without the API."""
+    calls = CallClient(client, task_queue)
 
     async def send(room: str, participant: ParticipantInfo) -> None:
-        sip_call_id = participant.attributes["sip.callID"]
-        workflow_id = c.call_workflow_id(sip_call_id)
-        start = c.StartCall(
-            call_id=call_id_for(workflow_id),
-            workflow_id=workflow_id,
-            direction=CallDirection.INBOUND,
+        start = livekit_sip_call(
+            space_id=line.space_id,
+            phone_number_id=None,
+            sip_call_id=participant.attributes["sip.callID"],
             from_number=participant.attributes["sip.phoneNumber"],
             to_number=line.e164,
-            carrier_call_id=sip_call_id,
-            space_id=line.space_id,
-            media_mode=MediaMode.LIVEKIT,
-            room_name=room,
+            room=room,
             caller_identity=participant.identity,
         )
         connected = c.ConnectedEvent(room_name=room, participant_identity=participant.identity)
-        await start_call(client, task_queue, start, c.SIGNAL_CONNECTED, connected)
+        await calls.start(start, connected)
 
     return send
 

@@ -29,10 +29,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from api.webhooks.calls import call_id_for, start_call
 from bench._support import BIN, Child, Line, exit_now, load_average, rss_mb, stack, summary_ms, table
 from models import calls as c
-from models.enums import CallDirection, CallState, MediaMode
+from models.call_contract import call_workflow_id, twilio_inbound_call
+from models.enums import CallState, MediaMode
+from workflows.call_client import CallClient
+from workflows.calls import CallWorkflow
 
 CONCURRENCY = 50
 
@@ -92,38 +94,37 @@ async def wait_for(db: Path, state: CallState, count: int, worker: Child, limit:
 
 
 def starter(client: Client, line: Line, task_queue: str) -> Callable[[str], Awaitable[None]]:
+    calls = CallClient(client, task_queue)
+
     async def start(sid: str) -> None:
-        workflow_id = c.call_workflow_id(sid)
-        call = c.StartCall(
-            call_id=call_id_for(workflow_id),
-            workflow_id=workflow_id,
-            direction=CallDirection.INBOUND,
+        call = twilio_inbound_call(
+            space_id=line.space_id,
+            phone_number_id=None,
+            media_mode=MediaMode.STREAM,
+            call_sid=sid,
             from_number=f"+1628{int(sid[-7:], 16) % 10_000_000:07d}",
             to_number=line.e164,
-            carrier_call_id=sid,
-            space_id=line.space_id,
-            media_mode=MediaMode.STREAM,
         )
-        await start_call(client, task_queue, call, c.SIGNAL_CONNECTED, c.ConnectedEvent())
+        await calls.start(call, c.ConnectedEvent())
 
     return start
 
 
-async def probe(client: Client, sids: list[str]) -> tuple[list[float], list[float]]:
+async def probe(client: Client, space_id: str, sids: list[str]) -> tuple[list[float], list[float]]:
     """Sequential probes, alternating over ``sids`` so that each call is touched once (cold stays cold):
     a ``get_state`` query, or a DTMF signal then queries until the digit shows (seconds each)."""
     queries: list[float] = []
     signals: list[float] = []
     for n, sid in enumerate(sids):
-        handle = client.get_workflow_handle(c.call_workflow_id(sid))
+        handle = client.get_workflow_handle_for(CallWorkflow.run, call_workflow_id(space_id, sid))
         t0 = time.perf_counter()
         if n % 2 == 0:
-            await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+            await handle.query(CallWorkflow.get_state)
             queries.append(time.perf_counter() - t0)
             continue
         digit = "0123456789"[n % 10]
-        await handle.signal(c.SIGNAL_DTMF_RECEIVED, c.DtmfEvent(digits=digit, event_id=f"bench-{n}"))
-        while not (await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)).dtmf_received.endswith(digit):
+        await handle.signal(CallWorkflow.dtmf_received, c.DtmfEvent(digits=digit, event_id=f"bench-{n}"))
+        while not (await handle.query(CallWorkflow.get_state)).dtmf_received.endswith(digit):
             pass
         signals.append(time.perf_counter() - t0)
     return queries, signals
@@ -163,15 +164,18 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(2)
         open_rss, peak_rss = rss_mb(worker.pid), vm(worker.pid, "VmHWM")
         sample = random.sample(sids, min(args.probes, len(sids)))
-        cold_q, cold_s = await probe(bench.client, sample)
+        cold_q, cold_s = await probe(bench.client, line.space_id, sample)
         warm_sample = sample[-min(100, len(sample)) :]  # just touched: in the sticky cache (if it holds 100)
-        warm_q, warm_s = await probe(bench.client, warm_sample)
+        warm_q, warm_s = await probe(bench.client, line.space_id, warm_sample)
         probe_rss = rss_mb(worker.pid)
         t0 = time.monotonic()
         hangup = c.HangupEvent(by="bench")
 
+        calls = CallClient(bench.client, bench.settings.task_queue)
+
         async def end(sid: str) -> None:
-            await bench.client.get_workflow_handle(c.call_workflow_id(sid)).signal(c.SIGNAL_HANGUP_RECEIVED, hangup)
+            call = calls.call(call_workflow_id(line.space_id, sid), space_id=line.space_id)
+            await call.hangup_received(hangup)
 
         end_errors = 0
         for i in range(0, len(sids), args.batch):  # paced like the starts: a batch, then wait for it to end

@@ -21,7 +21,9 @@ from twilio.request_validator import RequestValidator
 
 from bench._support import Line, Stack, exit_now, load_average, pct, rss_mb, stack, summary_ms, table
 from models import calls as c
-from models.enums import CallDirection, MediaMode
+from models.call_contract import twilio_inbound_call
+from models.enums import MediaMode
+from workflows.call_client import CallClient
 
 Attempt = Callable[[int], Awaitable[None]]
 
@@ -52,30 +54,19 @@ def webhook_attempt(http: httpx.AsyncClient, line: Line, url: str) -> Attempt:
 
 
 def raw_attempt(client: Client, line: Line, task_queue: str) -> Attempt:
-    """What the webhook does after verifying and looking up the number: start_call's start_workflow."""
-    from api.webhooks.calls import _search_attributes, call_id_for
+    """What the webhook does after verifying and looking up the number: the typed client's start."""
+    calls = CallClient(client, task_queue)
 
     async def attempt(_: int) -> None:
-        sid = "CA" + uuid.uuid4().hex
-        workflow_id = c.call_workflow_id(sid)
-        start = c.StartCall(
-            call_id=call_id_for(workflow_id),
-            workflow_id=workflow_id,
-            direction=CallDirection.INBOUND,
+        start = twilio_inbound_call(
+            space_id=line.space_id,
+            phone_number_id=None,
+            media_mode=MediaMode.STREAM,
+            call_sid="CA" + uuid.uuid4().hex,
             from_number="+14155550199",
             to_number=line.e164,
-            carrier_call_id=sid,
-            space_id=line.space_id,
-            media_mode=MediaMode.STREAM,
         )
-        await client.start_workflow(
-            c.CALL_WORKFLOW,
-            start,
-            id=workflow_id,
-            task_queue=task_queue,
-            id_reuse_policy=c.CALL_ID_REUSE_POLICY,
-            search_attributes=_search_attributes(start),
-        )
+        await calls.start(start)
 
     return attempt
 

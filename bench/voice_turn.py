@@ -70,6 +70,7 @@ from voice.speech._local_tts import LocalTTS
 from voice.speech.audio import int16_to_float, resample_int16, ulaw_decode, ulaw_encode
 from voice.speech.hibari_tts import get_hibari_engine
 from voice.speech.whisper_engine import PartialTranscriber, Transcript, get_whisper_engine
+from workflows.calls import CallWorkflow
 
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
@@ -302,9 +303,7 @@ async def vad_endpoints(questions: Sequence[Question], silence: float) -> list[f
 
 
 async def _state(client: Client, workflow_id: str) -> c.CallStateView:
-    view: c.CallStateView = await client.get_workflow_handle(workflow_id).query(
-        c.QUERY_GET_STATE, result_type=c.CallStateView
-    )
+    view: c.CallStateView = await client.get_workflow_handle(workflow_id).query(CallWorkflow.get_state)
     return view
 
 

@@ -1,7 +1,8 @@
 """Inputs and outputs of ``CallWorkflow``: its start input, signals, updates, query and activities.
 
-Dataclasses (Temporal's default converter); one input and one output type each. The API and the webhooks
-import these names and constants to start, signal, update and query calls without importing workflow code.
+Dataclasses (Temporal's default converter); one input and one output type each. The names of signals,
+updates and queries are used only by ``workflows/`` (the workflow and its typed client, ``workflows.call_client``);
+ids, metadata and the ways a call starts are in :mod:`models.call_contract`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy, RouteType
 
 CALL_WORKFLOW = "CallWorkflow"
-CALL_WORKFLOW_PREFIX = "call-"
 # Start (or signal-with-start) calls with this policy: a webhook retried after the call ended must not
 # start a second call with the same id; the caller gets WorkflowAlreadyStartedError and answers 200.
 CALL_ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
@@ -49,11 +49,6 @@ SA_PHONE_NUMBER = SearchAttributeKey.for_keyword("PhoneNumber")
 
 RECORDING_OFF = "off"
 RECORDING_REQUESTED = "requested"
-
-
-def call_workflow_id(carrier_call_id: str) -> str:
-    """The workflow id of a call: a retried webhook for the same carrier call reaches the same workflow."""
-    return f"{CALL_WORKFLOW_PREFIX}{carrier_call_id}"
 
 
 class TransferMode(StrEnum):
@@ -295,6 +290,7 @@ class CreateRoomInput:
     space_id: str | None
     direction: CallDirection
     max_call_duration_seconds: int
+    workflow_id: str | None = None  # written into the room's metadata: room_finished names the call by it
 
 
 @dataclass
@@ -310,6 +306,7 @@ class DispatchAgentInput:
     space_id: str
     agent_id: str
     conversation_id: str | None
+    workflow_id: str | None = None
 
 
 @dataclass

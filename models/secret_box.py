@@ -5,6 +5,9 @@ Several keys may be configured for rotation: the first encrypts, all decrypt.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -22,6 +25,7 @@ class SecretBox:
             self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
         except ValueError as exc:
             raise SecretBoxError("an encryption key is not a valid Fernet key") from exc
+        self._keys = [key.encode() for key in keys]
 
     @classmethod
     def from_setting(cls, value: str | None, data_dir: Path) -> SecretBox:
@@ -43,3 +47,17 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise SecretBoxError("secret cannot be decrypted with the configured keys") from exc
+
+    def sign(self, purpose: str, message: str) -> str:
+        """An HMAC-SHA256 of ``message`` under a key derived from the first key for ``purpose`` (URL-safe)."""
+        return self._mac(self._keys[0], purpose, message)
+
+    def signature_valid(self, purpose: str, message: str, signature: str) -> bool:
+        """Whether ``signature`` is :meth:`sign`'s for ``message`` under any configured key (rotation)."""
+        return any(hmac.compare_digest(self._mac(key, purpose, message), signature) for key in self._keys)
+
+    @staticmethod
+    def _mac(key: bytes, purpose: str, message: str) -> str:
+        derived = hmac.new(key, f"bivariant:{purpose}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(derived, message.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")

@@ -4,16 +4,8 @@ Dependencies are injected (config, call control, knowledge base, LLM, history): 
 Each tool acts through :class:`voice.call_control.CallControl` (the CallWorkflow); tool docstrings are the
 contract a cloud LLM sees, and ``voice.local_llm`` calls the same tools by name.
 
-For an entrypoint with the dispatch metadata ``{call_id, space_id, agent_id, conversation_id}``::
-
-    call = await prepare_call(DispatchInfo.from_metadata(ctx.job.metadata), sessions=..., temporal=...,
-                              secret_box=...)
-    session = AgentSession(llm=call.llm, stt=..., tts=..., vad=..., turn_handling=...)
-    recorder = record_transcripts(session, call.transcripts)   # caller/agent turns -> Message rows
-    mark_active_on_first_speech(session, call.control)         # first agent speech -> ACTIVE
-    await session.start(call.agent, ...)
-    ...
-    await recorder.aclose()                                     # flush the last turns
+Transports set a call up through ``voice.call_setup.answer_call``, which prepares the call (``prepare_call``),
+builds the ``AgentSession``, records transcripts and marks the call active on the agent's first words.
 """
 
 from __future__ import annotations
@@ -27,23 +19,15 @@ from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm
 from livekit.agents.llm import ToolResult
 from livekit.agents.types import NOT_GIVEN
 from livekit.agents.voice.events import AgentStateChangedEvent
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
+from models.call_contract import DispatchMetadata
 from models.enums import CallState, MessageRole
-from models.secret_box import SecretBox
-from voice.agent_config import (
-    AgentConfig,
-    ContextMessage,
-    DispatchInfo,
-    call_workflow_id,
-    load_agent_config,
-    recent_messages,
-)
+from voice.agent_config import AgentConfig, ContextMessage, load_agent_config, recent_messages
 from voice.agent_transcripts import DbTranscriptSink, TranscriptRecorder, TranscriptSink, record_transcripts
 from voice.call_control import ActionResult, CallControl, TemporalCallControl
 from voice.knowledge import KnowledgeBase, format_results
 from voice.local_llm import build_llm
+from voice.runtime import VoiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +184,7 @@ async def _mark_active(control: CallControl) -> None:
 class PreparedCall:
     """Everything an entrypoint needs for one call, built from the dispatch metadata."""
 
-    dispatch: DispatchInfo
+    dispatch: DispatchMetadata
     config: AgentConfig
     knowledge: KnowledgeBase
     llm: llm.LLM
@@ -210,30 +194,29 @@ class PreparedCall:
 
 
 async def prepare_call(
-    dispatch: DispatchInfo,
+    dispatch: DispatchMetadata,
+    runtime: VoiceRuntime,
     *,
-    sessions: async_sessionmaker[AsyncSession],
-    temporal: Client,
-    secret_box: SecretBox | None,
     agent_identity: str | None = None,
-    workflow_id: str | None = None,
     transfer_target: str | None = None,
     history_limit: int = 20,
 ) -> PreparedCall:
     """Load the agent's config, knowledge base and the conversation's recent messages; wire the agent to the
-    call's workflow (``workflow_id`` from the participant attribute if known, else looked up by call id).
-    ``transfer_target``: the default destination of "speak to a person" (E.164 or SIP URI)."""
+    call's workflow (named in the dispatch). ``transfer_target``: the default destination of "speak to a
+    person" (E.164 or SIP URI)."""
+    sessions = runtime.sessions
     config = await load_agent_config(
-        sessions, dispatch.space_id, dispatch.agent_id, secret_box, transfer_target=transfer_target
+        sessions, dispatch.space_id, dispatch.agent_id, runtime.secret_box, transfer_target=transfer_target
     )
     knowledge = KnowledgeBase(config.knowledge)
     model = build_llm(config, knowledge)
     history = (
         await recent_messages(sessions, dispatch.conversation_id, history_limit) if dispatch.conversation_id else []
     )
-    workflow_id = workflow_id or await call_workflow_id(sessions, dispatch.space_id, dispatch.call_id)
     control = TemporalCallControl(
-        temporal, workflow_id, agent_identity=agent_identity, default_transfer_target=config.transfer_target
+        runtime.calls.trusted(dispatch.workflow_id),
+        agent_identity=agent_identity,
+        default_transfer_target=config.transfer_target,
     )
     agent = PhoneAgent(config, control, knowledge, llm_=model, history=history)
     sink = DbTranscriptSink(

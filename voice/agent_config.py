@@ -1,13 +1,12 @@
 """What a phone agent needs to know about itself, read from the space's ``Agent`` row at call start.
 
-The entrypoint (LiveKit worker or media-stream transport) loads an :class:`AgentConfig` once per call from the
-dispatch metadata ``{call_id, space_id, agent_id, conversation_id}`` and builds the agent from it; nothing here
-keeps a database session open during the call.
+The call set-up (``voice/call_setup.py``) loads an :class:`AgentConfig` once per call from the dispatch metadata
+(``models.call_contract.DispatchMetadata``) and builds the agent from it; nothing here keeps a database session
+open during the call.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import MessageRole
 from models.secret_box import SecretBox
-from models.tables import Agent, Call, Message
+from models.tables import Agent, Message
 
 LOCAL_KB = "local-kb"
 OPENAI_COMPATIBLE = "openai-compatible"
@@ -48,29 +47,6 @@ class AgentConfig:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     transfer_target: str | None = None  # default destination of a transfer ("+1415...", "sip:desk@pbx")
-
-
-@dataclass(frozen=True)
-class DispatchInfo:
-    """The job metadata the CallWorkflow's ``dispatch_agent`` activity sends (a JSON object)."""
-
-    call_id: str
-    space_id: str
-    agent_id: str
-    conversation_id: str | None = None
-
-    @classmethod
-    def from_metadata(cls, metadata: str | dict[str, Any]) -> DispatchInfo:
-        data = json.loads(metadata) if isinstance(metadata, str) else metadata
-        try:
-            return cls(
-                call_id=str(data["call_id"]),
-                space_id=str(data["space_id"]),
-                agent_id=str(data["agent_id"]),
-                conversation_id=data.get("conversation_id"),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError("dispatch metadata needs call_id, space_id and agent_id") from exc
 
 
 def knowledge_entries(raw: list[Any] | None) -> tuple[KnowledgeEntry, ...]:
@@ -144,14 +120,3 @@ async def recent_messages(
     async with sessions() as session:
         rows = (await session.execute(query)).all()
     return [ContextMessage(MessageRole(role), text) for role, text in reversed(rows)]
-
-
-async def call_workflow_id(sessions: async_sessionmaker[AsyncSession], space_id: str, call_id: str) -> str:
-    """The CallWorkflow id of a call (the dispatch metadata carries our call id, not the workflow id)."""
-    async with sessions() as session:
-        workflow_id = await session.scalar(
-            sa.select(Call.workflow_id).where(Call.id == call_id, Call.space_id == space_id)
-        )
-    if workflow_id is None:
-        raise LookupError(f"call {call_id} not found in space {space_id}")
-    return workflow_id

@@ -8,21 +8,13 @@ transition, e.g. holding a call that is transferring, comes back as an :class:`A
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from models.calls import (
-    CALL_ACTION_FAILED,
-    ILLEGAL_TRANSITION,
-    SIGNAL_ACTIVE,
-    UPDATE_HANGUP,
-    UPDATE_HOLD,
-    UPDATE_SEND_DTMF,
-    UPDATE_TRANSFER,
     ActiveEvent,
     CallStateView,
     DtmfRequest,
@@ -30,9 +22,9 @@ from models.calls import (
     HoldRequest,
     TransferMode,
     TransferRequest,
-    TransferResult,
 )
 from models.enums import CallState
+from workflows.call_client import CallActionError, CallActionFailed, CallActionRefused, CallNotRunning, CallRef
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +58,13 @@ class CallControl(Protocol):
 
 
 class TemporalCallControl:
-    """:class:`CallControl` over the CallWorkflow ``workflow_id`` (see ``voice.agent_config.call_workflow_id``)."""
+    """:class:`CallControl` over the call's workflow, through the typed call client."""
 
     def __init__(
-        self,
-        client: Client,
-        workflow_id: str,
-        *,
-        agent_identity: str | None = None,
-        default_transfer_target: str | None = None,
+        self, call: CallRef, *, agent_identity: str | None = None, default_transfer_target: str | None = None
     ) -> None:
-        self._handle: WorkflowHandle[object, CallStateView] = client.get_workflow_handle(
-            workflow_id, result_type=CallStateView
-        )
-        self.workflow_id = workflow_id
+        self.call = call
+        self.workflow_id = call.workflow_id
         self.agent_identity = agent_identity
         self.default_transfer_target = default_transfer_target
         self._active_sent = False
@@ -92,10 +77,9 @@ class TemporalCallControl:
             transfer_mode = TransferMode((mode or "cold").strip().lower())
         except ValueError:
             return ActionResult(False, f"unknown transfer mode {mode!r} (use cold or warm)")
-        request = TransferRequest(destination, transfer_mode, by=AGENT_ACTOR)
         try:
-            result = await self._handle.execute_update(UPDATE_TRANSFER, request, result_type=TransferResult)
-        except (WorkflowUpdateFailedError, RPCError) as exc:
+            result = await self.call.transfer(TransferRequest(destination, transfer_mode, by=AGENT_ACTOR))
+        except (CallActionError, RPCError) as exc:
             return _failure("transfer", exc)
         if not result.ok:
             code = f" (SIP {result.sip_status_code})" if result.sip_status_code else ""
@@ -105,49 +89,40 @@ class TemporalCallControl:
         return ActionResult(True, f"{destination} joined the call", result.state)
 
     async def hang_up(self) -> ActionResult:
-        return await self._update(UPDATE_HANGUP, HangupRequest(by=AGENT_ACTOR), "the call has ended")
+        return await self._act("hang up", self.call.hangup(HangupRequest(by=AGENT_ACTOR)), "the call has ended")
 
     async def hold(self) -> ActionResult:
-        return await self._update(UPDATE_HOLD, HoldRequest(by=AGENT_ACTOR), "the caller is on hold")
+        return await self._act("hold", self.call.hold(HoldRequest(by=AGENT_ACTOR)), "the caller is on hold")
 
     async def send_dtmf(self, digits: str) -> ActionResult:
         digits = "".join(digits.split())
-        return await self._update(UPDATE_SEND_DTMF, DtmfRequest(digits, by=AGENT_ACTOR), f"sent the tones {digits}")
-
-    @property
-    def handle(self) -> WorkflowHandle[object, CallStateView]:
-        """The call's workflow (for reports that are not actions, such as turn metrics)."""
-        return self._handle
+        sending = self.call.send_dtmf(DtmfRequest(digits, by=AGENT_ACTOR))
+        return await self._act("send dtmf", sending, f"sent the tones {digits}")
 
     async def mark_active(self) -> None:
         if self._active_sent:
             return
         try:
-            await self._handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity=self.agent_identity))
-        except RPCError as exc:  # the call is already over: nothing to mark
-            log.warning("could not mark the call active", extra={"workflow_id": self.workflow_id, "error": str(exc)})
+            await self.call.active(ActiveEvent(agent_identity=self.agent_identity))
+        except RPCError:  # Temporal unreachable: the workflow also learns of the call from the carrier
+            log.warning("could not mark the call active", extra={"workflow_id": self.workflow_id})
             return
         self._active_sent = True
 
-    async def _update(self, name: str, request: object, done: str) -> ActionResult:
+    async def _act(self, action: str, running: Awaitable[CallStateView], done: str) -> ActionResult:
         try:
-            view = await self._handle.execute_update(name, request, result_type=CallStateView)
-        except (WorkflowUpdateFailedError, RPCError) as exc:
-            return _failure(name.replace("_", " "), exc)
+            view = await running
+        except (CallActionError, RPCError) as exc:
+            return _failure(action, exc)
         return ActionResult(True, done, view.state)
 
 
-def _failure(action: str, exc: WorkflowUpdateFailedError | RPCError) -> ActionResult:
-    if isinstance(exc, RPCError):
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return ActionResult(False, "the call has already ended")
-        log.warning("call action failed", extra={"action": action, "error": exc.message})
-        return ActionResult(False, f"could not reach the call to {action}: {exc.message}")
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        if cause.type == ILLEGAL_TRANSITION:
-            return ActionResult(False, f"{action} is not possible now: {cause.message}")
-        if cause.type == CALL_ACTION_FAILED:
-            return ActionResult(False, f"{action} failed: {cause.message}")
-        return ActionResult(False, f"{action} failed: {cause.message}")
-    return ActionResult(False, f"{action} failed: {cause or exc}")
+def _failure(action: str, exc: CallActionError | RPCError) -> ActionResult:
+    if isinstance(exc, CallNotRunning):
+        return ActionResult(False, "the call has already ended")
+    if isinstance(exc, CallActionRefused):
+        return ActionResult(False, f"{action} is not possible now: {exc.reason}")
+    if isinstance(exc, CallActionFailed):
+        return ActionResult(False, f"{action} failed: {exc.reason}")
+    log.warning("call action failed", extra={"action": action})
+    return ActionResult(False, f"could not reach the call to {action}: {exc}")

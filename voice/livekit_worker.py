@@ -14,18 +14,14 @@ from collections.abc import Coroutine
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
-from temporalio.client import Client
+from livekit.agents import AgentServer, JobContext, JobProcess
 
 from models import calls as c
-from models.db import create_engine, session_factory
-from models.secret_box import SecretBox
+from models.call_contract import DispatchMetadata
 from models.settings import Settings
-from models.sip_headers import DTMF_TOPIC, WORKFLOW_ID_ATTRIBUTE
-from voice.agent import mark_active_on_first_speech, prepare_call
-from voice.agent_config import DispatchInfo
-from voice.agent_transcripts import record_transcripts
-from voice.runtime import END_OF_SPEECH_SILENCE
+from models.sip_headers import DTMF_TOPIC
+from voice.call_setup import answer_call
+from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
 
 log = logging.getLogger(__name__)
@@ -52,56 +48,36 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
 
 def _prewarm(proc: JobProcess) -> None:
     # Each job process loads the models once, before it takes calls.
-    proc.userdata["vad"] = load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
+    load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
     for engine in (build_stt("local-whisper"), build_tts("local-hibari")):
         engine.prewarm()
 
 
-async def answer_call(ctx: JobContext, settings: Settings) -> None:
+async def _runtime(proc: JobProcess, settings: Settings) -> VoiceRuntime:
+    """The job process's runtime (database, Temporal, secrets), built by its first job and kept for the next."""
+    runtime = proc.userdata.get("runtime")
+    if not isinstance(runtime, VoiceRuntime):
+        runtime = proc.userdata["runtime"] = await VoiceRuntime.connect(settings)
+    return runtime
+
+
+async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
     """One dispatched job: the call's agent in the call's room until the caller leaves."""
-    dispatch = DispatchInfo.from_metadata(ctx.job.metadata)
-    engine = create_engine(settings.resolved_database_url)
-    sessions = session_factory(engine)
-    box = SecretBox.from_setting(
-        settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
-    )
-    temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    dispatch = DispatchMetadata.decode(ctx.job.metadata)
+    runtime = await _runtime(ctx.proc, settings)
     await ctx.connect()
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
-    prepared = await prepare_call(
-        dispatch,
-        sessions=sessions,
-        temporal=temporal,
-        secret_box=box,
-        workflow_id=caller.attributes.get(WORKFLOW_ID_ATTRIBUTE) or None,
-        agent_identity=ctx.room.local_participant.identity,
-    )
-    config = prepared.config
-    vad = ctx.proc.userdata.get("vad") or load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
-    session: AgentSession = AgentSession(
-        stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
-        tts=build_tts(config.tts_provider, config.voice),
-        vad=vad,
-        llm=prepared.llm,
-        turn_handling={
-            "turn_detection": "vad",  # local only: no cloud turn detector
-            "endpointing": {"min_delay": 0.0, "max_delay": 2.0},
-            "interruption": {"mode": "vad", "min_duration": 0.3},
-        },
-    )
-    handle = prepared.control.handle
-    background: set[asyncio.Task[None]] = set()
+    call = runtime.calls.trusted(dispatch.workflow_id)
+    background: set[asyncio.Task[object]] = set()
 
-    def run(work: Coroutine[Any, Any, None]) -> None:
+    def run(work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
         background.add(task)
         task.add_done_callback(background.discard)
 
     @ctx.room.on("sip_dtmf_received")
     def on_dtmf(event: rtc.SipDTMF) -> None:
-        run(
-            handle.signal(c.SIGNAL_DTMF_RECEIVED, c.DtmfEvent(digits=event.digit, participant_identity=caller.identity))
-        )
+        run(call.dtmf_received(c.DtmfEvent(digits=event.digit, participant_identity=caller.identity)))
 
     @ctx.room.on("data_received")
     def on_data(packet: rtc.DataPacket) -> None:
@@ -114,15 +90,12 @@ async def answer_call(ctx: JobContext, settings: Settings) -> None:
             return
         run(play_dtmf(ctx.room.local_participant, digits))
 
-    recorder = record_transcripts(session, prepared.transcripts)
-    mark_active_on_first_speech(session, prepared.control)
+    answered = await answer_call(runtime, dispatch, agent_identity=ctx.room.local_participant.identity, room=ctx.room)
 
     async def cleanup(reason: str) -> None:
-        await recorder.aclose()
-        await engine.dispose()
+        await answered.transcripts.aclose()
 
     ctx.add_shutdown_callback(cleanup)
-    await session.start(agent=prepared.agent, room=ctx.room)
 
 
 def build_server(settings: Settings) -> AgentServer:
@@ -143,4 +116,4 @@ def build_server(settings: Settings) -> AgentServer:
 
 async def entrypoint(ctx: JobContext) -> None:
     # Module level, settings from the environment: job processes import this function by name.
-    await answer_call(ctx, Settings())
+    await answer_room_call(ctx, Settings())

@@ -1,4 +1,4 @@
-"""What every voice call in a process shares: database sessions, the Temporal client, the secret box, and the
+"""What every voice call in a process shares: database sessions, the typed call client, the secret box, and the
 speech models, loaded once and kept warm so no call pays for a model load."""
 
 from __future__ import annotations
@@ -7,12 +7,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
 from voice.speech import build_stt, build_tts, load_vad
+from workflows.call_client import CallClient
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,23 @@ END_OF_SPEECH_SILENCE = 0.3
 class VoiceRuntime:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
-    temporal: Client
+    calls: CallClient
     secret_box: SecretBox
+    engine: AsyncEngine | None = None  # set when this runtime owns its engine (see connect)
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> VoiceRuntime:
+        """A runtime of its own (a process that is not the API: the LiveKit agent worker's job processes)."""
+        engine = create_engine(settings.resolved_database_url)
+        box = SecretBox.from_setting(
+            settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
+        )
+        temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        return cls(settings, session_factory(engine), CallClient(temporal, settings.task_queue), box, engine)
+
+    async def aclose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
 
     async def warm_up(self) -> None:
         """Load VAD, Whisper and the default voices now rather than during someone's first call."""

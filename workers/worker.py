@@ -28,6 +28,7 @@ from models.settings import Settings
 from workflows.calls import CallWorkflow
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
+from workflows.sandbox import workflow_runner
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def build_worker(client: Client, settings: Settings, clients: ActivityClients) -
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=clients.activities(),
         # A replacement worker picks up a crashed one's workflows quickly instead of waiting ~10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

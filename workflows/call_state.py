@@ -35,6 +35,7 @@ from models.calls import (
     TurnMetrics,
 )
 from models.enums import CallDirection, CallState, EndReason, RecordingPolicy
+from models.phone import is_e164
 
 S = CallState
 
@@ -57,20 +58,8 @@ ALLOWED_ACTIONS: dict[str, frozenset[CallState]] = {
     UPDATE_HANGUP: frozenset({S.RINGING, S.CONNECTED, S.ACTIVE, S.HOLD, S.TRANSFERRING}),
 }
 
-# Carrier statuses (Twilio CallStatus) that end the call, and with which reason.
-CARRIER_END_REASONS: dict[str, EndReason] = {
-    "completed": EndReason.COMPLETED,
-    "busy": EndReason.BUSY,
-    "no-answer": EndReason.NO_ANSWER,
-    "failed": EndReason.FAILED,
-    "canceled": EndReason.CANCELED,
-}
-CARRIER_ANSWERED = frozenset({"in-progress", "answered"})
-CARRIER_PROGRESS = frozenset({"queued", "initiated", "ringing"})  # no state change
-
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-SIP_URI = re.compile(r"^sips?:[^@\s:;]+@[A-Za-z0-9.\-\[\]:]+(;[^\s]*)?$")
-DTMF = re.compile(r"^[0-9*#A-Dw]{1,64}$")
+SIP_URI = re.compile(r"sips?:[^@\s:;]+@[A-Za-z0-9.\-\[\]:]+(;[^\s]*)?")
+DTMF = re.compile(r"[0-9*#A-Dw]{1,64}")
 
 
 def can_transition(current: CallState, target: CallState) -> bool:
@@ -110,9 +99,9 @@ def transfer_destination(target: str, mode: TransferMode) -> str:
     ``ValueError``. A warm transfer dials a number through the trunk, so it needs an E.164 number."""
     target = target.strip()
     number = target.removeprefix("tel:")
-    if E164.match(number):
+    if is_e164(number):
         return f"tel:{number}"
-    if SIP_URI.match(target):
+    if SIP_URI.fullmatch(target):
         if mode is TransferMode.WARM:
             raise ValueError("a warm transfer dials a phone number (E.164), not a SIP URI")
         return target
@@ -120,7 +109,7 @@ def transfer_destination(target: str, mode: TransferMode) -> str:
 
 
 def valid_dtmf(digits: str) -> bool:
-    return bool(DTMF.match(digits))
+    return bool(DTMF.fullmatch(digits))
 
 
 def recording_wanted(policy: RecordingPolicy, direction: CallDirection) -> bool:

@@ -1,6 +1,5 @@
-"""The carrier's leg of a media-stream call: dialed and hung up through the carrier's REST API.
-
-Called from ``CallWorkflow``; kept apart so the workflow module stays about the state machine."""
+"""A call whose audio is a carrier media stream: the carrier's leg is dialed, redirected (cold transfer) and
+hung up through the carrier's REST API; the voice runtime attaches the agent to the stream by itself."""
 
 from __future__ import annotations
 
@@ -19,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
         PlaceCarrierCallInput,
         RedirectCarrierCallInput,
     )
+    from models.enums import CallDirection, EndReason
+    from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
@@ -78,3 +79,38 @@ async def hang_up(route: c.CallRoute, carrier_call_id: str) -> str | None:
     except ActivityError as exc:
         return failure_reason(exc)
     return None
+
+
+class CarrierStreamLeg(CallLeg):
+    def __init__(self, host: LegHost, start: c.StartCall) -> None:
+        super().__init__(host)
+        self._start = start
+        # The carrier's leg, hung up by us unless the far end ended the call. Inbound: the carrier's call id;
+        # outbound: known once the carrier accepted the dial.
+        inbound = start.direction is CallDirection.INBOUND
+        self.carrier_call_id: str | None = start.carrier_call_id if inbound else None
+
+    def capabilities(self) -> LegCapabilities:
+        return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None)
+
+    async def set_up(self) -> None:
+        if self._start.direction is not CallDirection.OUTBOUND:
+            return
+        placed = await place(self._start, self.host.route)
+        if isinstance(placed, str):
+            self.host.end(EndReason.FAILED, "dial_failed", placed)
+        else:
+            self.carrier_call_id = placed.carrier_call_id
+            self.host.k.note("carrier_dialing", workflow.now())
+
+    async def transfer(self, request: c.TransferRequest, target: str) -> c.SipOutcome:
+        assert self.carrier_call_id is not None  # guaranteed by the validator (has_carrier_leg)
+        return await redirect(self.host.route, self.carrier_call_id, target)
+
+    async def tear_down(self, ended_remotely: bool) -> None:
+        route = self.host.route
+        if not self.carrier_call_id or ended_remotely or not route.accepted:
+            return
+        failure = await hang_up(route, self.carrier_call_id)
+        if failure is not None:
+            self.host.k.note("carrier_hangup_failed", workflow.now(), failure)

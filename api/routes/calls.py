@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import not_found
-from api.deps import Operator, SessionDep, SettingsDep, SpaceContext, TemporalDep, Viewer
+from api.deps import Operator, SessionDep, SpaceContext, TemporalDep, Viewer
 from api.pagination import CursorQuery, LimitQuery, paginate
-from api.webhooks.calls import start_call
 from models import calls as c
+from models.call_contract import call_workflow_id, outbound_call
 from models.enums import CallDirection, CallState
 from models.schemas.calls import CallDetail, CallOut, DtmfCreate, OutboundCallCreate, TransferCreate, TransferOut
 from models.schemas.common import Page
 from models.tables import Agent, Call, PhoneNumber, new_id
+from workflows.call_client import (
+    CallActionFailed,
+    CallActionRefused,
+    CallClient,
+    CallNotRunning,
+    CallRef,
+)
 
 router = APIRouter(prefix="/v1/spaces/{space_id}/calls", tags=["calls"])
+T = TypeVar("T")
 
 
 def _detail(view: c.CallStateView) -> CallDetail:
@@ -36,45 +42,31 @@ def _invalid(field: str, reason: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": reason}])
 
 
-async def _workflow_id(session: AsyncSession, client: Client, space_id: str, call_id: str) -> str:
-    """The call's workflow, if the call belongs to this space; 404 otherwise."""
+async def _call(session: AsyncSession, calls: CallClient, space_id: str, call_id: str) -> CallRef:
+    """The call, as this space sees it: another space's call is no call (404 when its state is asked for)."""
     row = await session.get(Call, call_id)
-    if row is not None:
-        if row.space_id != space_id:
-            raise not_found("call")
-        return row.workflow_id
-    # A call just placed may not have its row yet: its workflow knows its space.
-    workflow_id = c.call_workflow_id(call_id)
-    try:
-        view = await client.get_workflow_handle(workflow_id).query(c.QUERY_GET_STATE, result_type=c.CallStateView)
-    except RPCError as exc:
-        raise not_found("call") from exc
-    if view.space_id != space_id:
+    if row is not None and row.space_id != space_id:
         raise not_found("call")
-    return workflow_id
+    # A call just placed may not have its row yet: its workflow id follows from its space and id.
+    workflow_id = row.workflow_id if row is not None else call_workflow_id(space_id, call_id)
+    return calls.call(workflow_id, space_id=space_id)
 
 
-async def _state(client: Client, workflow_id: str) -> c.CallStateView:
+async def _state(call: CallRef) -> c.CallStateView:
     try:
-        return await client.get_workflow_handle(workflow_id).query(c.QUERY_GET_STATE, result_type=c.CallStateView)
-    except RPCError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "call state unavailable") from exc
+        return await call.state()
+    except CallNotRunning as exc:
+        raise not_found("call") from exc
 
 
-async def _update(client: Client, workflow_id: str, name: str, arg: object, result_type: type[Any]) -> Any:
-    """Run an update; an illegal transition is a 409 with the validator's reason."""
+async def _act(action: Callable[[], Awaitable[T]]) -> T:
+    """Run a call action; an illegal transition is a 409 with the validator's reason."""
     try:
-        return await client.get_workflow_handle(workflow_id).execute_update(name, arg, result_type=result_type)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == c.CALL_ACTION_FAILED:
-            raise HTTPException(status.HTTP_502_BAD_GATEWAY, cause.message) from exc
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise HTTPException(status.HTTP_409_CONFLICT, reason) from exc
-    except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise HTTPException(status.HTTP_409_CONFLICT, "the call has ended") from exc
-        raise
+        return await action()
+    except CallActionFailed as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, exc.reason) from exc
+    except (CallActionRefused, CallNotRunning) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.reason) from exc
 
 
 def _by(ctx: SpaceContext) -> str:
@@ -82,9 +74,7 @@ def _by(ctx: SpaceContext) -> str:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def place_call(
-    body: OutboundCallCreate, ctx: Operator, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
-) -> CallDetail:
+async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     """Dial out from one of the space's numbers; the agent talks once the callee answers."""
     number = await session.scalar(
         select(PhoneNumber).where(PhoneNumber.e164 == body.from_number, PhoneNumber.space_id == ctx.space_id)
@@ -97,22 +87,18 @@ async def place_call(
     agent = await session.get(Agent, agent_id)
     if agent is None or agent.space_id != ctx.space_id:
         raise _invalid("agent_id", f"no agent {agent_id!r} in this space")
-    call_id = new_id("calls")
-    start = c.StartCall(
-        call_id=call_id,
-        workflow_id=c.call_workflow_id(call_id),
-        direction=CallDirection.OUTBOUND,
-        from_number=body.from_number,
-        to_number=body.to_number,
-        carrier_call_id=call_id,
+    start = outbound_call(
+        call_id=new_id("calls"),
         space_id=ctx.space_id,
         phone_number_id=number.id,
         media_mode=number.media_mode,
+        from_number=body.from_number,
+        to_number=body.to_number,
         agent_id=agent_id,
     )
-    client = await temporal.client()
-    await start_call(client, settings.task_queue, start)
-    return _detail(await _state(client, start.workflow_id))
+    calls = await temporal.calls()
+    await calls.start(start)
+    return _detail(await _state(calls.call(start.workflow_id, space_id=ctx.space_id)))
 
 
 @router.get("")
@@ -135,40 +121,33 @@ async def list_calls(
 
 @router.get("/{call_id}")
 async def get_call(call_id: str, ctx: Viewer, session: SessionDep, temporal: TemporalDep) -> CallDetail:
-    client = await temporal.client()
-    return _detail(await _state(client, await _workflow_id(session, client, ctx.space_id, call_id)))
-
-
-async def _control(
-    ctx: SpaceContext, session: AsyncSession, temporal: Any, call_id: str, name: str, arg: object
-) -> CallDetail:
-    client = await temporal.client()
-    workflow_id = await _workflow_id(session, client, ctx.space_id, call_id)
-    view: c.CallStateView = await _update(client, workflow_id, name, arg, c.CallStateView)
-    return _detail(view)
+    return _detail(await _state(await _call(session, await temporal.calls(), ctx.space_id, call_id)))
 
 
 @router.post("/{call_id}/hold")
 async def hold_call(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
-    return await _control(ctx, session, temporal, call_id, c.UPDATE_HOLD, c.HoldRequest(by=_by(ctx)))
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.hold(c.HoldRequest(by=_by(ctx)))))
 
 
 @router.post("/{call_id}/resume")
 async def resume_call(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
-    return await _control(ctx, session, temporal, call_id, c.UPDATE_RESUME, c.ResumeRequest(by=_by(ctx)))
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.resume(c.ResumeRequest(by=_by(ctx)))))
 
 
 @router.post("/{call_id}/dtmf")
 async def send_dtmf(
     call_id: str, body: DtmfCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep
 ) -> CallDetail:
-    request = c.DtmfRequest(digits=body.digits, by=_by(ctx))
-    return await _control(ctx, session, temporal, call_id, c.UPDATE_SEND_DTMF, request)
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.send_dtmf(c.DtmfRequest(digits=body.digits, by=_by(ctx)))))
 
 
 @router.post("/{call_id}/hangup")
 async def hang_up(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
-    return await _control(ctx, session, temporal, call_id, c.UPDATE_HANGUP, c.HangupRequest(by=_by(ctx)))
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.hangup(c.HangupRequest(by=_by(ctx)))))
 
 
 @router.post("/{call_id}/transfer")
@@ -177,8 +156,7 @@ async def transfer_call(
 ) -> TransferOut:
     """Cold: the carrier takes the caller to the target (SIP REFER). Warm: dial the target in, then leave.
     A failed transfer returns the call to ACTIVE and says why."""
-    client = await temporal.client()
-    workflow_id = await _workflow_id(session, client, ctx.space_id, call_id)
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
     request = c.TransferRequest(target=body.target, mode=c.TransferMode(body.mode), by=_by(ctx))
-    result: c.TransferResult = await _update(client, workflow_id, c.UPDATE_TRANSFER, request, c.TransferResult)
+    result = await _act(lambda: call.transfer(request))
     return TransferOut.model_validate(asdict(result))

@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from google.protobuf.json_format import ParseError
@@ -19,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.webhooks.calls import call_id_for, signal_call, start_call
 from models import calls as c
 from models import recordings as rec
-from models.enums import CallDirection, EndReason, MediaMode
+from models.call_contract import MetadataError, RoomMetadata, call_workflow_id, livekit_sip_call
+from models.enums import EndReason
 from models.settings import Settings
 from models.sip_headers import ROLE_ATTRIBUTE, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
 from models.tables import Call, PhoneNumber, WebhookEvent
+from workflows.call_client import CallClient, CallRef
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -71,44 +71,70 @@ async def _remember(session: AsyncSession, event_id: str) -> None:
         await session.rollback()  # delivered twice at once: both handed over, the workflow dedupes
 
 
-def _workflow_id(participant: ParticipantInfo) -> str | None:
+def _sip_call(participant: ParticipantInfo, space_id: str | None) -> str | None:
+    """The workflow a SIP participant's events belong to: the one named by the attribute we (or the carrier's
+    webhook, through a SIP header) set, else the one LiveKit's own SIP call id derives."""
     attributes = dict(participant.attributes)
     if attributes.get(WORKFLOW_ID_ATTRIBUTE):
         return attributes[WORKFLOW_ID_ATTRIBUTE]
     sip_call_id = attributes.get("sip.callID")
-    return c.call_workflow_id(sip_call_id) if sip_call_id else None
+    return call_workflow_id(space_id, sip_call_id) if sip_call_id else None
 
 
-async def _sip_joined(
-    session: AsyncSession, settings: Settings, temporal_client: object, event: lk.WebhookEvent
-) -> None:
+async def _number(session: AsyncSession, participant: ParticipantInfo) -> PhoneNumber | None:
+    """Our number on a SIP participant's trunk: it decides the space, whatever the SIP headers claim."""
+    our_number = participant.attributes.get("sip.trunkPhoneNumber", "")
+    return await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == our_number)) if our_number else None
+
+
+async def _sip_joined(session: AsyncSession, calls: CallClient, event: lk.WebhookEvent) -> None:
     participant = event.participant
-    workflow_id = _workflow_id(participant)
-    if workflow_id is None:
+    number = await _number(session, participant)
+    space_id = number.space_id if number else None
+    connected = c.ConnectedEvent(room_name=event.room.name, participant_identity=participant.identity)
+    attributes = dict(participant.attributes)
+    if attributes.get(WORKFLOW_ID_ATTRIBUTE):
+        # A call we know already (dialed out, or bridged by the carrier's webhook): it only connects, if it is
+        # a call of the space whose number the participant reached.
+        await calls.call(attributes[WORKFLOW_ID_ATTRIBUTE], space_id=space_id).connected(connected)
+        return
+    sip_call_id = attributes.get("sip.callID")
+    if not sip_call_id:
         log.warning("SIP participant without a call id", extra={"room": event.room.name})
         return
-    attributes = dict(participant.attributes)
-    connected = c.ConnectedEvent(room_name=event.room.name, participant_identity=participant.identity)
-    our_number = attributes.get("sip.trunkPhoneNumber", "")
-    number = await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == our_number)) if our_number else None
-    start = c.StartCall(
-        call_id=call_id_for(workflow_id),
-        workflow_id=workflow_id,
-        direction=CallDirection.INBOUND,
-        from_number=attributes.get("sip.phoneNumber", ""),
-        to_number=our_number,
-        carrier_call_id=attributes.get("sip.callID", workflow_id),
-        space_id=number.space_id if number else None,
+    start = livekit_sip_call(
+        space_id=space_id,
         phone_number_id=number.id if number else None,
-        media_mode=MediaMode.LIVEKIT,
-        room_name=event.room.name,
+        sip_call_id=sip_call_id,
+        from_number=attributes.get("sip.phoneNumber", ""),
+        to_number=attributes.get("sip.trunkPhoneNumber", ""),
+        room=event.room.name,
         caller_identity=participant.identity,
     )
-    if attributes.get(WORKFLOW_ID_ATTRIBUTE):
-        # A call we know already (dialed out, or bridged by the carrier's webhook): it only connects.
-        await signal_call(temporal_client, workflow_id, c.SIGNAL_CONNECTED, connected)  # type: ignore[arg-type]
-        return
-    await start_call(temporal_client, settings.task_queue, start, c.SIGNAL_CONNECTED, connected)  # type: ignore[arg-type]
+    await calls.start(start, connected)
+
+
+async def _sip_left(session: AsyncSession, calls: CallClient, event: lk.WebhookEvent) -> None:
+    participant = event.participant
+    if participant.attributes.get(ROLE_ATTRIBUTE) == ROLE_TRANSFER_TARGET:
+        return  # only the call's remote party leaving ends the call
+    number = await _number(session, participant)
+    space_id = number.space_id if number else None
+    workflow_id = _sip_call(participant, space_id)
+    if workflow_id:
+        await calls.call(workflow_id, space_id=space_id).hangup_received(c.HangupEvent(by="caller"))
+
+
+async def _room_call(session: AsyncSession, calls: CallClient, room: str, metadata: str) -> CallRef | None:
+    """The call a room belongs to: named in the metadata of rooms we create, else found by the room's name
+    (rooms LiveKit's dispatch rule made for arriving SIP calls)."""
+    try:
+        ours = RoomMetadata.decode(metadata)
+        return calls.call(ours.workflow_id, space_id=ours.space_id)
+    except MetadataError:
+        pass
+    call = await session.scalar(select(Call).where(Call.room_name == room)) if room else None
+    return calls.call(call.workflow_id, space_id=call.space_id) if call is not None else None
 
 
 @router.post("/livekit", status_code=status.HTTP_204_NO_CONTENT)
@@ -123,21 +149,18 @@ async def livekit_webhook(
     event = _verify(settings, body, authorization)
     if not await _first_time(session, event.id):
         return
-    client = await temporal.client()
+    calls = await temporal.calls()
     is_sip = event.participant.kind == ParticipantInfo.Kind.SIP
     if event.event == "participant_joined" and is_sip:
-        await _sip_joined(session, settings, client, event)
+        await _sip_joined(session, calls, event)
     elif event.event == "participant_left" and is_sip:
-        workflow_id = _workflow_id(event.participant)
-        if workflow_id and event.participant.attributes.get(ROLE_ATTRIBUTE) != ROLE_TRANSFER_TARGET:
-            await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+        await _sip_left(session, calls, event)
     elif event.event.startswith("egress_"):
-        await _egress(session, client, event.egress_info)
+        await _egress(session, calls, event.egress_info)
     elif event.event == "room_finished":
-        workflow_id = _room_workflow(event.room.metadata)
-        if workflow_id:
-            hangup = c.HangupEvent(reason=EndReason.COMPLETED, by="livekit")
-            await signal_call(client, workflow_id, c.SIGNAL_HANGUP_RECEIVED, hangup)
+        call = await _room_call(session, calls, event.room.name, event.room.metadata)
+        if call is not None:
+            await call.hangup_received(c.HangupEvent(reason=EndReason.COMPLETED, by="livekit"))
     await _remember(session, event.id)
 
 
@@ -152,7 +175,7 @@ EGRESS_STATUS = {
 }
 
 
-async def _egress(session: AsyncSession, client: Any, info: lk.EgressInfo) -> None:
+async def _egress(session: AsyncSession, calls: CallClient, info: lk.EgressInfo) -> None:
     """Recording progress goes to the call whose room is recorded."""
     call = await session.scalar(select(Call).where(Call.room_name == info.room_name)) if info.room_name else None
     if call is None:
@@ -164,13 +187,4 @@ async def _egress(session: AsyncSession, client: Any, info: lk.EgressInfo) -> No
         location=location or None,
         error=info.error or None,
     )
-    await signal_call(client, call.workflow_id, rec.SIGNAL_RECORDING_UPDATE, update)
-
-
-def _room_workflow(metadata: str) -> str | None:
-    try:
-        parsed = json.loads(metadata) if metadata else {}
-    except ValueError:
-        return None
-    value = parsed.get("workflow_id") if isinstance(parsed, dict) else None
-    return value if isinstance(value, str) else None
+    await calls.call(call.workflow_id, space_id=call.space_id).recording_update(update)

@@ -5,38 +5,37 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import xml.etree.ElementTree as ET
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
-from api.webhooks.calls import call_id_for, signal_call, start_call
 from api.webhooks.twilio_auth import verified_twilio_request
 from models import calls as c
-from models.enums import CallDirection, MediaMode
+from models.call_contract import (
+    STREAM_TOKEN_PARAMETER,
+    STREAM_WORKFLOW_PARAMETER,
+    TWILIO_CALL_STATUSES,
+    belongs_to,
+    call_workflow_id,
+    media_stream_url,
+    stream_token,
+    twilio_inbound_call,
+)
+from models.enums import MediaMode
+from models.secret_box import SecretBox
 from models.settings import Settings
 from models.sip_headers import WORKFLOW_ID_HEADER
-from models.tables import Call, CarrierAccount, PhoneNumber
+from models.tables import CarrierAccount, PhoneNumber
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
-CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-CALL_STATUSES = {
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "no-answer",
-    "failed",
-    "canceled",
-}
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 TWIML = "application/xml"
 
 
@@ -44,11 +43,18 @@ def _required(params: dict[str, str], *names: str) -> None:
     missing = [n for n in names if not params.get(n)]
     if missing:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"missing parameters: {', '.join(missing)}")
-    if not CALL_SID.match(params["CallSid"]):
+    if not CALL_SID.fullmatch(params["CallSid"]):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "CallSid is not a Twilio call SID")
 
 
+def _count(params: dict[str, str], name: str) -> int | None:
+    """A numeric field written in ASCII digits (anything else is ignored, never parsed)."""
+    value = params.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
 async def _our_number(session: AsyncSession, account: CarrierAccount, e164: str) -> PhoneNumber | None:
+    """One of the signing account's space's numbers: another space's number is, here, an unknown one."""
     return await session.scalar(
         select(PhoneNumber).where(PhoneNumber.e164 == e164, PhoneNumber.space_id == account.space_id)
     )
@@ -64,54 +70,21 @@ def _reject(reason: str = "rejected") -> Response:
     return _twiml(response)
 
 
-def _answer(settings: Settings, number: PhoneNumber, start: c.StartCall) -> Response:
-    if number.media_mode is MediaMode.STREAM:
-        return _media_stream(settings, start.call_id, start.workflow_id)
+def _bridge_to_livekit(settings: Settings, number: PhoneNumber, workflow_id: str) -> Response:
     response = ET.Element("Response")
     dial = ET.SubElement(response, "Dial", answerOnBridge="true")
     sip = ET.SubElement(dial, "Sip")
-    sip.text = f"sip:{number.e164}@{settings.livekit_sip_host};transport=tcp?{WORKFLOW_ID_HEADER}={start.workflow_id}"
+    sip.text = f"sip:{number.e164}@{settings.livekit_sip_host};transport=tcp?{WORKFLOW_ID_HEADER}={workflow_id}"
     return _twiml(response)
 
 
-def _media_stream(settings: Settings, call_id: str, workflow_id: str) -> Response:
+def _media_stream(settings: Settings, box: SecretBox, workflow_id: str) -> Response:
+    """Connect the call's audio to our media-stream server, bound to this call by a short-lived token."""
     response = ET.Element("Response")
-    public = urlsplit(settings.public_url)
-    scheme = "wss" if public.scheme == "https" else "ws"
-    stream_url = urlunsplit((scheme, public.netloc, public.path.rstrip("/") + "/media/twilio", "", ""))
-    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=stream_url)
-    ET.SubElement(stream, "Parameter", name="call_id", value=call_id)
-    ET.SubElement(stream, "Parameter", name="workflow_id", value=workflow_id)
+    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=media_stream_url(settings.public_url))
+    ET.SubElement(stream, "Parameter", name=STREAM_WORKFLOW_PARAMETER, value=workflow_id)
+    ET.SubElement(stream, "Parameter", name=STREAM_TOKEN_PARAMETER, value=stream_token(box, workflow_id, time.time()))
     return _twiml(response)
-
-
-def _start_for(params: dict[str, str], number: PhoneNumber, direction: CallDirection) -> c.StartCall:
-    workflow_id = c.call_workflow_id(params["CallSid"])
-    return c.StartCall(
-        call_id=call_id_for(workflow_id),
-        workflow_id=workflow_id,
-        direction=direction,
-        from_number=params.get("From", ""),
-        to_number=params.get("To", ""),
-        carrier_call_id=params["CallSid"],
-        space_id=number.space_id,
-        phone_number_id=number.id,
-        media_mode=number.media_mode,
-    )
-
-
-async def _placed_call(session: AsyncSession, account: CarrierAccount, request: Request) -> Call | None:
-    """The call named by the ``workflow_id`` we put in the URLs of a carrier call we placed.
-
-    The signature proves the URL came from the account; the account must belong to the call's space."""
-    workflow_id = request.query_params.get("workflow_id")
-    if not workflow_id:
-        return None
-    call = await session.scalar(select(Call).where(Call.workflow_id == workflow_id))
-    if call is None or call.space_id != account.space_id:
-        log.warning("carrier webhook named a call of another space", extra={"account_id": account.id})
-        return None
-    return call
 
 
 SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
@@ -128,26 +101,34 @@ async def voice(
 ) -> Response:
     """A call reaches one of our numbers: answer with TwiML and start its CallWorkflow."""
     verified = await verified_twilio_request(request, session, box, settings, signature)
-    params = verified.params
+    params, space_id = verified.params, verified.account.space_id
     _required(params, "CallSid", "To", "From")
-    placed = await _placed_call(session, verified.account, request)
-    if placed is not None:  # a call we asked the carrier to dial: it was answered, stream its media
-        return _media_stream(settings, placed.id, placed.workflow_id)
-    if request.query_params.get("workflow_id"):
-        return _reject()
+    placed = request.query_params.get(STREAM_WORKFLOW_PARAMETER)
+    if placed is not None:
+        # A call we asked the carrier to dial was answered: stream its media. The signature proves the URL
+        # came from this account; the call must be of the account's space.
+        return _media_stream(settings, box, placed) if belongs_to(placed, space_id) else _reject()
     number = await _our_number(session, verified.account, params["To"])
     if number is None:
         log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
         return _reject()
-    start = _start_for(params, number, CallDirection.INBOUND)
-    client = await temporal.client()
-    live = await start_call(client, settings.task_queue, start)
-    if not live or not number.enabled:
+    start = twilio_inbound_call(
+        space_id=space_id,
+        phone_number_id=number.id,
+        media_mode=number.media_mode,
+        call_sid=params["CallSid"],
+        from_number=params["From"],
+        to_number=params["To"],
+    )
+    call = await (await temporal.calls()).start(start)
+    if call is None or not number.enabled:
         return _reject()
-    if number.media_mode is MediaMode.LIVEKIT and not settings.livekit_sip_host:
+    if number.media_mode is MediaMode.STREAM:
+        return _media_stream(settings, box, start.workflow_id)
+    if not settings.livekit_sip_host:
         log.error("number in LiveKit media mode but TELEPHONY_LIVEKIT_SIP_HOST unset", extra={"number_id": number.id})
         return _reject("busy")
-    return _answer(settings, number, start)
+    return _bridge_to_livekit(settings, number, start.workflow_id)
 
 
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)
@@ -161,26 +142,32 @@ async def call_status(
 ) -> None:
     """Twilio's call status callbacks, in whatever order they arrive, become signals."""
     verified = await verified_twilio_request(request, session, box, settings, signature)
-    params = verified.params
+    params, space_id = verified.params, verified.account.space_id
     _required(params, "CallSid", "CallStatus")
-    if params["CallStatus"] not in CALL_STATUSES:
+    if params["CallStatus"] not in TWILIO_CALL_STATUSES:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown CallStatus {params['CallStatus']!r}")
     event = c.CarrierStatus(
         status=params["CallStatus"],
-        sip_response_code=int(params["SipResponseCode"]) if params.get("SipResponseCode", "").isdigit() else None,
-        duration_seconds=int(params["CallDuration"]) if params.get("CallDuration", "").isdigit() else None,
+        sip_response_code=_count(params, "SipResponseCode"),
+        duration_seconds=_count(params, "CallDuration"),
     )
-    client = await temporal.client()
-    placed = await _placed_call(session, verified.account, request)
+    calls = await temporal.calls()
+    placed = request.query_params.get(STREAM_WORKFLOW_PARAMETER)
     if placed is not None:
-        await signal_call(client, placed.workflow_id, c.SIGNAL_CARRIER_STATUS, event)
+        await calls.call(placed, space_id=space_id).carrier_status(event)
         return
     inbound = params.get("Direction", "inbound") == "inbound"
-    ours = params.get("To" if inbound else "From", "")
-    number = await _our_number(session, verified.account, ours)
-    if number is None or not inbound:
-        # Outbound calls were started by us: there is a workflow to signal, or nothing to do.
-        await signal_call(client, c.call_workflow_id(params["CallSid"]), c.SIGNAL_CARRIER_STATUS, event)
+    number = await _our_number(session, verified.account, params.get("To", "")) if inbound else None
+    if number is None:
+        # Not a call to one of this space's numbers: only a running call of this space can hear of it.
+        await calls.call(call_workflow_id(space_id, params["CallSid"]), space_id=space_id).carrier_status(event)
         return
-    start = _start_for(params, number, CallDirection.INBOUND)
-    await start_call(client, settings.task_queue, start, c.SIGNAL_CARRIER_STATUS, event)
+    start = twilio_inbound_call(
+        space_id=space_id,
+        phone_number_id=number.id,
+        media_mode=number.media_mode,
+        call_sid=params["CallSid"],
+        from_number=params.get("From", ""),
+        to_number=params.get("To", ""),
+    )
+    await calls.start(start, event)

@@ -7,24 +7,19 @@ import re
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+from models.phone import e164_problem
+
 _HOST = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 
 
 def validate_e164(value: str) -> str:
-    if not _E164.match(value):
-        raise ValueError("must be an E.164 number: '+' then country code and number, up to 15 digits")
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("not a possible phone number for its country code (wrong length)")
+    problem = e164_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

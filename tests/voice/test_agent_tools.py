@@ -16,9 +16,10 @@ from livekit.agents import AgentSession
 from livekit.agents.voice.run_result import RunResult
 from temporalio.client import WorkflowHandle
 
-from models.calls import SIGNAL_CONNECTED, UPDATE_HANGUP, CallStateView, ConnectedEvent, HangupRequest
+from models.call_contract import DispatchMetadata, MetadataError
+from models.calls import CallStateView, ConnectedEvent, HangupRequest
 from models.enums import CallState, EndReason, MessageRole
-from models.secret_box import SecretBox
+from models.secret_box import SecretBox, SecretBoxError
 from models.tables import Agent, Message
 from tests.conftest import unique_e164
 
@@ -26,9 +27,10 @@ from tests.conftest import unique_e164
 from tests.workflows.conftest import CallHarness, call_db, call_livekit, state_of, wait_for  # noqa: F401
 from tests.workflows.conftest import calls as session_calls  # noqa: F401
 from voice.agent import PhoneAgent, PreparedCall, mark_active_on_first_speech, prepare_call
-from voice.agent_config import AgentNotFoundError, DispatchInfo, load_agent_config, recent_messages
+from voice.agent_config import AgentNotFoundError, load_agent_config, recent_messages
 from voice.agent_transcripts import DbTranscriptSink, TranscriptRecorder, record_transcripts
 from voice.local_llm import DONT_KNOW, LocalKnowledgeLLM
+from workflows.calls import CallWorkflow
 
 S = CallState
 KNOWLEDGE = [
@@ -65,7 +67,7 @@ async def connected_call(harness: CallHarness) -> tuple[WorkflowHandle[Any, Any]
     assert start.room_name is not None
     caller = await harness.livekit.add_sip_caller(start.room_name, start.from_number, line.e164)
     handle = await harness.start(start)
-    await handle.signal(SIGNAL_CONNECTED, ConnectedEvent(participant_identity=caller.identity))
+    await handle.signal(CallWorkflow.connected, ConnectedEvent(participant_identity=caller.identity))
     view = await wait_for(handle, lambda v: v.state is S.CONNECTED and v.conversation_id is not None)
     return handle, start.room_name, view.conversation_id or ""
 
@@ -76,19 +78,10 @@ async def live_call(harness: CallHarness, *, transfer_target: str | None = None)
     handle, room, conversation_id = await connected_call(harness)
     view = await state_of(handle)
     assert view.space_id is not None and view.agent_id is not None
-    metadata = json.dumps(
-        {
-            "call_id": view.call_id,
-            "space_id": view.space_id,
-            "agent_id": view.agent_id,
-            "conversation_id": conversation_id,
-        }
-    )
+    metadata = DispatchMetadata(handle.id, view.call_id, view.space_id, view.agent_id, conversation_id).encode()
     prepared = await prepare_call(
-        DispatchInfo.from_metadata(metadata),
-        sessions=harness.sessions,
-        temporal=harness.client,
-        secret_box=None,
+        DispatchMetadata.decode(metadata),
+        harness.voice_runtime(secret_box=None),
         agent_identity="agent-1",
         transfer_target=transfer_target,
     )
@@ -103,7 +96,7 @@ async def live_call(harness: CallHarness, *, transfer_target: str | None = None)
         finally:
             await recorder.aclose()
             if (await state_of(handle)).state is not S.ENDED:
-                await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+                await handle.execute_update(CallWorkflow.hangup, HangupRequest())
 
 
 def events(view: CallStateView) -> list[str]:
@@ -230,22 +223,22 @@ async def test_prepare_call_decrypts_the_llm_key_and_loads_history(harness: Call
                 Message(space_id=view.space_id, conversation_id=conversation_id, role=role, source="sms", text=f"m{n}")
             )
         await db.commit()
-    dispatch = DispatchInfo(view.call_id, view.space_id, view.agent_id, conversation_id)
-    prepared = await prepare_call(dispatch, sessions=harness.sessions, temporal=harness.client, secret_box=box)
+    dispatch = DispatchMetadata(handle.id, view.call_id, view.space_id, view.agent_id, conversation_id)
+    prepared = await prepare_call(dispatch, harness.voice_runtime(secret_box=box))
     assert prepared.config.llm_api_key == "sk-test" and "sk-test" not in repr(prepared.config)
     assert prepared.control.workflow_id == handle.id
     history = [(m.role, m.text_content) for m in prepared.agent.chat_ctx.messages()]
     assert history == [("user", "m0"), ("assistant", "m1")]
     assert isinstance(prepared.agent, PhoneAgent) and "You answer for Acme." in str(prepared.agent.instructions)
-    with pytest.raises(ValueError, match="SecretBox"):
-        await prepare_call(dispatch, sessions=harness.sessions, temporal=harness.client, secret_box=None)
+    with pytest.raises(SecretBoxError):  # keys that cannot open the agent's LLM key: refused, never keyless
+        await prepare_call(dispatch, harness.voice_runtime(secret_box=None))
     with pytest.raises(AgentNotFoundError):
         await load_agent_config(harness.sessions, view.space_id, "ag_missing", box)
     with pytest.raises(AgentNotFoundError):  # another space's agent is not found either
         await load_agent_config(harness.sessions, "sp_other", view.agent_id, box)
     assert [m.text for m in await recent_messages(harness.sessions, conversation_id, limit=1)] == ["m1"]
-    with pytest.raises(ValueError, match="call_id"):
-        DispatchInfo.from_metadata('{"space_id": "sp"}')
+    with pytest.raises(MetadataError, match="workflow_id"):
+        DispatchMetadata.decode('{"space_id": "sp"}')
     # A replayed transcript line is stored once.
     sink = DbTranscriptSink(
         harness.sessions, space_id=view.space_id, conversation_id=conversation_id, call_id=view.call_id
@@ -258,5 +251,5 @@ async def test_prepare_call_decrypts_the_llm_key_and_loads_history(harness: Call
     async with harness.sessions() as db:
         stored = await db.scalar(sa.select(sa.func.count()).where(Message.dedupe_key == sink.dedupe_key(line)))
     assert stored == 1
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     await handle.result()

@@ -24,6 +24,7 @@ from voice.media_stream.extension import MediaStreamExtension
 from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float, resample_int16
 from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+from workflows.calls import CallWorkflow
 
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
@@ -124,7 +125,7 @@ def _heard(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
 
 async def _state(line: Line, workflow_id: str) -> c.CallStateView:
     handle = temporal_client(line.stack).get_workflow_handle(workflow_id)
-    view: c.CallStateView = await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+    view: c.CallStateView = await handle.query(CallWorkflow.get_state)
     return view
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from livekit import api as lk
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
@@ -21,22 +22,27 @@ from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
 from activities.livekit_rooms import LiveKitRoomActivities
+from models.call_contract import call_workflow_id
 from models.calls import (
     CALL_ID_REUSE_POLICY,
     CALL_WORKFLOW,
-    QUERY_GET_STATE,
     CallStateView,
+    CarrierStatus,
+    ConnectedEvent,
     StartCall,
-    call_workflow_id,
 )
 from models.db import create_engine, migrate, session_factory
 from models.enums import CallDirection, MediaMode, RecordingPolicy, RouteType
-from models.settings import SEARCH_ATTRIBUTES
+from models.secret_box import SecretBox
+from models.settings import SEARCH_ATTRIBUTES, Settings
 from models.tables import Agent, PhoneNumber, SipTrunk, Space, new_id
 from tests.conftest import unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.temporal import start_dev_server, temporal_binary
+from voice.runtime import VoiceRuntime
+from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
+from workflows.sandbox import workflow_runner
 
 AGENT_NAME = "test-agent"
 
@@ -59,6 +65,11 @@ class CallHarness:
     sessions: async_sessionmaker[AsyncSession]
     livekit: LiveKitStandIn
     lk_api: lk.LiveKitAPI
+
+    def voice_runtime(self, *, secret_box: SecretBox | None) -> VoiceRuntime:
+        """What the voice transports share, on this harness's database and Temporal."""
+        box = secret_box or SecretBox([Fernet.generate_key().decode()])
+        return VoiceRuntime(Settings(), self.sessions, CallClient(self.client, self.task_queue), box)
 
     async def new_line(self, *, enabled: bool = True, call_settings: dict[str, int] | None = None) -> Line:
         async with self.sessions() as session:
@@ -109,14 +120,14 @@ class CallHarness:
         sid = "CA" + uuid.uuid4().hex
         return StartCall(
             call_id=new_id("calls"),
-            workflow_id=call_workflow_id(sid),
+            workflow_id=call_workflow_id(line.space_id, sid),
             direction=CallDirection.INBOUND,
             from_number=caller or unique_e164(),
             to_number=line.e164,
             carrier_call_id=sid,
             space_id=line.space_id,
             media_mode=MediaMode.LIVEKIT,
-            room_name=f"call-{sid}",
+            room_name=f"room-{sid}",
             **kwargs,
         )
 
@@ -131,9 +142,16 @@ class CallHarness:
             **kwargs,
         )
 
+    async def start_with(
+        self, start: StartCall, first: ConnectedEvent | CarrierStatus
+    ) -> WorkflowHandle[CallWorkflow, CallStateView] | None:
+        """Start through the typed client, as webhooks do (signal-with-start); None when the call is over."""
+        call = await CallClient(self.client, self.task_queue).start(start, first)
+        return call.handle if call is not None else None
+
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> CallStateView:
-    return await handle.query(QUERY_GET_STATE, result_type=CallStateView)
+    return await handle.query(CallWorkflow.get_state)
 
 
 async def wait_for(handle: WorkflowHandle[Any, Any], predicate: Any, within: float = 10.0) -> CallStateView:
@@ -176,6 +194,7 @@ def _worker(client: Client, task_queue: str, sessions: Any, api: lk.LiveKitAPI) 
         client,
         task_queue=task_queue,
         workflows=[CallWorkflow],
+        workflow_runner=workflow_runner(),
         activities=[
             records.route_call,
             records.open_call,

@@ -33,16 +33,6 @@ from livekit import api as lk
 from temporalio.client import Client, WorkflowHandle
 
 from models.calls import (
-    QUERY_GET_STATE,
-    SIGNAL_ACTIVE,
-    SIGNAL_CONNECTED,
-    SIGNAL_DTMF_RECEIVED,
-    SIGNAL_HANGUP_RECEIVED,
-    UPDATE_HANGUP,
-    UPDATE_HOLD,
-    UPDATE_RESUME,
-    UPDATE_SEND_DTMF,
-    UPDATE_TRANSFER,
     ActiveEvent,
     CallStateView,
     ConnectedEvent,
@@ -54,8 +44,6 @@ from models.calls import (
     ResumeRequest,
     StartCall,
     TransferRequest,
-    TransferResult,
-    call_workflow_id,
 )
 from models.db import create_engine, migrate, session_factory
 from models.enums import CallDirection, CallState, EndReason, MediaMode
@@ -66,6 +54,7 @@ from tests.livekit_standin import LiveKitStandIn
 from tests.support.temporal import start_dev_server
 from tests.workflows.conftest import CallHarness, Line
 from workers.worker import activity_clients, build_worker
+from workflows.calls import CallWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 S = CallState
@@ -74,7 +63,7 @@ Handle = WorkflowHandle[Any, CallStateView]
 
 def workflow_id(scenario: str) -> str:
     """The workflow id a scenario is recorded under (and replayed with)."""
-    return call_workflow_id(f"replay-{scenario}")
+    return f"call-replay-{scenario}"  # the ids the stored histories were recorded under
 
 
 def inbound(line: Line, scenario: str) -> StartCall:
@@ -107,7 +96,7 @@ def outbound(line: Line, scenario: str) -> StartCall:
 
 
 async def view_of(handle: Handle) -> CallStateView:
-    return await handle.query(QUERY_GET_STATE, result_type=CallStateView)
+    return await handle.query(CallWorkflow.get_state)
 
 
 async def until(handle: Handle, predicate: Callable[[CallStateView], bool], within: float = 15.0) -> CallStateView:
@@ -132,10 +121,10 @@ async def answer(calls: CallHarness, start: StartCall) -> Handle:
     caller = await calls.livekit.add_sip_caller(start.room_name, start.from_number, start.to_number)
     handle = await calls.start(start)
     await handle.signal(
-        SIGNAL_CONNECTED, ConnectedEvent(room_name=start.room_name, participant_identity=caller.identity)
+        CallWorkflow.connected, ConnectedEvent(room_name=start.room_name, participant_identity=caller.identity)
     )
     await until(handle, dispatched)
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity="agent-1"))
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
     await until(handle, lambda v: v.state is S.ACTIVE)
     return handle
 
@@ -145,13 +134,13 @@ async def inbound_hold_dtmf_hangup(calls: CallHarness, name: str) -> Handle:
     """Inbound call answered; hold and resume; DTMF received and sent; staff hang up."""
     line = await calls.new_line()
     handle = await answer(calls, inbound(line, name))
-    await handle.execute_update(UPDATE_HOLD, HoldRequest(by="staff-1"), result_type=CallStateView)
-    await handle.execute_update(UPDATE_RESUME, ResumeRequest(by="staff-1"), result_type=CallStateView)
-    await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("12", event_id="ev-1"))
-    await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("#", event_id="ev-2"))
+    await handle.execute_update(CallWorkflow.hold, HoldRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.resume, ResumeRequest(by="staff-1"))
+    await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("12", event_id="ev-1"))
+    await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("#", event_id="ev-2"))
     await until(handle, lambda v: v.dtmf_received == "12#")
-    await handle.execute_update(UPDATE_SEND_DTMF, DtmfRequest("9w1"), result_type=CallStateView)
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest(by="staff-1"), result_type=CallStateView)
+    await handle.execute_update(CallWorkflow.send_dtmf, DtmfRequest("9w1"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
     view = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED), view
     return handle
@@ -163,9 +152,9 @@ async def failed_cold_transfer(calls: CallHarness, name: str) -> Handle:
     handle = await answer(calls, inbound(line, name))
     target = unique_e164()
     calls.livekit.transfer_outcomes[f"tel:{target}"] = "busy"
-    result = await handle.execute_update(UPDATE_TRANSFER, TransferRequest(target), result_type=TransferResult)
+    result = await handle.execute_update(CallWorkflow.transfer, TransferRequest(target))
     assert not result.ok and result.state is S.ACTIVE, result
-    await handle.signal(SIGNAL_HANGUP_RECEIVED, HangupEvent(reason=EndReason.COMPLETED, by="caller"))
+    await handle.signal(CallWorkflow.hangup_received, HangupEvent(reason=EndReason.COMPLETED, by="caller"))
     view = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED), view
     return handle
@@ -185,9 +174,9 @@ async def outbound_answered(calls: CallHarness, name: str) -> Handle:
     line = await calls.with_trunk(await calls.new_line())
     handle = await calls.start(outbound(line, name))
     await until(handle, dispatched)
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity="agent-1"))
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
     await until(handle, lambda v: v.state is S.ACTIVE)
-    await handle.signal(SIGNAL_HANGUP_RECEIVED, HangupEvent(reason=EndReason.COMPLETED, by="callee"))
+    await handle.signal(CallWorkflow.hangup_received, HangupEvent(reason=EndReason.COMPLETED, by="callee"))
     view = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED), view
     return handle

@@ -28,11 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.calls import (
-    QUERY_GET_STATE,
-    SIGNAL_ACTIVE,
-    SIGNAL_CONNECTED,
     SIGNAL_DTMF_RECEIVED,
-    UPDATE_HANGUP,
     ActiveEvent,
     CallStateView,
     ConnectedEvent,
@@ -46,6 +42,7 @@ from tests.conftest import SECRET_KEY
 from tests.livekit_standin import LiveKitStandIn
 from tests.workflows.conftest import AGENT_NAME, CallHarness
 from workflows.calls import CallWorkflow
+from workflows.sandbox import workflow_runner
 
 S = CallState
 READY_TIMEOUT = 60.0  # a cold interpreter importing every workflow and activity, on a busy 2-core machine
@@ -141,7 +138,7 @@ def worker_env(
 async def state_of(handle: WorkflowHandle[Any, Any]) -> CallStateView | None:
     """``get_state``, or ``None`` while no worker answers queries."""
     try:
-        return await handle.query(QUERY_GET_STATE, result_type=CallStateView, rpc_timeout=timedelta(seconds=2))
+        return await handle.query(CallWorkflow.get_state, rpc_timeout=timedelta(seconds=2))
     except Exception:  # RPC timeout / no poller: the worker is not there (yet)
         return None
 
@@ -186,9 +183,11 @@ async def test_kill_9_worker_during_an_active_call(
         assert room is not None
         caller = await livekit_standin.add_sip_caller(room, start.from_number, line.e164)
         handle = await calls.start(start)
-        await handle.signal(SIGNAL_CONNECTED, ConnectedEvent(room_name=room, participant_identity=caller.identity))
+        await handle.signal(
+            CallWorkflow.connected, ConnectedEvent(room_name=room, participant_identity=caller.identity)
+        )
         await until(handle, lambda v: "agent_dispatched" in events(v))
-        await handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity="agent-1"))
+        await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
         await until(handle, lambda v: v.state is S.ACTIVE)
 
         async def settled() -> bool:
@@ -210,7 +209,7 @@ async def test_kill_9_worker_during_an_active_call(
         # kill -9 the worker; a DTMF event arrives while no worker runs; a new worker process starts.
         first.kill9()
         killed = time.monotonic()
-        await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("42", event_id="dtmf-while-dead"))
+        await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("42", event_id="dtmf-while-dead"))
         second = WorkerProcess.start(env, tmp_path, "worker-2")
         workers.append(second)
         polling = await second.wait_polling()
@@ -224,7 +223,7 @@ async def test_kill_9_worker_during_an_active_call(
         )
 
         # Hang up on the new worker.
-        await handle.execute_update(UPDATE_HANGUP, HangupRequest(by="staff-1"), result_type=CallStateView)
+        await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
         try:
             view: CallStateView = await asyncio.wait_for(handle.result(), timeout=60)
         except TimeoutError:
@@ -284,7 +283,7 @@ async def test_kill_9_worker_during_an_active_call(
             print(
                 f"the workflow task timed out ({TimeoutType.Name(kind)}) {wait.total_seconds():.1f} s after the signal"
             )
-        await Replayer(workflows=[CallWorkflow]).replay_workflow(history)
+        await Replayer(workflows=[CallWorkflow], workflow_runner=workflow_runner()).replay_workflow(history)
 
         assert second.stop() == 0, second.output()
     finally:

@@ -20,6 +20,7 @@ from temporalio.workflow import NondeterminismError
 
 from tests.workflows.record_histories import HISTORIES, SCENARIOS, workflow_id
 from workflows.calls import CallWorkflow
+from workflows.sandbox import workflow_runner
 
 FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -37,7 +38,7 @@ async def test_stored_history_replays(path: Path) -> None:
     history = load(path)
     assert history.events[0].workflow_execution_started_event_attributes.workflow_type.name == "CallWorkflow"
     assert history.events[-1].HasField("workflow_execution_completed_event_attributes"), "recorded call did not end"
-    await Replayer(workflows=[CallWorkflow]).replay_workflow(history)
+    await Replayer(workflows=[CallWorkflow], workflow_runner=workflow_runner()).replay_workflow(history)
 
 
 async def test_an_altered_history_fails_replay() -> None:
@@ -58,4 +59,4 @@ async def test_an_altered_history_fails_replay() -> None:
         marker["data"] = base64.b64encode(json.dumps(detail).encode()).decode()
     altered = WorkflowHistory.from_json(workflow_id(path.stem), json.dumps(raw))
     with pytest.raises(NondeterminismError):
-        await Replayer(workflows=[CallWorkflow]).replay_workflow(altered)
+        await Replayer(workflows=[CallWorkflow], workflow_runner=workflow_runner()).replay_workflow(altered)

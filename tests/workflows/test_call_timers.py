@@ -3,11 +3,12 @@ is taken off hold) and the maximum call duration."""
 
 from __future__ import annotations
 
-from models.calls import UPDATE_HOLD, CallStateView, HoldRequest
+from models.calls import CallStateView, HoldRequest
 from models.enums import CallState, EndReason
 from models.tables import Call
 from tests.workflows.conftest import CallHarness
 from tests.workflows.test_call_workflow import answered_call, events, transitions
+from workflows.calls import CallWorkflow
 
 S = CallState
 
@@ -29,7 +30,7 @@ async def test_hold_timeout_resumes_then_max_duration_ends(skipping_calls: CallH
     calls = skipping_calls
     line = await calls.new_line(call_settings={"max_call_duration_seconds": 600, "hold_timeout_seconds": 60})
     handle, room = await answered_call(calls, line)
-    held = await handle.execute_update(UPDATE_HOLD, HoldRequest(), result_type=CallStateView)
+    held = await handle.execute_update(CallWorkflow.hold, HoldRequest())
     assert held.state is S.HOLD
     view: CallStateView = await handle.result()  # skips to the hold timeout, then to the maximum duration
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.MAX_DURATION)

@@ -10,22 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
+from models.call_contract import DispatchMetadata
 from models.calls import (
     CALL_ACTION_FAILED,
     ILLEGAL_TRANSITION,
-    SIGNAL_ACTIVE,
-    SIGNAL_CARRIER_STATUS,
-    SIGNAL_CONNECTED,
-    SIGNAL_DTMF_RECEIVED,
-    SIGNAL_HANGUP_RECEIVED,
-    UPDATE_HANGUP,
-    UPDATE_HOLD,
-    UPDATE_RESUME,
-    UPDATE_SEND_DTMF,
-    UPDATE_TRANSFER,
     ActiveEvent,
     CallStateView,
     CarrierStatus,
@@ -38,13 +29,13 @@ from models.calls import (
     ResumeRequest,
     TransferMode,
     TransferRequest,
-    TransferResult,
 )
 from models.enums import CallState, ConversationStatus, EndReason
 from models.tables import Call, Conversation
 from tests.conftest import unique_e164
 from tests.workflows.conftest import AGENT_NAME, CallHarness, Line, state_of, wait_for
 from workflows.calls import CallWorkflow
+from workflows.sandbox import workflow_runner
 
 S = CallState
 
@@ -64,14 +55,14 @@ async def answered_call(calls: CallHarness, line: Line, **kwargs: Any) -> tuple[
     caller = await calls.livekit.add_sip_caller(start.room_name, start.from_number, line.e164)
     handle = await calls.start(start)
     await handle.signal(
-        SIGNAL_CONNECTED, ConnectedEvent(room_name=start.room_name, participant_identity=caller.identity)
+        CallWorkflow.connected, ConnectedEvent(room_name=start.room_name, participant_identity=caller.identity)
     )
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity="agent-1"))
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
     await wait_for(handle, lambda v: v.state is S.ACTIVE and "agent_dispatched" in events(v))
     return handle, start.room_name
 
 
-async def rejected(handle: WorkflowHandle[Any, Any], update: str, arg: Any) -> ApplicationError:
+async def rejected(handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> ApplicationError:
     with pytest.raises(WorkflowUpdateFailedError) as info:
         await handle.execute_update(update, arg)
     cause = info.value.cause
@@ -82,7 +73,7 @@ async def rejected(handle: WorkflowHandle[Any, Any], update: str, arg: Any) -> A
 async def test_inbound_happy_path(calls: CallHarness) -> None:
     line = await calls.new_line()
     handle, room = await answered_call(calls, line)
-    await handle.signal(SIGNAL_HANGUP_RECEIVED, HangupEvent(reason=EndReason.COMPLETED, by="caller"))
+    await handle.signal(CallWorkflow.hangup_received, HangupEvent(reason=EndReason.COMPLETED, by="caller"))
     view: CallStateView = await handle.result()
 
     assert view.state is S.ENDED and view.end_reason is EndReason.COMPLETED
@@ -96,17 +87,17 @@ async def test_inbound_happy_path(calls: CallHarness) -> None:
 
     dispatches = [d for d in calls.livekit.calls("CreateDispatch") if d.room == room]
     assert len(dispatches) == 1 and dispatches[0].agent_name == AGENT_NAME
-    assert json.loads(dispatches[0].metadata) == {
-        "call_id": view.call_id,
-        "space_id": line.space_id,
-        "agent_id": line.agent_id,
-        "conversation_id": view.conversation_id,
-    }
+    # What the workflow writes is what the voice worker reads (voice.livekit_worker decodes the same type).
+    assert DispatchMetadata.decode(dispatches[0].metadata) == DispatchMetadata(
+        handle.id, view.call_id, line.space_id, line.agent_id, view.conversation_id
+    )
     # LiveKit's dispatch rule made the room for the arriving SIP call: the workflow does not create it again.
     assert [r for r in calls.livekit.calls("CreateRoom") if r.name == room] == []
     assert calls.livekit.room(room) is None  # deleted at the end
     # The recorded history replays deterministically.
-    await Replayer(workflows=[CallWorkflow]).replay_workflow(await handle.fetch_history())
+    await Replayer(workflows=[CallWorkflow], workflow_runner=workflow_runner()).replay_workflow(
+        await handle.fetch_history()
+    )
 
     async with calls.sessions() as session:
         call = await session.get(Call, view.call_id)
@@ -123,7 +114,7 @@ async def test_next_call_resumes_the_callers_conversation(calls: CallHarness) ->
     line = await calls.new_line()
     caller = unique_e164()
     first, _ = await answered_call(calls, line, caller=caller)
-    await first.execute_update(UPDATE_HANGUP, HangupRequest())
+    await first.execute_update(CallWorkflow.hangup, HangupRequest())
     first_view: CallStateView = await first.result()
     second, _ = await answered_call(calls, line, caller=caller)
     second_view = await state_of(second)
@@ -131,7 +122,7 @@ async def test_next_call_resumes_the_callers_conversation(calls: CallHarness) ->
     other, _ = await answered_call(calls, line)
     assert (await state_of(other)).conversation_id != first_view.conversation_id
     for handle in (second, other):
-        await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+        await handle.execute_update(CallWorkflow.hangup, HangupRequest())
         await handle.result()
 
 
@@ -139,25 +130,24 @@ async def test_duplicate_and_out_of_order_signals(calls: CallHarness) -> None:
     line = await calls.new_line()
     start = calls.inbound(line)
     # A webhook delivered twice: signal-with-start reaches the same workflow both times.
-    handle = await calls.start(start, start_signal=SIGNAL_CARRIER_STATUS, start_signal_args=[CarrierStatus("ringing")])
-    again = await calls.start(start, start_signal=SIGNAL_CARRIER_STATUS, start_signal_args=[CarrierStatus("ringing")])
-    assert again.result_run_id == handle.result_run_id
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent())  # before "connected"
-    await handle.signal(SIGNAL_CONNECTED, ConnectedEvent())  # late: ignored
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("in-progress"))  # late: ignored
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("ringing"))  # late: ignored
+    handle = await calls.start_with(start, CarrierStatus("ringing"))
+    again = await calls.start_with(start, CarrierStatus("ringing"))
+    assert handle is not None and again is not None and again.result_run_id == handle.result_run_id
+    await handle.signal(CallWorkflow.active, ActiveEvent())  # before "connected"
+    await handle.signal(CallWorkflow.connected, ConnectedEvent())  # late: ignored
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("in-progress"))  # late: ignored
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("ringing"))  # late: ignored
     for _ in range(2):
-        await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("5", event_id="ev-1"))
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("completed"))
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("completed"))
-    await handle.signal(SIGNAL_HANGUP_RECEIVED, HangupEvent(reason=EndReason.FAILED))  # after the end: ignored
+        await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("5", event_id="ev-1"))
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("completed"))
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("completed"))
+    await handle.signal(CallWorkflow.hangup_received, HangupEvent(reason=EndReason.FAILED))  # after the end: ignored
     view: CallStateView = await handle.result()
     assert transitions(view) == [(S.RINGING, S.ACTIVE), (S.ACTIVE, S.ENDED)]
     assert view.end_reason is EndReason.COMPLETED
     assert view.dtmf_received == "5"
     # A status callback retried after the end starts no second call.
-    with pytest.raises(WorkflowAlreadyStartedError):
-        await calls.start(start, start_signal=SIGNAL_CARRIER_STATUS, start_signal_args=[CarrierStatus("completed")])
+    assert await calls.start_with(start, CarrierStatus("completed")) is None
 
 
 async def test_livekit_refusing_the_dispatch_ends_the_call_failed(calls: CallHarness) -> None:
@@ -165,9 +155,9 @@ async def test_livekit_refusing_the_dispatch_ends_the_call_failed(calls: CallHar
     calls.livekit.fail("CreateDispatch", code="permission_denied", msg="permissions denied")
     start = calls.inbound(line)
     connected = ConnectedEvent(room_name=start.room_name, participant_identity="sip_caller")
-    view: CallStateView = await (
-        await calls.start(start, start_signal=SIGNAL_CONNECTED, start_signal_args=[connected])
-    ).result()
+    handle = await calls.start_with(start, connected)
+    assert handle is not None
+    view = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.FAILED)
     assert view.timeline[-1].event == "livekit_failed" and "permissions denied" in (view.timeline[-1].detail or "")
 
@@ -175,8 +165,8 @@ async def test_livekit_refusing_the_dispatch_ends_the_call_failed(calls: CallHar
 async def test_completed_before_in_progress_still_ends_completed(calls: CallHarness) -> None:
     line = await calls.new_line()
     handle = await calls.start(calls.inbound(line))
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("completed"))
-    await handle.signal(SIGNAL_CARRIER_STATUS, CarrierStatus("in-progress"))
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("completed"))
+    await handle.signal(CallWorkflow.carrier_status, CarrierStatus("in-progress"))
     view: CallStateView = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED)
     assert transitions(view) == [(S.RINGING, S.ENDED)]
@@ -208,19 +198,19 @@ async def test_hold_and_resume(calls: CallHarness) -> None:
     handle, room = await answered_call(calls, line)
     caller = (await state_of(handle)).participants[0].identity
 
-    held: CallStateView = await handle.execute_update(UPDATE_HOLD, HoldRequest(by="staff-1"), result_type=CallStateView)
+    held: CallStateView = await handle.execute_update(CallWorkflow.hold, HoldRequest(by="staff-1"))
     assert held.state is S.HOLD and held.on_hold
     participant = calls.livekit.participant(room, caller)
     assert participant is not None
     assert not participant.permission.can_subscribe and participant.attributes["telephony.hold"] == "true"
 
-    resumed = await handle.execute_update(UPDATE_RESUME, ResumeRequest(), result_type=CallStateView)
+    resumed = await handle.execute_update(CallWorkflow.resume, ResumeRequest())
     assert resumed.state is S.ACTIVE
     participant = calls.livekit.participant(room, caller)
     assert participant is not None
     assert participant.permission.can_subscribe and "telephony.hold" not in participant.attributes
     assert transitions(resumed)[-2:] == [(S.ACTIVE, S.HOLD), (S.HOLD, S.ACTIVE)]
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     await handle.result()
 
 
@@ -228,11 +218,11 @@ async def test_failed_hold_fails_the_update_and_keeps_the_call_active(calls: Cal
     line = await calls.new_line()
     handle, _ = await answered_call(calls, line)
     calls.livekit.fail("UpdateParticipant", code="not_found", msg="participant does not exist")
-    error = await rejected(handle, UPDATE_HOLD, HoldRequest())
+    error = await rejected(handle, CallWorkflow.hold, HoldRequest())
     assert error.type == CALL_ACTION_FAILED and "participant does not exist" in error.message
     view = await state_of(handle)
     assert view.state is S.ACTIVE and view.timeline[-1].event == "action_failed"
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     await handle.result()
 
 
@@ -240,7 +230,7 @@ async def test_hangup_while_ringing_cancels(calls: CallHarness) -> None:
     line = await calls.new_line()
     handle = await calls.start(calls.inbound(line))
     await wait_for(handle, lambda v: v.conversation_id is not None)
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
     view: CallStateView = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.CANCELED)
     assert view.timeline[-1].detail == "staff-1"
@@ -256,26 +246,26 @@ async def test_illegal_transitions_are_rejected_by_the_validators(calls: CallHar
     await wait_for(handle, lambda v: v.conversation_id is not None)
     before = await state_of(handle)
 
-    error = await rejected(handle, UPDATE_HOLD, HoldRequest())
+    error = await rejected(handle, CallWorkflow.hold, HoldRequest())
     assert error.type == ILLEGAL_TRANSITION and "ringing" in error.message
-    assert (await rejected(handle, UPDATE_TRANSFER, TransferRequest("+14155550100"))).type == ILLEGAL_TRANSITION
-    assert (await rejected(handle, UPDATE_SEND_DTMF, DtmfRequest("1"))).type == ILLEGAL_TRANSITION
+    assert (await rejected(handle, CallWorkflow.transfer, TransferRequest("+14155550100"))).type == ILLEGAL_TRANSITION
+    assert (await rejected(handle, CallWorkflow.send_dtmf, DtmfRequest("1"))).type == ILLEGAL_TRANSITION
 
     after = await state_of(handle)
     assert after.state is S.RINGING and after.timeline == before.timeline
     assert not [r for r in calls.livekit.calls("UpdateParticipant") if r.room == start.room_name]
 
     caller = await calls.livekit.add_sip_caller(start.room_name or "", start.from_number, line.e164)
-    await handle.signal(SIGNAL_CONNECTED, ConnectedEvent(participant_identity=caller.identity))
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent())
+    await handle.signal(CallWorkflow.connected, ConnectedEvent(participant_identity=caller.identity))
+    await handle.signal(CallWorkflow.active, ActiveEvent())
     await wait_for(handle, lambda v: v.state is S.ACTIVE)
-    assert "ACTIVE" not in (await rejected(handle, UPDATE_RESUME, ResumeRequest())).message
-    assert "E.164" in (await rejected(handle, UPDATE_TRANSFER, TransferRequest("not-a-number"))).message
-    warm = await rejected(handle, UPDATE_TRANSFER, TransferRequest("+14155550100", TransferMode.WARM))
+    assert "ACTIVE" not in (await rejected(handle, CallWorkflow.resume, ResumeRequest())).message
+    assert "E.164" in (await rejected(handle, CallWorkflow.transfer, TransferRequest("not-a-number"))).message
+    warm = await rejected(handle, CallWorkflow.transfer, TransferRequest("+14155550100", TransferMode.WARM))
     assert "SIP trunk" in warm.message
-    assert "digits" in (await rejected(handle, UPDATE_SEND_DTMF, DtmfRequest("12x"))).message
+    assert "digits" in (await rejected(handle, CallWorkflow.send_dtmf, DtmfRequest("12x"))).message
 
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest(by="staff"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff"))
     view: CallStateView = await handle.result()
     assert view.end_reason is EndReason.COMPLETED
 
@@ -284,7 +274,7 @@ async def test_cold_transfer(calls: CallHarness) -> None:
     line = await calls.new_line()
     handle, room = await answered_call(calls, line)
     target = unique_e164()
-    result = await handle.execute_update(UPDATE_TRANSFER, TransferRequest(target), result_type=TransferResult)
+    result = await handle.execute_update(CallWorkflow.transfer, TransferRequest(target))
     assert result.ok and result.state is S.ENDED
     view: CallStateView = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.TRANSFERRED)
@@ -298,13 +288,13 @@ async def test_failed_cold_transfer_returns_to_active(calls: CallHarness) -> Non
     handle, _ = await answered_call(calls, line)
     target = unique_e164()
     calls.livekit.transfer_outcomes[f"tel:{target}"] = "busy"
-    result = await handle.execute_update(UPDATE_TRANSFER, TransferRequest(target), result_type=TransferResult)
+    result = await handle.execute_update(CallWorkflow.transfer, TransferRequest(target))
     assert not result.ok and result.state is S.ACTIVE and result.sip_status_code == 486
     view = await state_of(handle)
     assert transitions(view)[-2:] == [(S.ACTIVE, S.TRANSFERRING), (S.TRANSFERRING, S.ACTIVE)]
     failed = view.timeline[-1]
     assert failed.event == "transfer_failed" and failed.detail is not None and "486" in failed.detail
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     view = await handle.result()
     assert view.end_reason is EndReason.COMPLETED
 
@@ -312,16 +302,16 @@ async def test_failed_cold_transfer_returns_to_active(calls: CallHarness) -> Non
 async def test_dtmf_received_and_sent(calls: CallHarness) -> None:
     line = await calls.new_line()
     handle, room = await answered_call(calls, line)
-    await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("12"))
-    await handle.signal(SIGNAL_DTMF_RECEIVED, DtmfEvent("#"))
+    await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("12"))
+    await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("#"))
     view = await wait_for(handle, lambda v: v.dtmf_received == "12#")
     assert [e.detail for e in view.timeline if e.event == "dtmf_received"] == ["12", "#"]
-    sent = await handle.execute_update(UPDATE_SEND_DTMF, DtmfRequest("9w1"), result_type=CallStateView)
+    sent = await handle.execute_update(CallWorkflow.send_dtmf, DtmfRequest("9w1"))
     assert sent.timeline[-1].event == "dtmf_sent"
     packets = [p for p in calls.livekit.calls("SendData") if p.room == room]
     assert len(packets) == 1 and packets[0].topic == "telephony.dtmf"
     assert json.loads(packets[0].data) == {"digits": "9w1"} and list(packets[0].destination_identities) == ["agent-1"]
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     await handle.result()
 
 
@@ -339,6 +329,6 @@ async def test_search_attributes_are_queryable(calls: CallHarness) -> None:
 
     assert await ids(f'CallState="active" AND SpaceId="{line.space_id}"') == [handle.id]
     assert await ids(f'CallDirection="inbound" AND PhoneNumber="{line.e164}"') == [handle.id]
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     await handle.result()
     assert await ids(f'CallState="ended" AND SpaceId="{line.space_id}"') == [handle.id]

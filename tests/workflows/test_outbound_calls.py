@@ -7,24 +7,21 @@ import uuid
 
 import pytest
 
+from models.call_contract import call_workflow_id
 from models.calls import (
-    SIGNAL_ACTIVE,
-    UPDATE_HANGUP,
-    UPDATE_TRANSFER,
     ActiveEvent,
     CallStateView,
     HangupRequest,
     StartCall,
     TransferMode,
     TransferRequest,
-    TransferResult,
-    call_workflow_id,
 )
 from models.enums import CallDirection, CallState, EndReason, MediaMode
 from models.tables import new_id
 from tests.conftest import unique_e164
 from tests.workflows.conftest import CallHarness, Line, wait_for
 from tests.workflows.test_call_workflow import answered_call, events, transitions
+from workflows.calls import CallWorkflow
 
 S = CallState
 
@@ -33,7 +30,7 @@ def outbound(line: Line, callee: str) -> StartCall:
     sid = uuid.uuid4().hex
     return StartCall(
         call_id=new_id("calls"),
-        workflow_id=call_workflow_id(sid),
+        workflow_id=call_workflow_id(line.space_id, sid),
         direction=CallDirection.OUTBOUND,
         from_number=line.e164,
         to_number=callee,
@@ -52,8 +49,8 @@ async def test_outbound_call_answered(calls: CallHarness) -> None:
     dials = [d for d in calls.livekit.calls("CreateSIPParticipant") if d.sip_call_to == callee]
     assert len(dials) == 1 and dials[0].sip_trunk_id == line.outbound_trunk_id and dials[0].wait_until_answered
     assert dials[0].room_name == view.room_name == handle.id
-    await handle.signal(SIGNAL_ACTIVE, ActiveEvent(agent_identity="agent-1"))
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     view = await handle.result()
     assert transitions(view) == [(S.RINGING, S.CONNECTED), (S.CONNECTED, S.ACTIVE), (S.ACTIVE, S.ENDED)]
     assert view.end_reason is EndReason.COMPLETED
@@ -76,7 +73,7 @@ async def test_warm_transfer_dials_the_target_into_the_room(calls: CallHarness) 
     handle, room = await answered_call(calls, line)
     target = unique_e164()
     request = TransferRequest(target, TransferMode.WARM)
-    result = await handle.execute_update(UPDATE_TRANSFER, request, result_type=TransferResult)
+    result = await handle.execute_update(CallWorkflow.transfer, request)
     assert result.ok and result.state is S.ACTIVE
     assert calls.livekit.participant(room, f"transfer_{target}") is not None
     view = await wait_for(handle, lambda v: v.state is S.ACTIVE)
@@ -85,9 +82,7 @@ async def test_warm_transfer_dials_the_target_into_the_room(calls: CallHarness) 
 
     busy = unique_e164()
     calls.livekit.dial_outcomes[busy] = "busy"
-    failed = await handle.execute_update(
-        UPDATE_TRANSFER, TransferRequest(busy, TransferMode.WARM), result_type=TransferResult
-    )
+    failed = await handle.execute_update(CallWorkflow.transfer, TransferRequest(busy, TransferMode.WARM))
     assert not failed.ok and failed.state is S.ACTIVE and failed.sip_status_code == 486
-    await handle.execute_update(UPDATE_HANGUP, HangupRequest())
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest())
     assert (await handle.result()).end_reason is EndReason.COMPLETED

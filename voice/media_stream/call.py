@@ -13,20 +13,25 @@ import time
 
 from livekit.agents import AgentSession
 from sqlalchemy import select
-from temporalio.service import RPCError
 
 from models import calls as c
+from models.call_contract import (
+    STREAM_TOKEN_PARAMETER,
+    STREAM_WORKFLOW_PARAMETER,
+    DispatchMetadata,
+    space_of_workflow,
+    stream_token_valid,
+)
 from models.enums import CallState, CarrierProvider
 from models.tables import CarrierAccount
 from models.twilio_signature import signature_valid
-from voice.agent import mark_active_on_first_speech, prepare_call
-from voice.agent_config import DispatchInfo
-from voice.agent_transcripts import TranscriptRecorder, record_transcripts
+from voice.agent import PreparedCall
+from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.turns import TurnTimer
-from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
-from voice.speech import build_stt, build_tts, load_vad
+from voice.runtime import VoiceRuntime
+from workflows.call_client import CallNotRunning, CallRef
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +49,10 @@ class MediaStreamCall:
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
-        self._workflow_id: str | None = None
+        self._call: CallRef | None = None
         self._input = StreamAudioInput()
         self._output: StreamAudioOutput | None = None
-        self._session: AgentSession | None = None
-        self._recorder: TranscriptRecorder | None = None
+        self._answered: AnsweredCall | None = None
         self._turns: TurnTimer | None = None
         self._ended = False
 
@@ -64,7 +68,7 @@ class MediaStreamCall:
                 raise protocol.ProtocolError("a second start on the same stream")
             await self._start(message)
             return True
-        if self._stream_sid is None:
+        if self._stream_sid is None or self._call is None:
             raise protocol.ProtocolError(f"{message.event} before start")
         if message.stream_sid != self._stream_sid:
             raise protocol.ProtocolError("message for an unknown streamSid")
@@ -73,105 +77,85 @@ class MediaStreamCall:
                 self._input.push(message.media.audio())
         elif isinstance(message, protocol.Dtmf):
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
-            await self._signal(c.SIGNAL_DTMF_RECEIVED, c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
+            await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
             if self._output is not None:
                 self._output.marked(message.mark.name)
         elif isinstance(message, protocol.Stop):
             self._ended = True
-            await self._signal(c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+            await self._call.hangup_received(c.HangupEvent(by="caller"))
             return False
         return True
 
     async def _start(self, start: protocol.Start) -> None:
-        await self._verify(start.start.account_sid)
-        workflow_id = start.start.custom_parameters.get("workflow_id")
+        params = start.start.custom_parameters
+        workflow_id = params.get(STREAM_WORKFLOW_PARAMETER, "")
         if not workflow_id:
             raise StreamRejected("start carries no workflow_id parameter")
-        self._stream_sid, self._workflow_id = start.stream_sid, workflow_id
-        view = await self._routed(workflow_id)
+        # The stream is bound to the call its TwiML was issued for, and opened by an account of that call's space.
+        token = params.get(STREAM_TOKEN_PARAMETER, "")
+        if not stream_token_valid(self._runtime.secret_box, workflow_id, token, time.time()):
+            raise StreamRejected("no such call")
+        await self._verify(start.start.account_sid, space_of_workflow(workflow_id))
+        self._stream_sid = start.stream_sid
+        self._call = call = self._runtime.calls.trusted(workflow_id)
+        view = await self._routed(call)
         if view.space_id is None or view.agent_id is None or view.state is CallState.ENDED:
             raise StreamRejected("the call has no agent to answer it")
-        await self._signal(c.SIGNAL_CONNECTED, c.ConnectedEvent(participant_identity=f"stream:{start.stream_sid}"))
-        dispatch = DispatchInfo(view.call_id, view.space_id, view.agent_id, view.conversation_id)
-        runtime = self._runtime
-        prepared = await prepare_call(
+        await call.connected(c.ConnectedEvent(participant_identity=f"stream:{start.stream_sid}"))
+        dispatch = DispatchMetadata(workflow_id, view.call_id, view.space_id, view.agent_id, view.conversation_id)
+        self._output = output = StreamAudioOutput(start.stream_sid, self._send)
+
+        def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
+            self._turns = TurnTimer(session, self._input, output, prepared.control)
+
+        self._answered = await answer_call(
+            self._runtime,
             dispatch,
-            sessions=runtime.sessions,
-            temporal=runtime.temporal,
-            secret_box=runtime.secret_box,
-            workflow_id=workflow_id,
             agent_identity="agent",
+            audio_in=self._input,
+            audio_out=output,
+            resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
+            before_start=time_turns,
         )
-        config = prepared.config
-        self._output = StreamAudioOutput(start.stream_sid, self._send)
-        vad = load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
-        session: AgentSession = AgentSession(
-            stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
-            tts=build_tts(config.tts_provider, config.voice),
-            vad=vad,
-            llm=prepared.llm,
-            turn_handling={
-                # Everything local: VAD decides turns (no cloud turn detector), no extra endpointing wait.
-                "turn_detection": "vad",
-                "endpointing": {"min_delay": 0.0, "max_delay": 2.0},
-                # Twilio cannot pause playback, only clear it: an interruption is final.
-                "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": False},
-            },
-        )
-        session.input.audio = self._input
-        session.output.audio = self._output
-        self._session = session
-        self._recorder = record_transcripts(session, prepared.transcripts)
-        self._turns = TurnTimer(session, self._input, self._output, prepared.control)
-        mark_active_on_first_speech(session, prepared.control)
-        await session.start(prepared.agent)
         log.info("media stream answered", extra={"call_id": view.call_id, "stream_sid": start.stream_sid})
 
-    async def _verify(self, account_sid: str) -> None:
-        """Twilio signs the WebSocket URL with the account's auth token, like its webhooks."""
+    async def _verify(self, account_sid: str, space_id: str | None) -> None:
+        """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
+        one of the call's space."""
         runtime = self._runtime
         async with runtime.sessions() as session:
             accounts = await session.scalars(
                 select(CarrierAccount).where(
-                    CarrierAccount.provider == CarrierProvider.TWILIO, CarrierAccount.account_sid == account_sid
+                    CarrierAccount.provider == CarrierProvider.TWILIO,
+                    CarrierAccount.account_sid == account_sid,
+                    CarrierAccount.space_id == (space_id or ""),
                 )
             )
             tokens = [runtime.secret_box.decrypt(a.secret_encrypted) for a in accounts]
         if not any(signature_valid(token, self._url, [], self._signature) for token in tokens):
             raise StreamRejected("invalid X-Twilio-Signature")
 
-    async def _routed(self, workflow_id: str) -> c.CallStateView:
+    async def _routed(self, call: CallRef) -> c.CallStateView:
         """The call once its workflow has routed it (the stream may start before routing finished)."""
-        handle = self._runtime.temporal.get_workflow_handle(workflow_id)
         deadline = time.monotonic() + ROUTING_WAIT
         while True:
             try:
-                view = await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
-            except RPCError as exc:
+                view = await call.state()
+            except CallNotRunning as exc:
                 raise StreamRejected("no such call") from exc
             opened = view.agent_id and view.conversation_id  # routed, and its conversation open
             if opened or view.state is CallState.ENDED or time.monotonic() > deadline:
                 return view
             await asyncio.sleep(0.05)
 
-    async def _signal(self, name: str, arg: object) -> None:
-        if self._workflow_id is None:
-            return
-        try:
-            await self._runtime.temporal.get_workflow_handle(self._workflow_id).signal(name, arg)
-        except RPCError:
-            log.warning("call workflow unreachable from its media stream", extra={"workflow_id": self._workflow_id})
-
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self._input.close()
-        if not self._ended and self._stream_sid is not None:
-            await self._signal(c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
-        if self._session is not None:
-            await self._session.aclose()
-        if self._recorder is not None:
-            await self._recorder.aclose()
+        if not self._ended and self._call is not None:
+            await self._call.hangup_received(c.HangupEvent(by="caller"))
+        if self._answered is not None:
+            await self._answered.aclose()
         if self._turns is not None:
             await self._turns.aclose()
         if self._output is not None:

@@ -21,7 +21,7 @@ class MediaStreamExtension:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        runtime = VoiceRuntime(state.settings, state.sessions, await state.temporal.client(), state.secret_box)
+        runtime = VoiceRuntime(state.settings, state.sessions, await state.temporal.calls(), state.secret_box)
         state.voice = runtime
         # Models load in the background: the API answers at once, the first call finds them warm.
         warming = asyncio.create_task(runtime.warm_up())

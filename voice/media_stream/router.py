@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from models.call_contract import MEDIA_STREAM_PATH
 from voice.media_stream import protocol
 from voice.media_stream.call import MediaStreamCall, StreamRejected
 from voice.runtime import VoiceRuntime
@@ -27,7 +28,7 @@ def _signed_url(runtime: VoiceRuntime, websocket: WebSocket) -> str:
     return urlunsplit((scheme, public.netloc, path, websocket.url.query, ""))
 
 
-@router.websocket("/media/twilio")
+@router.websocket(MEDIA_STREAM_PATH)
 async def twilio_media_stream(websocket: WebSocket) -> None:
     runtime: VoiceRuntime = websocket.app.state.voice
     await websocket.accept()

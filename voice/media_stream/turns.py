@@ -78,8 +78,7 @@ class TurnTimer:
             tts_ttfb_ms=_ms(parts.get("tts_ttfb_ms")),
         )
         try:
-            handle = self._control.handle
-            await handle.signal(c.SIGNAL_TURN_METRICS, turn)
+            await self._control.call.turn_metrics(turn)
         except Exception:  # metrics never disturb the call
             log.warning("turn metrics not recorded", exc_info=True)
 

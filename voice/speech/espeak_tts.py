@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._local_tts import LocalTTS
+from .model_cache import ModelCache
 
 DEFAULT_VOICE = "en-us"
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
@@ -89,17 +90,12 @@ class EspeakEngine:
         return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
 
 
-_engine: EspeakEngine | None = None
-_engine_lock = threading.Lock()
+_engine: ModelCache[str, EspeakEngine] = ModelCache("espeak-ng")
 
 
 def get_espeak_engine() -> EspeakEngine:
     """The process-wide espeak-ng engine (initialised on first use)."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = EspeakEngine()
-        return _engine
+    return _engine.get("default", EspeakEngine)
 
 
 class EspeakTTS(LocalTTS):

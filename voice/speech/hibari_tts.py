@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from ._local_tts import LocalTTS
 from ._runtime import quiet_onnxruntime
+from .model_cache import ModelCache
 
 DEFAULT_VOICE = "heart"
 
@@ -72,17 +73,12 @@ def bundled_voices() -> list[str]:
     return [name for name, info in VOICES.items() if info.get("bundled")]
 
 
-_engines: dict[str, HibariEngine] = {}
-_engines_lock = threading.Lock()
+_engines: ModelCache[str, HibariEngine] = ModelCache("hibari")
 
 
 def get_hibari_engine(voice: str = DEFAULT_VOICE) -> HibariEngine:
     """The process-wide warm engine for ``voice`` (loaded on first use)."""
-    with _engines_lock:
-        engine = _engines.get(voice)
-        if engine is None:
-            engine = _engines[voice] = HibariEngine(voice)
-        return engine
+    return _engines.get(voice, lambda: HibariEngine(voice))
 
 
 class HibariTTS(LocalTTS):

@@ -7,7 +7,6 @@ resampling; 16 kHz input is resampled by the plugin). One instance per distinct 
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Literal
 
@@ -18,9 +17,10 @@ from livekit.agents import vad as agents_vad
 from livekit.plugins import silero
 
 from ._runtime import quiet_onnxruntime
+from .model_cache import ModelCache
 
-_cache: dict[tuple[int, float, float, float, float], agents_vad.VAD] = {}
-_lock = threading.Lock()
+VadKey = tuple[int, float, float, float, float]
+_vads: ModelCache[VadKey, agents_vad.VAD] = ModelCache("silero-vad")
 load_seconds: dict[tuple[int, float, float, float, float], float] = {}
 
 
@@ -34,18 +34,18 @@ def load_vad(
 ) -> agents_vad.VAD:
     """The process-wide silero VAD for these options (loaded from the plugin wheel on first use, never fetched)."""
     key = (sample_rate, min_silence_duration, min_speech_duration, prefix_padding_duration, activation_threshold)
-    with _lock:
-        vad = _cache.get(key)
-        if vad is None:
-            quiet_onnxruntime()
-            started = time.perf_counter()
-            vad = silero.VAD.load(
-                sample_rate=sample_rate,
-                min_silence_duration=min_silence_duration,
-                min_speech_duration=min_speech_duration,
-                prefix_padding_duration=prefix_padding_duration,
-                activation_threshold=activation_threshold,
-            )
-            load_seconds[key] = time.perf_counter() - started
-            _cache[key] = vad
+
+    def load() -> agents_vad.VAD:
+        quiet_onnxruntime()
+        started = time.perf_counter()
+        vad = silero.VAD.load(
+            sample_rate=sample_rate,
+            min_silence_duration=min_silence_duration,
+            min_speech_duration=min_speech_duration,
+            prefix_padding_duration=prefix_padding_duration,
+            activation_threshold=activation_threshold,
+        )
+        load_seconds[key] = time.perf_counter() - started
         return vad
+
+    return _vads.get(key, load)

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._runtime import offline_env
+from .model_cache import ModelCache
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +158,7 @@ def strip_loop(tokens: list[int], *, min_period: int = 4, min_repeat: int = 3) -
     return tokens
 
 
-_engines: dict[tuple[str, int, str], WhisperEngine] = {}
-_engines_lock = threading.Lock()
+_engines: ModelCache[tuple[str, int, str], WhisperEngine] = ModelCache("whisper")
 
 
 def get_whisper_engine(
@@ -166,15 +166,15 @@ def get_whisper_engine(
 ) -> WhisperEngine:
     """The process-wide engine for these settings, loaded (and warmed) on first use, then kept."""
     key = (str(model_path or ""), cpu_threads, compute_type)
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = WhisperEngine(model_path, cpu_threads=cpu_threads, compute_type=compute_type)
-            if warm:
-                engine.warm()
-            _engines[key] = engine
-            logger.info("whisper model loaded", extra={"seconds": round(engine.load_seconds, 3)})
+
+    def load() -> WhisperEngine:
+        engine = WhisperEngine(model_path, cpu_threads=cpu_threads, compute_type=compute_type)
+        if warm:
+            engine.warm()
+        logger.info("whisper model loaded", extra={"seconds": round(engine.load_seconds, 3)})
         return engine
+
+    return _engines.get(key, load)
 
 
 class PartialTranscriber:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,13 @@ from google.protobuf.json_format import MessageToJson
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
+from models.call_contract import DispatchMetadata, RoomMetadata
 from models.enums import Role
 from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn, build_event, sign
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
+from workflows.calls import CallWorkflow
 
 
 @dataclass
@@ -99,18 +100,15 @@ async def test_inbound_sip_call_from_ringing_to_ended(
 
     dispatch = await eventually(dispatched)
     row = await _the_call(platform, space)
-    metadata = json.loads(dispatch.metadata)
-    assert metadata == {
-        "call_id": row["id"],
-        "space_id": space.id,
-        "agent_id": line.agent_id,
-        "conversation_id": row["conversation_id"],
-    }
+    # The dispatch the workflow wrote is what the voice worker decodes.
+    assert DispatchMetadata.decode(dispatch.metadata) == DispatchMetadata(
+        row["workflow_id"], row["id"], space.id, line.agent_id, row["conversation_id"]
+    )
     assert row["conversation_id"] is not None
     assert row["from_number"] == "+14155550199" and row["to_number"] == line.e164
 
     # The agent speaks: the voice runtime reports the call active.
-    await temporal_client(platform).get_workflow_handle(row["workflow_id"]).signal(c.SIGNAL_ACTIVE, c.ActiveEvent())
+    await temporal_client(platform).get_workflow_handle(row["workflow_id"]).signal(CallWorkflow.active, c.ActiveEvent())
 
     async def active() -> bool:
         return (await _detail(platform, space, row["id"]))["state"] == "active"
@@ -283,3 +281,38 @@ async def test_recording_follows_the_numbers_policy(
     [complete] = [e for e in result["timeline"] if e["event"] == "recording_complete"]
     assert complete["detail"] == f"recordings/{space.id}/{row['id']}.ogg"
     assert len(livekit_standin.calls("StopEgress")) == 1
+
+
+async def test_a_finished_room_ends_its_call(stack: tuple[Platform, str], livekit_standin: LiveKitStandIn) -> None:
+    """Across the boundary: the room the workflow's activity created, finished through LiveKit's signed
+    ``room_finished`` webhook (and nothing else), ends its call as completed."""
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    placed = await platform.client.post(
+        space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550178"}, headers=space.admin
+    )
+    assert placed.status_code == 201, placed.text
+    call = placed.json()
+
+    async def connected() -> bool:
+        return (await _detail(platform, space, call["id"]))["state"] == "connected"
+
+    await eventually(connected)
+    room = call["workflow_id"]
+    [created] = [r for r in livekit_standin.calls("CreateRoom") if r.name == room]
+    assert RoomMetadata.decode(created.metadata).workflow_id == call["workflow_id"]
+
+    livekit_standin.auto_webhooks = False  # only room_finished reaches the API, not the participants leaving
+    finished_room = livekit_standin.room(room)
+    assert finished_room is not None
+    await livekit_standin.close_room(room)
+    assert await livekit_standin.send_webhook("room_finished", room=finished_room) == 204
+
+    async def ended() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, call["id"])
+        return detail if detail["state"] == "ended" else None
+
+    final = await eventually(ended)
+    assert final["end_reason"] == "completed"
+    assert final["timeline"][-1]["event"] == "hangup" and final["timeline"][-1]["detail"] == "livekit"

@@ -14,11 +14,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
+from models.call_contract import call_workflow_id
 from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.stack import eventually, running_stack
 from tests.twilio_standin import OTHER_AUTH_TOKEN, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
+from workflows.calls import CallWorkflow
 
 PUBLIC = "https://telephony.example.com"
 
@@ -62,11 +64,11 @@ def _call_params(to: str, call_sid: str | None = None, **extra: str) -> dict[str
     }
 
 
-async def _state(stack: Platform, call_sid: str) -> c.CallStateView:
+async def _state(stack: Platform, space_id: str, call_sid: str) -> c.CallStateView:
     from tests.support.stack import temporal_client
 
-    handle = temporal_client(stack).get_workflow_handle(c.call_workflow_id(call_sid))
-    return await handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+    handle = temporal_client(stack).get_workflow_handle(call_workflow_id(space_id, call_sid))
+    return await handle.query(CallWorkflow.get_state)
 
 
 async def test_stream_number_answers_a_media_stream_and_starts_the_call(
@@ -79,40 +81,45 @@ async def test_stream_number_answers_a_media_stream_and_starts_the_call(
     stream = ET.fromstring(response.text).find("./Connect/Stream")
     assert stream is not None and stream.get("url") == "wss://telephony.example.com/media/twilio"
     parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-    assert parameters["workflow_id"] == c.call_workflow_id(params["CallSid"])
+    assert parameters["workflow_id"] == call_workflow_id(space.id, params["CallSid"])
+    assert parameters["token"]  # binds the stream to this call (checked at the stream's start)
 
-    state = await _state(stack, params["CallSid"])
-    assert state.state.value == "ringing" and state.space_id == space.id and state.call_id == parameters["call_id"]
+    state = await _state(stack, space.id, params["CallSid"])
+    assert state.state.value == "ringing" and state.space_id == space.id
 
     # Twilio retries the webhook: same answer, same call, one row.
     again = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
-    assert again.text == response.text
+    again_stream = ET.fromstring(again.text).find("./Connect/Stream")
+    assert again_stream is not None
+    assert {p.get("name"): p.get("value") for p in again_stream.findall("Parameter")}["workflow_id"] == (
+        parameters["workflow_id"]
+    )
 
     async def one_row() -> list[dict[str, Any]] | None:
         rows: list[dict[str, Any]] = (await stack.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
         return rows if rows else None
 
     rows = await eventually(one_row)
-    assert [r["id"] for r in rows] == [parameters["call_id"]]
+    assert [r["id"] for r in rows] == [state.call_id]
     assert rows[0]["from_number"] == "+14155550199" and rows[0]["direction"] == "inbound"
 
 
 async def test_livekit_number_bridges_to_livekit_sip_naming_the_workflow(
     stack: Platform, twilio_standin: TwilioStandIn
 ) -> None:
-    _, e164 = await _line(stack, "livekit")
+    space, e164 = await _line(stack, "livekit")
     params = _call_params(e164)
     response = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
     sip = ET.fromstring(response.text).find("./Dial/Sip")
     assert sip is not None and sip.text == (
-        f"sip:{e164}@sip.livekit.test;transport=tcp?X-BT-Workflow-Id={c.call_workflow_id(params['CallSid'])}"
+        f"sip:{e164}@sip.livekit.test;transport=tcp?X-BT-Workflow-Id={call_workflow_id(space.id, params['CallSid'])}"
     )
 
 
 async def test_forged_or_foreign_requests_are_403_and_start_nothing(
     stack: Platform, twilio_standin: TwilioStandIn
 ) -> None:
-    _, e164 = await _line(stack, "stream")
+    space, e164 = await _line(stack, "stream")
     url = f"{PUBLIC}/webhooks/twilio/voice"
     for params, token in (
         (_call_params(e164), OTHER_AUTH_TOKEN),  # signed with another token
@@ -121,7 +128,7 @@ async def test_forged_or_foreign_requests_are_403_and_start_nothing(
         response = await twilio_standin.post_webhook(url, params, token)
         assert response.status_code == 403
         with pytest.raises(RPCError):
-            await _state(stack, params["CallSid"])
+            await _state(stack, space.id, params["CallSid"])
     # A valid signature over other parameters, or over another URL, is no signature.
     params = _call_params(e164)
     tampered = await stack.client.post(
@@ -145,13 +152,13 @@ def twilio_signature_for(params: dict[str, str]) -> str:
 
 
 async def test_unknown_number_is_rejected(stack: Platform, twilio_standin: TwilioStandIn) -> None:
-    await _line(stack, "stream")
+    space, _ = await _line(stack, "stream")
     params = _call_params(unique_e164())
     response = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
     assert response.status_code == 200
     assert ET.fromstring(response.text).find("Reject") is not None
     with pytest.raises(RPCError):
-        await _state(stack, params["CallSid"])
+        await _state(stack, space.id, params["CallSid"])
 
 
 async def test_malformed_webhooks_are_4xx(stack: Platform, twilio_standin: TwilioStandIn) -> None:
@@ -171,7 +178,7 @@ async def test_malformed_webhooks_are_4xx(stack: Platform, twilio_standin: Twili
 
 
 async def test_status_callbacks_in_any_order_end_the_call(stack: Platform, twilio_standin: TwilioStandIn) -> None:
-    _, e164 = await _line(stack, "stream")
+    space, e164 = await _line(stack, "stream")
     status_url = f"{PUBLIC}/webhooks/twilio/status"
     # "completed" arrives first, before the voice webhook and before "in-progress".
     params = _call_params(e164)
@@ -183,7 +190,7 @@ async def test_status_callbacks_in_any_order_end_the_call(stack: Platform, twili
     assert late.status_code == 204
 
     async def ended() -> c.CallStateView | None:
-        state = await _state(stack, params["CallSid"])
+        state = await _state(stack, space.id, params["CallSid"])
         return state if state.state.value == "ended" else None
 
     final = await eventually(ended)
@@ -191,7 +198,7 @@ async def test_status_callbacks_in_any_order_end_the_call(stack: Platform, twili
     # Once the call's workflow has closed, a retried voice webhook starts nothing new.
     from tests.support.stack import temporal_client
 
-    await temporal_client(stack).get_workflow_handle(c.call_workflow_id(params["CallSid"])).result()
+    await temporal_client(stack).get_workflow_handle(call_workflow_id(space.id, params["CallSid"])).result()
     voice = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
     assert ET.fromstring(voice.text).find("Reject") is not None
 
@@ -211,7 +218,7 @@ async def test_outbound_stream_call_goes_through_the_carrier(stack: Platform, tw
 
     record = await eventually(dialed)
     assert record.from_ == e164
-    assert record.url == f"{PUBLIC}/webhooks/twilio/voice?workflow_id={call['workflow_id']}&call_id={call['id']}"
+    assert record.url == f"{PUBLIC}/webhooks/twilio/voice?workflow_id={call['workflow_id']}"
     assert record.status_callback is not None and record.status_callback.startswith(f"{PUBLIC}/webhooks/twilio/status?")
 
     # The callee answers: Twilio fetches the call's Url, then reports the call in progress.
@@ -219,10 +226,8 @@ async def test_outbound_stream_call_goes_through_the_carrier(stack: Platform, tw
     twiml = await twilio_standin.post_webhook(record.url, answer, TEST_AUTH_TOKEN)
     stream = ET.fromstring(twiml.text).find("./Connect/Stream")
     assert stream is not None
-    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {
-        "call_id": call["id"],
-        "workflow_id": call["workflow_id"],
-    }
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert set(parameters) == {"workflow_id", "token"} and parameters["workflow_id"] == call["workflow_id"]
     status = await twilio_standin.send_status_callback(record.sid, "in-progress")
     assert status.status_code == 204
 
@@ -258,7 +263,7 @@ async def test_carrier_refusing_to_dial_fails_the_call(stack: Platform, twilio_s
 
 
 async def test_a_caller_hanging_up_is_not_hung_up_again(stack: Platform, twilio_standin: TwilioStandIn) -> None:
-    _, e164 = await _line(stack, "stream")
+    space, e164 = await _line(stack, "stream")
     webhooks = {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "StatusCallback": f"{PUBLIC}/webhooks/twilio/status"}
     twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164, **webhooks)
     record, answer = await twilio_standin.incoming_call(e164, "+14155550155")
@@ -266,6 +271,6 @@ async def test_a_caller_hanging_up_is_not_hung_up_again(stack: Platform, twilio_
     await twilio_standin.send_status_callback(record.sid, "completed", force=True)
     from tests.support.stack import temporal_client
 
-    result = await temporal_client(stack).get_workflow_handle(c.call_workflow_id(record.sid)).result()
+    result = await temporal_client(stack).get_workflow_handle(call_workflow_id(space.id, record.sid)).result()
     assert result["end_reason"] == "completed"
     assert twilio_standin.requests_for("update_call") == []

@@ -1,0 +1,248 @@
+"""The call contract: everything that crosses a process boundary about a call, defined once.
+
+Webhooks (api), the REST routes, the workflow, its activities, the voice runtime and the benches all import
+these: workflow ids and how they are derived, room names, room and dispatch metadata (typed, with their own
+encoding), the ``StartCall`` of each way a call starts, the media-stream route and its parameters, and the
+carrier's status vocabulary. Signal, update and query *names* live in :mod:`models.calls` beside the types
+they carry and are used only by ``workflows/`` (the workflow and its typed client).
+
+Workflow ids carry the space: ``call-<space>-<carrier call id>``. A carrier event signed by one space's
+account can only ever name workflows of that space, so another space's call is, to it, an unknown call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+from models.calls import StartCall
+from models.enums import CallDirection, EndReason, MediaMode
+from models.secret_box import SecretBox
+
+CALL_WORKFLOW_PREFIX = "call-"
+UNROUTED_SPACE = "unrouted"  # a call to a number we do not know: it is rejected, but still one workflow
+
+# ----------------------------------------------------------------------------------------------- ids
+
+
+def call_workflow_id(space_id: str | None, carrier_call_id: str) -> str:
+    """The workflow of a call: a retried webhook for the same carrier call reaches the same workflow."""
+    return f"{CALL_WORKFLOW_PREFIX}{space_id or UNROUTED_SPACE}-{carrier_call_id}"
+
+
+def space_of_workflow(workflow_id: str) -> str | None:
+    """The space a call's workflow id belongs to (``None``: not a call id, or an unrouted call)."""
+    if not workflow_id.startswith(CALL_WORKFLOW_PREFIX):
+        return None
+    space, sep, rest = workflow_id.removeprefix(CALL_WORKFLOW_PREFIX).partition("-")
+    if not sep or not rest or space == UNROUTED_SPACE:
+        return None
+    return space
+
+
+def belongs_to(workflow_id: str, space_id: str | None) -> bool:
+    """May an event of ``space_id`` act on ``workflow_id``? (the tenant rule at every carrier entry point)"""
+    return space_id is not None and space_of_workflow(workflow_id) == space_id
+
+
+def call_record_id(workflow_id: str) -> str:
+    """The Call row id of a call that a carrier started, fixed by its workflow id so retries agree on it."""
+    return "call_" + hashlib.sha256(workflow_id.encode()).hexdigest()[:32]
+
+
+def room_name(workflow_id: str) -> str:
+    """The LiveKit room we create for a call (outbound calls; inbound SIP calls arrive in LiveKit's room)."""
+    return workflow_id
+
+
+# ------------------------------------------------------------------------------------------ metadata
+
+
+class MetadataError(ValueError):
+    """Metadata that is not ours or not complete."""
+
+
+def _decode(raw: str | bytes, required: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise MetadataError("metadata is not JSON") from exc
+    if not isinstance(data, dict) or any(not isinstance(data.get(key), str) or not data[key] for key in required):
+        raise MetadataError(f"metadata needs {', '.join(required)}")
+    return data
+
+
+@dataclass(frozen=True)
+class RoomMetadata:
+    """Written on the rooms we create; LiveKit hands it back with ``room_finished``."""
+
+    workflow_id: str
+    call_id: str
+    space_id: str | None
+    direction: CallDirection
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Self:
+        data = _decode(raw, ("workflow_id", "call_id", "direction"))
+        try:
+            direction = CallDirection(data["direction"])
+        except ValueError as exc:
+            raise MetadataError("unknown call direction") from exc
+        space = data.get("space_id")
+        return cls(data["workflow_id"], data["call_id"], space if isinstance(space, str) else None, direction)
+
+
+@dataclass(frozen=True)
+class DispatchMetadata:
+    """What the workflow tells the agent it dispatches (LiveKit job metadata, or a media stream's set-up)."""
+
+    workflow_id: str
+    call_id: str
+    space_id: str
+    agent_id: str
+    conversation_id: str | None = None
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Self:
+        data = _decode(raw, ("workflow_id", "call_id", "space_id", "agent_id"))
+        conversation = data.get("conversation_id")
+        return cls(
+            data["workflow_id"],
+            data["call_id"],
+            data["space_id"],
+            data["agent_id"],
+            conversation if isinstance(conversation, str) else None,
+        )
+
+
+# ------------------------------------------------------------------------------------- media streams
+
+MEDIA_STREAM_PATH = "/media/twilio"
+STREAM_WORKFLOW_PARAMETER = "workflow_id"
+STREAM_TOKEN_PARAMETER = "token"
+STREAM_TOKEN_PURPOSE = "media-stream"
+STREAM_TOKEN_SECONDS = 600  # how long after the TwiML the carrier may open the stream
+
+
+def media_stream_url(public_url: str) -> str:
+    """The ``wss://`` URL carriers open media streams on (the route the media-stream server answers)."""
+    public = urlsplit(public_url)
+    scheme = "wss" if public.scheme == "https" else "ws"
+    return urlunsplit((scheme, public.netloc, public.path.rstrip("/") + MEDIA_STREAM_PATH, "", ""))
+
+
+def stream_token(box: SecretBox, workflow_id: str, now: float) -> str:
+    """A short-lived token binding a media stream to the call it was issued for (a TwiML ``<Parameter>``)."""
+    expires = int(now) + STREAM_TOKEN_SECONDS
+    return f"{expires}.{box.sign(STREAM_TOKEN_PURPOSE, f'{workflow_id}|{expires}')}"
+
+
+def stream_token_valid(box: SecretBox, workflow_id: str, token: str, now: float) -> bool:
+    """Was ``token`` issued by us for ``workflow_id``, and is it still fresh?"""
+    expires, _, signature = token.partition(".")
+    if not expires.isascii() or not expires.isdigit() or len(expires) > 12 or int(expires) < now:
+        return False
+    return box.signature_valid(STREAM_TOKEN_PURPOSE, f"{workflow_id}|{expires}", signature)
+
+
+# --------------------------------------------------------------------------- carrier status vocabulary
+
+# Twilio's CallStatus values: those that end a call (and how), those that mean it was answered, the rest.
+CARRIER_END_REASONS: dict[str, EndReason] = {
+    "completed": EndReason.COMPLETED,
+    "busy": EndReason.BUSY,
+    "no-answer": EndReason.NO_ANSWER,
+    "failed": EndReason.FAILED,
+    "canceled": EndReason.CANCELED,
+}
+CARRIER_ANSWERED = frozenset({"in-progress", "answered"})
+CARRIER_PROGRESS = frozenset({"queued", "initiated", "ringing"})
+TWILIO_CALL_STATUSES = frozenset(CARRIER_END_REASONS) | CARRIER_ANSWERED | CARRIER_PROGRESS
+
+
+# ------------------------------------------------------------------------ how each kind of call starts
+
+
+def twilio_inbound_call(
+    *,
+    space_id: str,
+    phone_number_id: str | None,
+    media_mode: MediaMode,
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+) -> StartCall:
+    """A call reaching one of our numbers through Twilio's voice webhook (or its status callback)."""
+    workflow_id = call_workflow_id(space_id, call_sid)
+    return StartCall(
+        call_id=call_record_id(workflow_id),
+        workflow_id=workflow_id,
+        direction=CallDirection.INBOUND,
+        from_number=from_number,
+        to_number=to_number,
+        carrier_call_id=call_sid,
+        space_id=space_id,
+        phone_number_id=phone_number_id,
+        media_mode=media_mode,
+    )
+
+
+def livekit_sip_call(
+    *,
+    space_id: str | None,
+    phone_number_id: str | None,
+    sip_call_id: str,
+    from_number: str,
+    to_number: str,
+    room: str,
+    caller_identity: str,
+) -> StartCall:
+    """A SIP call LiveKit put into a room of its own (a carrier trunk straight to LiveKit SIP)."""
+    workflow_id = call_workflow_id(space_id, sip_call_id)
+    return StartCall(
+        call_id=call_record_id(workflow_id),
+        workflow_id=workflow_id,
+        direction=CallDirection.INBOUND,
+        from_number=from_number,
+        to_number=to_number,
+        carrier_call_id=sip_call_id,
+        space_id=space_id,
+        phone_number_id=phone_number_id,
+        media_mode=MediaMode.LIVEKIT,
+        room_name=room,
+        caller_identity=caller_identity,
+    )
+
+
+def outbound_call(
+    *,
+    call_id: str,
+    space_id: str,
+    phone_number_id: str,
+    media_mode: MediaMode,
+    from_number: str,
+    to_number: str,
+    agent_id: str,
+) -> StartCall:
+    """A call we place (REST API, campaigns): our call id is the carrier-independent key."""
+    return StartCall(
+        call_id=call_id,
+        workflow_id=call_workflow_id(space_id, call_id),
+        direction=CallDirection.OUTBOUND,
+        from_number=from_number,
+        to_number=to_number,
+        carrier_call_id=call_id,
+        space_id=space_id,
+        phone_number_id=phone_number_id,
+        media_mode=media_mode,
+        agent_id=agent_id,
+    )

@@ -1,0 +1,81 @@
+"""One call set-up for every transport (carrier media streams, LiveKit rooms): the agent prepared from the
+dispatch, an ``AgentSession`` on the process's warm speech models, transcripts to the conversation, and the
+call marked ACTIVE the first time the agent speaks. Transports differ only in where the audio comes from."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from livekit import rtc
+from livekit.agents import AgentSession
+from livekit.agents.types import NOT_GIVEN
+from livekit.agents.voice import io
+
+from models.call_contract import DispatchMetadata
+from voice.agent import PreparedCall, mark_active_on_first_speech, prepare_call
+from voice.agent_transcripts import TranscriptRecorder, record_transcripts
+from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
+from voice.speech import build_stt, build_tts, load_vad
+
+log = logging.getLogger(__name__)
+
+
+def agent_session(prepared: PreparedCall, *, resumable_interruptions: bool) -> AgentSession:
+    """The session for one call: local VAD turns (no cloud turn detector), the agent's STT/TTS/LLM.
+
+    ``resumable_interruptions``: False where the transport cannot pause playback, only clear it (carrier media
+    streams): an interruption is then final."""
+    config = prepared.config
+    vad = load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
+    return AgentSession(
+        stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
+        tts=build_tts(config.tts_provider, config.voice),
+        vad=vad,
+        llm=prepared.llm,
+        turn_handling={
+            "turn_detection": "vad",
+            "endpointing": {"min_delay": 0.0, "max_delay": 2.0},
+            "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": resumable_interruptions},
+        },
+    )
+
+
+@dataclass
+class AnsweredCall:
+    prepared: PreparedCall
+    session: AgentSession
+    transcripts: TranscriptRecorder
+
+    async def aclose(self) -> None:
+        """Stop the agent and store the last transcript lines."""
+        await self.session.aclose()
+        await self.transcripts.aclose()
+
+
+async def answer_call(
+    runtime: VoiceRuntime,
+    dispatch: DispatchMetadata,
+    *,
+    agent_identity: str,
+    audio_in: io.AudioInput | None = None,
+    audio_out: io.AudioOutput | None = None,
+    room: rtc.Room | None = None,
+    resumable_interruptions: bool = True,
+    before_start: Callable[[AgentSession, PreparedCall], None] | None = None,
+) -> AnsweredCall:
+    """Answer the call ``dispatch`` names with its space's agent, over a room or the given audio I/O."""
+    prepared = await prepare_call(dispatch, runtime, agent_identity=agent_identity)
+    session = agent_session(prepared, resumable_interruptions=resumable_interruptions)
+    if audio_in is not None:
+        session.input.audio = audio_in
+    if audio_out is not None:
+        session.output.audio = audio_out
+    transcripts = record_transcripts(session, prepared.transcripts)
+    mark_active_on_first_speech(session, prepared.control)
+    if before_start is not None:
+        before_start(session, prepared)
+    await session.start(prepared.agent, room=room if room is not None else NOT_GIVEN)
+    log.info("call answered", extra={"call_id": dispatch.call_id, "agent_id": dispatch.agent_id})
+    return AnsweredCall(prepared, session, transcripts)

@@ -1,0 +1,184 @@
+"""A call carried in a LiveKit room: the room, the SIP participants we dial, the agent dispatch, egress
+recording, hold by permissions, cold transfer by SIP REFER, warm transfer by dialing the target in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.livekit_rooms import LiveKitRoomActivities
+    from models import calls as c
+    from models import recordings as rec
+    from models.enums import CallDirection, CallState, EndReason
+    from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
+    from workflows import call_state as sm
+    from workflows import recording
+    from workflows.call_leg import A, CallLeg, LegCapabilities, LegHost, Method, run_livekit
+    from workflows.failures import ActivityFailure, failure_reason
+
+S = CallState
+ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: a retry could ring twice
+SIP_TIMEOUT = timedelta(seconds=90)
+RECORDING_SETTLE = timedelta(seconds=60)
+
+
+class LiveKitLeg(CallLeg):
+    def __init__(self, host: LegHost, start: c.StartCall) -> None:
+        super().__init__(host)
+        self._start = start
+        self._egress_id: str | None = None
+
+    def capabilities(self) -> LegCapabilities:
+        k = self.host.k
+        return LegCapabilities(
+            has_room_and_caller=bool(k.room and k.caller),
+            has_outbound_trunk=bool(self.host.route.outbound_trunk_id),
+        )
+
+    async def set_up(self) -> None:
+        k, start, route = self.host.k, self._start, self.host.route
+        if not k.room or start.room_name:  # a room LiveKit made for an arriving SIP call exists already
+            return
+        room = c.CreateRoomInput(
+            k.room, start.call_id, k.space_id, start.direction, route.max_call_duration_seconds, start.workflow_id
+        )
+        try:
+            await run_livekit(LiveKitRoomActivities.create_room, room)
+        except ActivityFailure as exc:  # the call cannot proceed without its room
+            self.host.end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
+        if start.direction is CallDirection.OUTBOUND and k.state is S.RINGING:
+            await self._dial_callee()
+
+    async def _dial_callee(self) -> None:
+        k, route = self.host.k, self.host.route
+        assert k.room is not None
+        if not route.outbound_trunk_id:
+            self.host.end(EndReason.FAILED, "dial_failed", "the number has no provisioned SIP trunk")
+            return
+        identity, to = f"sip_{k.start.to_number}", k.start.to_number
+        dial = c.DialParticipantInput(
+            k.room,
+            route.outbound_trunk_id,
+            to,
+            identity,
+            k.start.from_number,
+            route.ringing_timeout_seconds,
+            self._sip_attributes(ROLE_REMOTE_PARTY),
+        )
+        ring = timedelta(seconds=route.ringing_timeout_seconds + 30)
+        outcome = await self._sip_action(LiveKitRoomActivities.dial_participant, dial, ring)
+        if k.state is S.ENDED:
+            return
+        if outcome.ok:
+            k.caller = identity
+            k.join(identity, c.ParticipantKind.CALLER, workflow.now())
+            self.host.transition(S.CONNECTED, "answered")
+        else:
+            reason = sm.dial_failure_reason(outcome.sip_status_code, outcome.no_answer)
+            self.host.end(reason, "dial_failed", outcome.error)
+
+    async def bring_in_agent(self) -> None:
+        k = self.host.k
+        if not (k.room and k.agent_id and k.space_id) or k.state is S.ENDED:
+            return
+        request = c.DispatchAgentInput(
+            k.room, k.start.call_id, k.space_id, k.agent_id, k.conversation_id, workflow.info().workflow_id
+        )
+        try:
+            await run_livekit(LiveKitRoomActivities.dispatch_agent, request)
+        except ActivityFailure as exc:  # nobody would answer the caller
+            self.host.end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
+            return
+        k.note("agent_dispatched", workflow.now(), k.agent_id)
+
+    # --------------------------------------------------------------------------------- recording
+    async def start_recording(self) -> None:
+        k = self.host.k
+        if k.recording != c.RECORDING_REQUESTED or not (k.room and k.space_id) or k.state is S.ENDED:
+            return
+        started = await recording.start(k.room, k.start.call_id, k.space_id)
+        if isinstance(started, str):
+            k.recording = rec.RECORDING_FAILED
+            k.note("recording_failed", workflow.now(), started)
+            return
+        self._egress_id = started.egress_id
+        k.recording = rec.RECORDING_ACTIVE
+        k.note("recording_started", workflow.now(), started.egress_id)
+
+    async def stop_recording(self) -> None:
+        k = self.host.k
+        if not (self._egress_id and k.recording == rec.RECORDING_ACTIVE):
+            return
+        failure = await recording.stop(self._egress_id)
+        k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
+        k.note("recording_stopped", workflow.now(), failure)
+        # LiveKit reports the finished file by webhook: wait a little for it, so the call's final state
+        # says where its recording is.
+        done = (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED)
+        try:
+            await workflow.wait_condition(lambda: k.recording in done, timeout=RECORDING_SETTLE)
+        except TimeoutError:
+            k.note("recording_unconfirmed", workflow.now())
+
+    def recording_update(self, update: rec.RecordingUpdate) -> bool:
+        k = self.host.k
+        if update.egress_id != self._egress_id or k.recording in (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED):
+            return False
+        k.recording = update.status
+        k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
+        return True
+
+    # ----------------------------------------------------------------------------------- actions
+    async def set_hold(self, on_hold: bool) -> None:
+        k = self.host.k
+        assert k.room is not None and k.caller is not None
+        await run_livekit(LiveKitRoomActivities.set_hold, c.SetHoldInput(k.room, k.caller, on_hold))
+
+    async def transfer(self, request: c.TransferRequest, target: str) -> c.SipOutcome:
+        k, route = self.host.k, self.host.route
+        assert k.room is not None
+        if request.mode is c.TransferMode.COLD:
+            assert k.caller is not None
+            refer = c.TransferParticipantInput(k.room, k.caller, target)
+            return await self._sip_action(LiveKitRoomActivities.transfer_participant, refer, SIP_TIMEOUT)
+        assert route.outbound_trunk_id is not None
+        number = target.removeprefix("tel:")
+        dial = c.DialParticipantInput(
+            k.room,
+            route.outbound_trunk_id,
+            number,
+            f"transfer_{number}",
+            k.our_number,
+            attributes=self._sip_attributes(ROLE_TRANSFER_TARGET),
+        )
+        return await self._sip_action(LiveKitRoomActivities.dial_participant, dial, SIP_TIMEOUT)
+
+    async def send_dtmf(self, digits: str) -> None:
+        k = self.host.k
+        assert k.room is not None
+        send = c.SendDtmfInput(k.room, digits, [k.agent_identity] if k.agent_identity else [])
+        await run_livekit(LiveKitRoomActivities.send_dtmf, send)
+
+    async def tear_down(self, ended_remotely: bool) -> None:
+        k = self.host.k
+        if not k.room:
+            return
+        try:
+            await run_livekit(LiveKitRoomActivities.delete_room, c.DeleteRoomInput(k.room))
+        except ActivityFailure as exc:
+            k.note("room_cleanup_failed", workflow.now(), failure_reason(exc))
+
+    # ----------------------------------------------------------------------------------- helpers
+    async def _sip_action(self, method: Method[A, c.SipOutcome], arg: A, limit: timedelta) -> c.SipOutcome:
+        """Run a dial/transfer activity once; a crash or timeout counts as a failed outcome."""
+        try:
+            return await workflow.execute_activity_method(method, arg, start_to_close_timeout=limit, retry_policy=ONCE)
+        except ActivityFailure as exc:
+            return c.SipOutcome(ok=False, error=failure_reason(exc))
+
+    def _sip_attributes(self, role: str) -> dict[str, str]:
+        """Attributes of a participant we dial: LiveKit's webhooks carry them back to this workflow."""
+        return {WORKFLOW_ID_ATTRIBUTE: workflow.info().workflow_id, ROLE_ATTRIBUTE: role}
