@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         description="Workflows a worker keeps in memory (~0.3 MB each, sandboxed); others replay on their next event",
     )
 
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json: one JSON object per line (production); console: key=value lines"
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_access_log: bool = Field(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.settings import Settings
+from workers.logs import configure_logging
 
 log = logging.getLogger("workers.cli")
 
@@ -84,7 +85,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     # The API process also answers carrier media streams with the voice agent (no LiveKit needed).
     app = create_app(settings, extensions=[MediaStreamExtension()])
     uvicorn.run(
-        app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=settings.api_access_log
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        log_config=None,  # uvicorn logs through our structured handler
+        access_log=settings.api_access_log,
     )
     return 0
 
@@ -212,13 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("alembic.runtime.plugins", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "dev":  # one machine, a person reading: readable lines, for the children too
+        os.environ.setdefault("TELEPHONY_LOG_FORMAT", "console")
+    configure_logging(Settings().log_format, logging.DEBUG if args.verbose else logging.INFO)
     sys.exit(args.func(args))
 
 

@@ -1,14 +1,28 @@
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic import AfterValidator, Field, HttpUrl, SecretStr, model_validator
 
+from models.providers import Kind, provider_problem
 from models.schemas.common import Name, OutSchema, Schema, Timestamps, TransferTarget
 
-SttProvider = Literal["local-whisper", "deepgram", "openai"]
-TtsProvider = Literal["local-hibari", "local-espeak", "cartesia", "openai"]
-LlmProvider = Literal["local-kb", "openai-compatible"]
+
+def _loadable(kind: Kind) -> AfterValidator:
+    """Refuse a provider the voice runtime could not load here (plugin missing, key unset), saying what to do."""
+
+    def check(name: str) -> str:
+        problem = provider_problem(kind, name)
+        if problem is not None:
+            raise ValueError(problem)
+        return name
+
+    return AfterValidator(check)
+
+
+SttProvider = Annotated[Literal["local-whisper", "deepgram", "openai"], _loadable("stt")]
+TtsProvider = Annotated[Literal["local-hibari", "local-espeak", "cartesia", "openai"], _loadable("tts")]
+LlmProvider = Annotated[Literal["local-kb", "openai-compatible"], _loadable("llm")]
 
 
 class KnowledgeEntry(Schema):

@@ -115,3 +115,27 @@ async def test_malformed_json_is_a_4xx(api: Platform) -> None:
             space.path("/agents"), content=content, headers={**space.admin, "content-type": "application/json"}
         )
         assert response.status_code == 422, (content, response.text)
+
+
+async def test_agents_naming_a_provider_the_runtime_cannot_load_are_refused(
+    api: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validated where they are written: a plugin that is not installed or a key that is not set is a 422 naming
+    the field and what to do, on create and on update; what the runtime can load is accepted."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    space = await api.new_space()
+    missing_plugin = {**agent_body(), "stt_provider": "deepgram"}
+    errors = _errors(await api.client.post(space.path("/agents"), json=missing_plugin, headers=space.admin))
+    assert any(f == "stt_provider" and "livekit-plugins-deepgram" in m for f, m in errors), errors
+    missing_key = {**agent_body(), "tts_provider": "openai"}
+    errors = _errors(await api.client.post(space.path("/agents"), json=missing_key, headers=space.admin))
+    assert any(f == "tts_provider" and "OPENAI_API_KEY" in m for f, m in errors), errors
+
+    created = await api.client.post(space.path("/agents"), json=agent_body(), headers=space.admin)
+    assert created.status_code == 201
+    path = space.path(f"/agents/{created.json()['id']}")
+    errors = _errors(await api.client.patch(path, json={"tts_provider": "cartesia"}, headers=space.admin))
+    assert any(f == "tts_provider" and "bivariant-telephony[cartesia]" in m for f, m in errors), errors
+    assert (await api.client.get(path, headers=space.admin)).json()["tts_provider"] == "local-hibari"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # installed (dev extra) and keyed: the runtime can load it
+    assert (await api.client.patch(path, json={"tts_provider": "openai"}, headers=space.admin)).status_code == 200

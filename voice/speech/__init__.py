@@ -5,9 +5,10 @@ Factory (providers are named as in an agent's config):
 - ``build_tts("local-hibari", voice)`` → :class:`HibariTTS` (``voice`` "heart", or "" for the default);
 - ``build_tts("local-espeak", voice)`` → :class:`EspeakTTS` (``voice`` an espeak-ng name, "" → "en-us");
 - ``load_vad()`` → the shared silero VAD (8 kHz).
-Cloud providers ("deepgram", "cartesia", "openai", "elevenlabs", …) raise :class:`ProviderNotInstalledError`
-naming the livekit plugin to install (optional extras, not part of the default install); anything else raises
-``ValueError``. Builders are cheap: models load lazily on first use (or ``prewarm()``) and are shared process-wide.
+Cloud providers (``models.providers``: "deepgram", "cartesia", "openai") load from their livekit plugin when it is
+installed (an optional extra) and its API key is set; otherwise :class:`ProviderNotInstalledError` says what is
+missing (the API refuses such agents when they are written). Anything else raises ``ValueError``. Builders are
+cheap: models load lazily on first use (or ``prewarm()``) and are shared process-wide.
 Audio helpers for carrier media streams (μ-law, resampling) live in :mod:`voice.speech.audio`.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from livekit.agents import stt, tts
 from livekit.agents import vad as agents_vad
 
+from models.providers import PROVIDERS, provider_problem
+
 from .espeak_tts import EspeakTTS
 from .hibari_tts import HibariTTS
 from .vad import load_vad
@@ -23,28 +26,40 @@ from .whisper_stt import WhisperSTT
 
 LOCAL_STT_PROVIDERS = ("local-whisper",)
 LOCAL_TTS_PROVIDERS = ("local-hibari", "local-espeak")
-CLOUD_PLUGINS = {
-    "deepgram": "livekit-plugins-deepgram",
-    "cartesia": "livekit-plugins-cartesia",
-    "openai": "livekit-plugins-openai",
-    "elevenlabs": "livekit-plugins-elevenlabs",
-    "assemblyai": "livekit-plugins-assemblyai",
-    "azure": "livekit-plugins-azure",
-    "google": "livekit-plugins-google",
-}
 
 
 class ProviderNotInstalledError(RuntimeError):
-    """A cloud speech provider was selected but its livekit-agents plugin is not installed."""
+    """A cloud speech provider was selected but its livekit-agents plugin (or its API key) is missing."""
 
 
-def _cloud(provider: str, kind: str) -> ProviderNotInstalledError:
-    plugin = CLOUD_PLUGINS[provider]
-    return ProviderNotInstalledError(
-        f"{kind} provider {provider!r} needs the {plugin} plugin, which is not installed "
-        f"(an optional extra); offline providers: "
-        f"{', '.join(LOCAL_STT_PROVIDERS if kind == 'STT' else LOCAL_TTS_PROVIDERS)}"
-    )
+def _cloud_stt(provider: str) -> stt.STT:
+    problem = provider_problem("stt", provider)
+    if problem is not None:
+        raise ProviderNotInstalledError(f"STT provider {problem}")
+    if provider == "deepgram":
+        from livekit.plugins import deepgram  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+        deepgram_stt: stt.STT = deepgram.STT()
+        return deepgram_stt
+    from livekit.plugins import openai  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+    openai_stt: stt.STT = openai.STT()
+    return openai_stt
+
+
+def _cloud_tts(provider: str, voice: str) -> tts.TTS:
+    problem = provider_problem("tts", provider)
+    if problem is not None:
+        raise ProviderNotInstalledError(f"TTS provider {problem}")
+    if provider == "cartesia":
+        from livekit.plugins import cartesia  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+        cartesia_tts: tts.TTS = cartesia.TTS(voice=voice) if voice else cartesia.TTS()
+        return cartesia_tts
+    from livekit.plugins import openai  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+    openai_tts: tts.TTS = openai.TTS(voice=voice) if voice else openai.TTS()
+    return openai_tts
 
 
 def build_stt(provider: str, vad: agents_vad.VAD | None = None) -> stt.STT:
@@ -53,8 +68,8 @@ def build_stt(provider: str, vad: agents_vad.VAD | None = None) -> stt.STT:
     name = provider.strip().lower()
     if name == "local-whisper":
         return WhisperSTT(vad=vad)
-    if name in CLOUD_PLUGINS:
-        raise _cloud(name, "STT")
+    if ("stt", name) in PROVIDERS:
+        return _cloud_stt(name)
     raise ValueError(f"unknown STT provider {provider!r}; offline: {', '.join(LOCAL_STT_PROVIDERS)}")
 
 
@@ -65,13 +80,12 @@ def build_tts(provider: str, voice: str = "") -> tts.TTS:
         return HibariTTS(voice=voice or "heart")
     if name == "local-espeak":
         return EspeakTTS(voice=voice or "en-us")
-    if name in CLOUD_PLUGINS:
-        raise _cloud(name, "TTS")
+    if ("tts", name) in PROVIDERS:
+        return _cloud_tts(name, voice)
     raise ValueError(f"unknown TTS provider {provider!r}; offline: {', '.join(LOCAL_TTS_PROVIDERS)}")
 
 
 __all__ = [
-    "CLOUD_PLUGINS",
     "LOCAL_STT_PROVIDERS",
     "LOCAL_TTS_PROVIDERS",
     "EspeakTTS",
