@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -60,7 +60,7 @@ class CallNotRunning(CallActionError):
 
 
 def _search_attributes(start: c.StartCall) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[Any]] = [
+    pairs: list[SearchAttributePair[str]] = [
         SearchAttributePair(c.SA_CALL_STATE, CallState.RINGING.value),
         SearchAttributePair(c.SA_CALL_DIRECTION, start.direction.value),
     ]
