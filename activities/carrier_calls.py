@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
@@ -11,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
-from models.call_contract import STREAM_WORKFLOW_PARAMETER
+from models.call_contract import STREAM_WORKFLOW_PARAMETER, media_stream_twiml
 from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
     CarrierCallEnded,
@@ -19,7 +20,9 @@ from models.carrier_calls import (
     CarrierCallRedirected,
     EndCarrierCallInput,
     PlaceCarrierCallInput,
+    ReconnectStreamInput,
     RedirectCarrierCallInput,
+    StreamReconnected,
 )
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,22 @@ class CarrierCallActivities:
                 raise
             return CarrierCallRedirected(ok=False, error=f"carrier refused the transfer: {exc.message}")
         return CarrierCallRedirected(ok=True)
+
+    @activity.defn
+    async def reconnect_stream(self, request: ReconnectStreamInput) -> StreamReconnected:
+        """Redirect the live carrier leg to a new media stream (TwiML ``<Connect><Stream>`` again): the process that
+        carried its agent died, another one takes the call where it was."""
+        twilio = await self._client(request.space_id, request.phone_number_id)
+        settings = self._carriers.settings
+        twiml = media_stream_twiml(settings.stream_public_url, self._carriers.box, request.workflow_id, time.time())
+        try:
+            await twilio.redirect_call(request.carrier_call_id, twiml)
+        except TwilioError as exc:
+            if exc.retryable:
+                raise
+            return StreamReconnected(ok=False, error=f"carrier refused the redirect: {exc.message}")
+        log.info("call redirected to a new media stream", extra={"workflow_id": request.workflow_id})
+        return StreamReconnected(ok=True)
 
     @activity.defn
     async def end_carrier_call(self, request: EndCarrierCallInput) -> CarrierCallEnded:

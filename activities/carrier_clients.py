@@ -21,11 +21,11 @@ class CarrierClients:
     ) -> None:
         self.sessions = sessions
         self.settings = settings
-        self._box = secret_box
+        self.box = secret_box  # also signs the media-stream tokens of the TwiML we send
         self._http = http
 
     def _client(self, account: CarrierAccount) -> TwilioRest:
-        token = self._box.decrypt(account.secret_encrypted)
+        token = self.box.decrypt(account.secret_encrypted)
         return TwilioRest(self._http, self.settings.twilio_api_base_url, account.account_sid, token)
 
     async def for_account(self, space_id: str, carrier_account_id: str) -> TwilioRest | None:

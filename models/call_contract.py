@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -138,6 +139,21 @@ def media_stream_url(public_url: str) -> str:
     public = urlsplit(public_url)
     scheme = "wss" if public.scheme == "https" else "ws"
     return urlunsplit((scheme, public.netloc, public.path.rstrip("/") + MEDIA_STREAM_PATH, "", ""))
+
+
+# After the stream, Twilio goes on to the next verb: if the process carrying the stream dies, this keeps the caller
+# on the line (silence) until the workflow redirects the call to a new stream.
+STREAM_FALLBACK_PAUSE_SECONDS = 60
+
+
+def media_stream_twiml(media_public_url: str, box: SecretBox, workflow_id: str, now: float) -> str:
+    """The TwiML that connects a call's audio to our media-stream servers, bound to the call by a token."""
+    response = ET.Element("Response")
+    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=media_stream_url(media_public_url))
+    ET.SubElement(stream, "Parameter", name=STREAM_WORKFLOW_PARAMETER, value=workflow_id)
+    ET.SubElement(stream, "Parameter", name=STREAM_TOKEN_PARAMETER, value=stream_token(box, workflow_id, now))
+    ET.SubElement(response, "Pause", length=str(STREAM_FALLBACK_PAUSE_SECONDS))
+    return ET.tostring(response, encoding="unicode", xml_declaration=True)
 
 
 def stream_token(box: SecretBox, workflow_id: str, now: float) -> str:

@@ -388,3 +388,43 @@ class DeleteRoomInput:
 @dataclass
 class RoomDeleted:
     deleted: bool
+
+
+# ------------------------------------------------------------------------- media attachment
+# A transport process (a media-stream server) carries a call's audio and its agent. It attaches itself to the call
+# with the ``attach_media`` update; the workflow then holds a heartbeating ``carry_media`` activity on that
+# process's own task queue for as long as the audio flows. If the process dies, the heartbeat stops and the
+# workflow knows within MEDIA_HEARTBEAT_TIMEOUT: it re-attaches the call to another process.
+UPDATE_ATTACH_MEDIA = "attach_media"
+MEDIA_HEARTBEAT_TIMEOUT_SECONDS = 2.0
+MEDIA_HEARTBEAT_INTERVAL_SECONDS = 0.5
+MEDIA_REATTACH_WAIT_SECONDS = 20  # after a redirect, how long a new stream has to attach before the call fails
+
+
+@dataclass
+class AttachMedia:
+    stream_id: str  # the transport's id for this audio (Twilio's streamSid)
+    task_queue: str  # the carrying process's own queue: carry_media runs there
+    transport: str = "carrier-stream"
+
+
+@dataclass
+class MediaAttached:
+    call_id: str
+    workflow_id: str
+    space_id: str
+    agent_id: str
+    conversation_id: str | None
+    resumed: bool  # the agent comes back to a call it was already on: no second greeting
+
+
+@dataclass
+class CarryMediaInput:
+    stream_id: str
+    call_id: str
+
+
+@dataclass
+class MediaCarried:
+    stream_id: str
+    ended_by: str  # "caller" (stop) or "closed" (the socket went away)

@@ -49,3 +49,19 @@ class CarrierCallRedirected:
 @dataclass
 class CarrierCallEnded:
     ended: bool  # False: the carrier had already ended it
+
+
+@dataclass
+class ReconnectStreamInput:
+    """Point the carrier's live leg at a new media stream (its agent's process died)."""
+
+    space_id: str
+    phone_number_id: str
+    carrier_call_id: str
+    workflow_id: str
+
+
+@dataclass
+class StreamReconnected:
+    ok: bool
+    error: str | None = None

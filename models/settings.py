@@ -55,6 +55,17 @@ class Settings(BaseSettings):
         description="URL carriers use to reach the API: signatures and stream URLs are built from it",
     )
 
+    media_host: str = "127.0.0.1"
+    media_port: int = 8001
+    media_public_url: str | None = Field(
+        default=None,
+        description="URL carriers open media streams on (the media servers, `telephony media`); default: public_url",
+    )
+    reattach_line: str = Field(
+        default="Sorry about that, where were we?",
+        description="What an agent says when it comes back to a call whose voice process died (no second greeting)",
+    )
+
     livekit_url: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None
@@ -78,6 +89,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'telephony.db').resolve()}"
+
+    @property
+    def stream_public_url(self) -> str:
+        return self.media_public_url or self.public_url
 
     @property
     def livekit_configured(self) -> bool:

@@ -27,8 +27,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DEPLOY = ROOT / "deploy"
-OUR_SERVICES = {"api", "worker", "voice", "migrate"}
-SUBCOMMANDS = {"api", "worker", "voice", "migrate"}
+OUR_SERVICES = {"api", "media", "worker", "voice", "migrate"}
+SUBCOMMANDS = {"api", "media", "worker", "voice", "migrate"}
 EXPECTED_SERVICES = OUR_SERVICES | {
     "postgresql",
     "temporal",

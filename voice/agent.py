@@ -84,6 +84,7 @@ class PhoneAgent(Agent):
         llm_: llm.LLM | None = None,
         history: Sequence[ContextMessage] = (),
         greet: bool = True,
+        resume_line: str = "",
     ) -> None:
         super().__init__(
             instructions=build_instructions(config),
@@ -94,10 +95,13 @@ class PhoneAgent(Agent):
         self.control = control
         self.knowledge = knowledge
         self.greet = greet
+        self.resume_line = resume_line
 
     async def on_enter(self) -> None:
         if self.greet:
             self.session.say(default_greeting(self.config))
+        elif self.resume_line:  # back on a call after its voice process died: pick up, don't start over
+            self.session.say(self.resume_line)
 
     # ----------------------------------------------------------------------------------- tools
     @function_tool
@@ -200,6 +204,7 @@ async def prepare_call(
     agent_identity: str | None = None,
     transfer_target: str | None = None,
     history_limit: int = 20,
+    resumed: bool = False,
 ) -> PreparedCall:
     """Load the agent's config, knowledge base and the conversation's recent messages; wire the agent to the
     call's workflow (named in the dispatch). ``transfer_target``: the default destination of "speak to a
@@ -218,7 +223,10 @@ async def prepare_call(
         agent_identity=agent_identity,
         default_transfer_target=config.transfer_target,
     )
-    agent = PhoneAgent(config, control, knowledge, llm_=model, history=history)
+    resume_line = runtime.settings.reattach_line if resumed else ""
+    agent = PhoneAgent(
+        config, control, knowledge, llm_=model, history=history, greet=not resumed, resume_line=resume_line
+    )
     sink = DbTranscriptSink(
         sessions, space_id=dispatch.space_id, conversation_id=dispatch.conversation_id, call_id=dispatch.call_id
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -14,6 +14,7 @@ from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
 from voice.speech import build_stt, build_tts, load_vad
+from voice.streams import StreamRegistry
 from workflows.call_client import CallClient
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ class VoiceRuntime:
     calls: CallClient
     secret_box: SecretBox
     engine: AsyncEngine | None = None  # set when this runtime owns its engine (see connect)
+    media_queue: str = ""  # this process's own task queue: the workflows hold their carry_media activities there
+    streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
 
     @classmethod
     async def connect(cls, settings: Settings) -> VoiceRuntime:

@@ -1,4 +1,4 @@
-"""The ``telephony`` command: ``dev``, ``api``, ``worker``, ``voice``, ``migrate``, ``create-admin-key``.
+"""The ``telephony`` command: ``dev``, ``api``, ``media``, ``worker``, ``voice``, ``migrate``, ``create-admin-key``.
 
 Settings come from the environment (``TELEPHONY_*``, or ``.env``); command-line flags override them.
 """
@@ -38,7 +38,9 @@ def _settings(data_dir: str | None = None, **overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
-def dev_settings(data_dir: str | None, api_port: int | None, temporal_port: int) -> Settings:
+def dev_settings(
+    data_dir: str | None, api_port: int | None, temporal_port: int, media_port: int | None = None
+) -> Settings:
     base = Settings()
     port = api_port if api_port is not None else base.api_port
     overrides: dict[str, Any] = {
@@ -49,6 +51,11 @@ def dev_settings(data_dir: str | None, api_port: int | None, temporal_port: int)
     }
     if "public_url" not in base.model_fields_set:  # not configured: follow the API port
         overrides["public_url"] = f"http://127.0.0.1:{port}"
+    if media_port is None:
+        media_port = base.media_port if "media_port" in base.model_fields_set else port + 1
+    overrides["media_port"] = media_port
+    if "media_public_url" not in base.model_fields_set:
+        overrides["media_public_url"] = f"http://127.0.0.1:{media_port}"
     return Settings(**overrides)
 
 
@@ -66,7 +73,7 @@ def _exit_now(code: int) -> None:
 def cmd_dev(args: argparse.Namespace) -> int:
     from workers.dev import run_dev
 
-    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port)
+    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port, args.media_port)
     _exit_now(run_dev(settings, temporal_port=args.temporal_port, ui_port=args.ui_port))
     return 0  # not reached
 
@@ -76,14 +83,13 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from models.db import migrate
-    from voice.media_stream.extension import MediaStreamExtension
     from workers.dev import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir)
     migrate(settings.resolved_database_url)
-    # The API process also answers carrier media streams with the voice agent (no LiveKit needed).
-    app = create_app(settings, extensions=[MediaStreamExtension()])
+    # No speech models here: media streams are served by `telephony media`, so webhooks stay light.
+    app = create_app(settings)
     uvicorn.run(
         app,
         host=settings.api_host,
@@ -93,6 +99,27 @@ def cmd_api(args: argparse.Namespace) -> int:
         access_log=settings.api_access_log,
     )
     return 0
+
+
+def cmd_media(args: argparse.Namespace) -> int:
+    """Carrier media streams answered by the voice agent: one or more per machine, behind TELEPHONY_MEDIA_PUBLIC_URL."""
+    import uvicorn
+
+    from voice.media_stream.app import create_media_app
+    from workers.dev import follow_supervisor
+
+    follow_supervisor()
+    settings = _settings(args.data_dir, **({"media_port": args.port} if args.port else {}))
+    uvicorn.run(
+        create_media_app(settings),
+        host=settings.media_host,
+        port=settings.media_port,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+    )
+    _exit_now(0)
+    return 0  # not reached
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -121,7 +148,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_voice(args: argparse.Namespace) -> int:
     """The livekit-agents worker answering calls dispatched into LiveKit rooms (media mode livekit).
 
-    Carrier media streams need no separate process: the API serves them."""
+    Carrier media streams are served by `telephony media`."""
     settings = _settings(args.data_dir)
     if not settings.livekit_configured:
         print(
@@ -183,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-port", type=_port, default=None, metavar="PORT", help="API port (default: $TELEPHONY_API_PORT or 8000)"
     )
     dev.add_argument(
+        "--media-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="media-stream server port (default: $TELEPHONY_MEDIA_PORT or the API port + 1)",
+    )
+    dev.add_argument(
         "--temporal-port",
         type=_port,
         default=DEFAULT_TEMPORAL_PORT,
@@ -196,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = commands.add_parser("api", parents=[data_dir], help="run the HTTP API (migrates first)")
     api.set_defaults(func=cmd_api)
+
+    media = commands.add_parser(
+        "media", parents=[data_dir], help="run a media-stream server (carrier media streams answered by the agent)"
+    )
+    media.add_argument("--port", type=_port, default=None, help="port (default: $TELEPHONY_MEDIA_PORT or 8001)")
+    media.set_defaults(func=cmd_media)
 
     worker = commands.add_parser("worker", parents=[data_dir], help="run the Temporal worker")
     worker.set_defaults(func=cmd_worker)

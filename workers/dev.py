@@ -131,6 +131,9 @@ def child_env(settings: Settings) -> dict[str, str]:
             "TELEPHONY_API_HOST": HOST,
             "TELEPHONY_API_PORT": str(settings.api_port),
             "TELEPHONY_PUBLIC_URL": settings.public_url,
+            "TELEPHONY_MEDIA_HOST": HOST,
+            "TELEPHONY_MEDIA_PORT": str(settings.media_port),
+            "TELEPHONY_MEDIA_PUBLIC_URL": settings.stream_public_url,
             SUPERVISOR_PID_ENV: str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }
@@ -234,15 +237,17 @@ class DevSupervisor:
     def _check_ports(self) -> None:
         ports = {
             "API": self.settings.api_port,
+            "media server": self.settings.media_port,
             "Temporal": self.temporal_port,
             "Temporal UI": self.ui_port,
         }
         if len(set(ports.values())) != len(ports):
-            raise DevError(f"the API, Temporal and Temporal UI ports must differ: {ports}")
+            raise DevError(f"the API, media server, Temporal and Temporal UI ports must differ: {ports}")
         busy = [f"{name} port {port}" for name, port in ports.items() if not port_free(port)]
         if busy:
             raise DevError(
-                f"already in use on {HOST}: {', '.join(busy)} (choose others with --api-port/--temporal-port/--ui-port)"
+                f"already in use on {HOST}: {', '.join(busy)} "
+                "(choose others with --api-port/--media-port/--temporal-port/--ui-port)"
             )
 
     def _start_temporal(self) -> None:
@@ -333,7 +338,10 @@ class DevSupervisor:
             raise DevError(f"the {dead.name} exited unexpectedly with code {dead.process.returncode}")
 
     def _wait_for_api(self) -> None:
-        url = f"http://{HOST}:{self.settings.api_port}/healthz"
+        self._wait_for_health("API", self.settings.api_port)
+
+    def _wait_for_health(self, name: str, port: int) -> None:
+        url = f"http://{HOST}:{port}/healthz"
         deadline = time.monotonic() + self.ready_timeout
         with httpx.Client(timeout=2.0) as http:
             while True:
@@ -343,7 +351,7 @@ class DevSupervisor:
                     if http.get(url).status_code == 200:
                         return
                 if time.monotonic() > deadline:
-                    raise DevError(f"the API did not answer {url} within {self.ready_timeout:.0f} s")
+                    raise DevError(f"the {name} did not answer {url} within {self.ready_timeout:.0f} s")
                 time.sleep(POLL_INTERVAL)
 
     def start(self) -> None:
@@ -357,8 +365,10 @@ class DevSupervisor:
         self.admin_key = asyncio.run(ensure_platform_key(settings))
         self._check_interrupted()
         self._start_service("API", "api")
+        self._start_service("media server", "media")
         self._start_service("worker", "worker")
         self._wait_for_api()
+        self._wait_for_health("media server", self.settings.media_port)
         self._raise_if_child_died()
 
     def _banner(self, elapsed: float) -> None:
@@ -366,6 +376,7 @@ class DevSupervisor:
         self._say(f"Bivariant Telephony dev is up ({elapsed:.1f} s):")
         self._say(f"  API:          {api}")
         self._say(f"  API docs:     {api}/docs")
+        self._say(f"  Media:        {self.settings.stream_public_url} (carrier media streams)")
         self._say(f"  Temporal UI:  http://{HOST}:{self.ui_port}")
         self._say(f"  Temporal:     {self.settings.temporal_address} (gRPC)")
         self._say(f"  Data dir:     {self.settings.data_dir}")
@@ -396,7 +407,7 @@ class DevSupervisor:
         return 0
 
     def stop(self) -> None:
-        """API and worker first (so the worker drains while Temporal still answers), Temporal last."""
+        """API, media server and worker first (so the worker drains while Temporal still answers), Temporal last."""
         stop_children(self.services)
         if self.temporal is not None:
             stop_children([self.temporal])

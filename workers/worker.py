@@ -66,6 +66,7 @@ class ActivityClients:
             self.carrier_calls.place_carrier_call,
             self.carrier_calls.end_carrier_call,
             self.carrier_calls.redirect_carrier_call,
+            self.carrier_calls.reconnect_stream,
             self.recordings.start_recording,
             self.recordings.stop_recording,
             self.sip_trunks.apply_sip_trunk,

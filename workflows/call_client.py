@@ -140,6 +140,10 @@ class CallRef:
     async def hangup(self, request: c.HangupRequest) -> c.CallStateView:
         return await self._update(CallWorkflow.hangup, request)
 
+    async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
+        """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""
+        return await self._update(CallWorkflow.attach_media, request)
+
     async def _update(self, update: UpdateMethodMultiParam[[CallWorkflow, E], R], request: E) -> R:
         """Run an update; its refusal or failure becomes a :class:`CallActionError` with the reason."""
         if not self._visible:

@@ -66,6 +66,7 @@ class LegCapabilities:
     has_room_and_caller: bool = False
     has_outbound_trunk: bool = False
     has_carrier_leg: bool = False
+    carries_media_streams: bool = False  # a transport process attaches itself to the call (attach_media)
 
 
 class CallLeg:
@@ -101,6 +102,10 @@ class CallLeg:
 
     async def send_dtmf(self, digits: str) -> None:
         raise NotImplementedError("validators only allow DTMF on legs that can send it")
+
+    def attach_media(self, request: c.AttachMedia) -> bool:
+        """A transport process carries the call's audio from now on; True when it takes over from another."""
+        raise NotImplementedError("validators only allow attach_media on legs that carry media streams")
 
     async def tear_down(self, ended_remotely: bool) -> None:
         """After ENDED: release what the call held (the room, the carrier's leg)."""

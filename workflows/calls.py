@@ -10,6 +10,7 @@ strand or drop the caller)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.livekit_leg import LiveKitLeg
 
 S = CallState
+ATTACH_ROUTING_WAIT = timedelta(seconds=10)  # a stream may open before the call is routed: wait that long for it
 
 
 def _leg_for(host: CallWorkflow, start: c.StartCall) -> CallLeg:
@@ -283,6 +285,34 @@ class CallWorkflow:
     @hangup.validator
     def _validate_hangup(self, request: c.HangupRequest) -> None:
         self._check(c.UPDATE_HANGUP, request)
+
+    @workflow.update  # named after the method: c.UPDATE_ATTACH_MEDIA
+    async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
+        """A media-stream process carries the call's audio and agent from now on (the first one, or another
+        after the previous one died). Answers once the call is routed, with what the agent needs."""
+        k = self.k
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: k.conversation_id is not None or k.state is S.ENDED, timeout=ATTACH_ROUTING_WAIT
+            )
+        if k.state is S.ENDED or not (k.agent_id and k.space_id):
+            raise ApplicationError("the call has no agent to answer it", type=c.ILLEGAL_TRANSITION, non_retryable=True)
+        resumed = self._leg.attach_media(request)
+        if k.state is S.RINGING:  # the carrier connected the audio: media is up
+            identity = f"stream:{request.stream_id}"
+            k.caller = k.caller or identity
+            k.join(identity, c.ParticipantKind.CALLER, workflow.now())
+            self.transition(S.CONNECTED, "connected")
+        return c.MediaAttached(k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed)
+
+    @attach_media.validator
+    def _validate_attach_media(self, request: c.AttachMedia) -> None:
+        if self.k.state is S.ENDED:
+            raise ApplicationError("the call has ended", type=c.ILLEGAL_TRANSITION, non_retryable=True)
+        if not self._leg.capabilities().carries_media_streams:
+            raise ApplicationError(
+                "this call's audio is not carried by a media stream", type=c.ILLEGAL_TRANSITION, non_retryable=True
+            )
 
     # -------------------------------------------------------------------------------- query
     @workflow.query(name=c.QUERY_GET_STATE)

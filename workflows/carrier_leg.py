@@ -3,22 +3,26 @@ hung up through the carrier's REST API; the voice runtime attaches the agent to 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.carrier_calls import CarrierCallActivities
+    from activities.media_streams import MediaStreamActivities
     from models import calls as c
     from models.carrier_calls import (
         CarrierCallPlaced,
         EndCarrierCallInput,
         PlaceCarrierCallInput,
+        ReconnectStreamInput,
         RedirectCarrierCallInput,
     )
-    from models.enums import CallDirection, EndReason
+    from models.enums import CallDirection, CallState, EndReason
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 
@@ -89,9 +93,67 @@ class CarrierStreamLeg(CallLeg):
         # outbound: known once the carrier accepted the dial.
         inbound = start.direction is CallDirection.INBOUND
         self.carrier_call_id: str | None = start.carrier_call_id if inbound else None
+        self._stream: c.AttachMedia | None = None  # the stream carrying the call now
+        self._attachments = 0
+        self._carrying: asyncio.Task[None] | None = None
 
     def capabilities(self) -> LegCapabilities:
-        return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None)
+        return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
+
+    # ------------------------------------------------------------------- the process carrying the audio
+    def attach_media(self, request: c.AttachMedia) -> bool:
+        resumed = self._attachments > 0
+        self._attachments += 1
+        self._stream = request
+        self.host.k.note("agent_reattached" if resumed else "media_attached", workflow.now(), request.task_queue)
+        self._carrying = asyncio.create_task(self._carry(request))
+        return resumed
+
+    async def _carry(self, stream: c.AttachMedia) -> None:
+        """Hold the stream's heartbeating activity on its process; if the process dies, move the call."""
+        k, route = self.host.k, self.host.route
+        try:
+            await workflow.execute_activity_method(
+                MediaStreamActivities.carry_media,
+                c.CarryMediaInput(stream.stream_id, k.start.call_id),
+                task_queue=stream.task_queue,
+                start_to_close_timeout=timedelta(seconds=route.max_call_duration_seconds + 600),
+                heartbeat_timeout=timedelta(seconds=c.MEDIA_HEARTBEAT_TIMEOUT_SECONDS),
+                retry_policy=PLACE_ONCE,  # a stream lives on one process: there is nothing to retry
+                cancellation_type=ActivityCancellationType.TRY_CANCEL,
+            )
+        except (ActivityError, CancelledError) as exc:
+            if k.state is CallState.ENDED or self._stream is not stream or isinstance(exc, CancelledError):
+                return
+            k.note("media_lost", workflow.now(), failure_reason(exc))
+            await self._reattach(stream)
+
+    async def _reattach(self, lost: c.AttachMedia) -> None:
+        """Redirect the live carrier leg to a new stream; a fresh agent attaches there and resumes the call."""
+        k, route = self.host.k, self.host.route
+        if self.carrier_call_id is None or not (route.space_id and route.phone_number_id):
+            self.host.end(EndReason.FAILED, "media_lost", "no carrier leg to move")
+            return
+        request = ReconnectStreamInput(route.space_id, route.phone_number_id, self.carrier_call_id, k.start.workflow_id)
+        try:
+            moved = await workflow.execute_activity_method(
+                CarrierCallActivities.reconnect_stream,
+                request,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=HANGUP_RETRY,
+            )
+        except ActivityError as exc:
+            self.host.end(EndReason.FAILED, "media_lost", failure_reason(exc))
+            return
+        if not moved.ok:
+            self.host.end(EndReason.FAILED, "media_lost", moved.error)
+            return
+        k.note("media_reconnecting", workflow.now())
+        try:
+            wait = timedelta(seconds=c.MEDIA_REATTACH_WAIT_SECONDS)
+            await workflow.wait_condition(lambda: self._stream is not lost or k.state is CallState.ENDED, timeout=wait)
+        except TimeoutError:
+            self.host.end(EndReason.FAILED, "media_lost", "no media server took the call back")
 
     async def set_up(self) -> None:
         if self._start.direction is not CallDirection.OUTBOUND:
@@ -108,6 +170,8 @@ class CarrierStreamLeg(CallLeg):
         return await redirect(self.host.route, self.carrier_call_id, target)
 
     async def tear_down(self, ended_remotely: bool) -> None:
+        if self._carrying is not None and not self._carrying.done():
+            self._carrying.cancel()  # the media process hangs its stream up
         route = self.host.route
         if not self.carrier_call_id or ended_remotely or not route.accepted:
             return

@@ -17,13 +17,11 @@ from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.twilio_auth import verified_twilio_request
 from models import calls as c
 from models.call_contract import (
-    STREAM_TOKEN_PARAMETER,
     STREAM_WORKFLOW_PARAMETER,
     TWILIO_CALL_STATUSES,
     belongs_to,
     call_workflow_id,
-    media_stream_url,
-    stream_token,
+    media_stream_twiml,
     twilio_inbound_call,
 )
 from models.enums import MediaMode
@@ -79,12 +77,9 @@ def _bridge_to_livekit(settings: Settings, number: PhoneNumber, workflow_id: str
 
 
 def _media_stream(settings: Settings, box: SecretBox, workflow_id: str) -> Response:
-    """Connect the call's audio to our media-stream server, bound to this call by a short-lived token."""
-    response = ET.Element("Response")
-    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=media_stream_url(settings.public_url))
-    ET.SubElement(stream, "Parameter", name=STREAM_WORKFLOW_PARAMETER, value=workflow_id)
-    ET.SubElement(stream, "Parameter", name=STREAM_TOKEN_PARAMETER, value=stream_token(box, workflow_id, time.time()))
-    return _twiml(response)
+    """Connect the call's audio to our media-stream servers, bound to this call by a short-lived token."""
+    twiml = media_stream_twiml(settings.stream_public_url, box, workflow_id, time.time())
+    return Response(twiml, media_type=TWIML)
 
 
 SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]

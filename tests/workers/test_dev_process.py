@@ -110,7 +110,7 @@ class DevRun:
 
     @classmethod
     def start(cls, data_dir: Path, ports: list[int], cwd: Path) -> DevRun:
-        api_port, temporal_port, ui_port = ports
+        api_port, temporal_port, ui_port, media_port = ports
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHONY_")}
         stderr_path = cwd / f"dev-stderr-{time.monotonic_ns()}.log"
         with stderr_path.open("w") as stderr:
@@ -128,6 +128,8 @@ class DevRun:
                     str(temporal_port),
                     "--ui-port",
                     str(ui_port),
+                    "--media-port",
+                    str(media_port),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -212,7 +214,7 @@ def bearer(key: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_dev_starts_stops_cleanly_and_restarts_on_the_same_data(tmp_path: Path, dev_runs: list[DevRun]) -> None:
     data_dir = tmp_path / "data"
-    api_port, _, ui_port = ports = free_ports(3)
+    api_port, _, ui_port, _ = ports = free_ports(4)
     api = f"http://127.0.0.1:{api_port}"
 
     started = time.monotonic()
@@ -272,7 +274,7 @@ def test_dev_starts_stops_cleanly_and_restarts_on_the_same_data(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_dev_stops_everything_when_a_child_dies(tmp_path: Path, dev_runs: list[DevRun]) -> None:
-    run = DevRun.start(tmp_path / "data", free_ports(3), tmp_path)
+    run = DevRun.start(tmp_path / "data", free_ports(4), tmp_path)
     dev_runs.append(run)
     run.wait_ready()
     children = descendants(run.process.pid)
@@ -286,7 +288,7 @@ def test_dev_stops_everything_when_a_child_dies(tmp_path: Path, dev_runs: list[D
 
 
 def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path: Path, dev_runs: list[DevRun]) -> None:
-    ports = free_ports(3)
+    ports = free_ports(4)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", ports[0]))
         busy.listen()

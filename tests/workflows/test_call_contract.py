@@ -46,6 +46,7 @@ NAMES: dict[str, Any] = {
     c.UPDATE_TRANSFER: CallWorkflow.transfer,
     c.UPDATE_SEND_DTMF: CallWorkflow.send_dtmf,
     c.UPDATE_HANGUP: CallWorkflow.hangup,
+    c.UPDATE_ATTACH_MEDIA: CallWorkflow.attach_media,
     c.QUERY_GET_STATE: CallWorkflow.get_state,
 }
 CONSTANTS = {

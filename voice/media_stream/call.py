@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from livekit.agents import AgentSession
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
-from models.enums import CallState, CarrierProvider
+from models.enums import CarrierProvider
 from models.tables import CarrierAccount
 from models.twilio_signature import signature_valid
 from voice.agent import PreparedCall
@@ -31,11 +32,9 @@ from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.turns import TurnTimer
 from voice.runtime import VoiceRuntime
-from workflows.call_client import CallNotRunning, CallRef
+from workflows.call_client import CallActionError, CallRef
 
 log = logging.getLogger(__name__)
-
-ROUTING_WAIT = 5.0  # seconds the stream waits for the workflow to route the call to an agent
 
 
 class StreamRejected(Exception):
@@ -43,9 +42,22 @@ class StreamRejected(Exception):
 
 
 class MediaStreamCall:
-    def __init__(self, runtime: VoiceRuntime, send: Send, *, url: str, signature: str | None) -> None:
+    """One stream; also the ``LiveStream`` its call's ``carry_media`` activity watches on this process."""
+
+    def __init__(
+        self,
+        runtime: VoiceRuntime,
+        send: Send,
+        *,
+        url: str,
+        signature: str | None,
+        hang_up: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._runtime = runtime
         self._send = send
+        self._hang_up = hang_up
+        self.ended = asyncio.Event()
+        self.ended_by = "closed"
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
@@ -82,7 +94,7 @@ class MediaStreamCall:
             if self._output is not None:
                 self._output.marked(message.mark.name)
         elif isinstance(message, protocol.Stop):
-            self._ended = True
+            self._ended, self.ended_by = True, "caller"
             await self._call.hangup_received(c.HangupEvent(by="caller"))
             return False
         return True
@@ -99,11 +111,15 @@ class MediaStreamCall:
         await self._verify(start.start.account_sid, space_of_workflow(workflow_id))
         self._stream_sid = start.stream_sid
         self._call = call = self._runtime.calls.trusted(workflow_id)
-        view = await self._routed(call)
-        if view.space_id is None or view.agent_id is None or view.state is CallState.ENDED:
-            raise StreamRejected("the call has no agent to answer it")
-        await call.connected(c.ConnectedEvent(participant_identity=f"stream:{start.stream_sid}"))
-        dispatch = DispatchMetadata(workflow_id, view.call_id, view.space_id, view.agent_id, view.conversation_id)
+        # Listed before attaching: the call's carry_media activity may reach this process before the update answers.
+        self._runtime.streams.add(start.stream_sid, self)
+        try:
+            attached = await call.attach_media(c.AttachMedia(start.stream_sid, self._runtime.media_queue))
+        except CallActionError as exc:
+            raise StreamRejected(exc.reason) from exc
+        dispatch = DispatchMetadata(
+            workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
+        )
         self._output = output = StreamAudioOutput(start.stream_sid, self._send)
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
@@ -117,8 +133,9 @@ class MediaStreamCall:
             audio_out=output,
             resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
             before_start=time_turns,
+            resumed=attached.resumed,
         )
-        log.info("media stream answered", extra={"call_id": view.call_id, "stream_sid": start.stream_sid})
+        log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
@@ -136,21 +153,17 @@ class MediaStreamCall:
         if not any(signature_valid(token, self._url, [], self._signature) for token in tokens):
             raise StreamRejected("invalid X-Twilio-Signature")
 
-    async def _routed(self, call: CallRef) -> c.CallStateView:
-        """The call once its workflow has routed it (the stream may start before routing finished)."""
-        deadline = time.monotonic() + ROUTING_WAIT
-        while True:
-            try:
-                view = await call.state()
-            except CallNotRunning as exc:
-                raise StreamRejected("no such call") from exc
-            opened = view.agent_id and view.conversation_id  # routed, and its conversation open
-            if opened or view.state is CallState.ENDED or time.monotonic() > deadline:
-                return view
-            await asyncio.sleep(0.05)
+    async def hang_up(self) -> None:
+        """Our side ends the stream (the call ended elsewhere, or moved to another process)."""
+        self.ended.set()
+        if self._hang_up is not None:
+            await self._hang_up()
 
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
+        self.ended.set()
+        if self._stream_sid is not None:
+            self._runtime.streams.discard(self._stream_sid)
         self._input.close()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))

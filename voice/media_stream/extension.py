@@ -1,18 +1,30 @@
-"""Serves media streams from the API process: ``telephony api`` / ``telephony dev`` compose this in."""
+"""Serves carrier media streams: the router, the process's voice runtime, and the Temporal worker on the
+process's own task queue where calls hold their ``carry_media`` activities. ``telephony media`` runs it in an app
+of its own; tests compose it into the API app."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from temporalio.worker import Worker
 
+from activities.media_streams import MediaStreamActivities
 from voice.media_stream.router import router
 from voice.runtime import VoiceRuntime
 
 log = logging.getLogger(__name__)
+
+
+def media_task_queue(base: str) -> str:
+    """This process's own queue (one per process: a call's carry_media must reach the process holding its stream)."""
+    return f"{base}-media-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class MediaStreamExtension:
@@ -21,12 +33,25 @@ class MediaStreamExtension:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        runtime = VoiceRuntime(state.settings, state.sessions, await state.temporal.calls(), state.secret_box)
+        calls = await state.temporal.calls()
+        runtime = VoiceRuntime(
+            state.settings, state.sessions, calls, state.secret_box, media_queue=media_task_queue(calls.task_queue)
+        )
         state.voice = runtime
-        # Models load in the background: the API answers at once, the first call finds them warm.
+        worker = Worker(
+            calls.temporal,
+            task_queue=runtime.media_queue,
+            activities=[MediaStreamActivities(runtime.streams).carry_media],
+            max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here
+        )
+        carrying = asyncio.create_task(worker.run())
+        # Models load in the background: the process answers at once, the first call finds them warm.
         warming = asyncio.create_task(runtime.warm_up())
+        log.info("media streams served", extra={"task_queue": runtime.media_queue})
         try:
             yield
         finally:
             if not warming.done():
                 warming.cancel()
+            await worker.shutdown()
+            await asyncio.gather(carrying, return_exceptions=True)

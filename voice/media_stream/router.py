@@ -22,7 +22,7 @@ POLICY_VIOLATION = 1008
 
 def _signed_url(runtime: VoiceRuntime, websocket: WebSocket) -> str:
     """The wss:// URL Twilio connected to (and signed), as the public URL names it."""
-    public = urlsplit(runtime.settings.public_url)
+    public = urlsplit(runtime.settings.stream_public_url)
     scheme = "wss" if public.scheme == "https" else "ws"
     path = public.path.rstrip("/") + websocket.url.path
     return urlunsplit((scheme, public.netloc, path, websocket.url.query, ""))
@@ -37,6 +37,7 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
         websocket.send_text,
         url=_signed_url(runtime, websocket),
         signature=websocket.headers.get("x-twilio-signature"),
+        hang_up=websocket.close,
     )
     try:
         while await call.handle(protocol.parse(await websocket.receive_text())):

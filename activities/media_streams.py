@@ -1,0 +1,58 @@
+"""The activity a media-stream process runs for each call whose audio it carries, on the process's own task
+queue: it heartbeats while the stream lives (so the workflow learns within seconds when the process dies) and
+hangs the stream up when the workflow cancels it (the call ended, or moved elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.calls import MEDIA_HEARTBEAT_INTERVAL_SECONDS, CarryMediaInput, MediaCarried
+
+log = logging.getLogger(__name__)
+
+STREAM_NOT_HERE = "StreamNotHere"
+
+
+class LiveStream(Protocol):
+    @property
+    def ended(self) -> asyncio.Event: ...
+
+    @property
+    def ended_by(self) -> str: ...
+
+    async def hang_up(self) -> None:
+        """Close the stream from our side."""
+
+
+class LiveStreams(Protocol):
+    def get(self, stream_id: str) -> LiveStream | None: ...
+
+
+class MediaStreamActivities:
+    def __init__(self, streams: LiveStreams) -> None:
+        self._streams = streams
+
+    @activity.defn
+    async def carry_media(self, request: CarryMediaInput) -> MediaCarried:
+        """Runs as long as the stream does, heartbeating; its end (or this process's death) reaches the call."""
+        stream = self._streams.get(request.stream_id)
+        if stream is None:
+            raise ApplicationError(
+                "the stream is not carried by this process", type=STREAM_NOT_HERE, non_retryable=True
+            )
+        try:
+            while not stream.ended.is_set():
+                activity.heartbeat()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stream.ended.wait(), timeout=MEDIA_HEARTBEAT_INTERVAL_SECONDS)
+        except asyncio.CancelledError:
+            log.info("call ended or moved: hanging the stream up", extra={"call_id": request.call_id})
+            await stream.hang_up()
+            raise
+        return MediaCarried(request.stream_id, stream.ended_by)

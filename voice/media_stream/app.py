@@ -1,0 +1,43 @@
+"""The ``telephony media`` application: carrier media streams and a health check, nothing else (no REST, no
+webhooks), so voice capacity grows with media processes while the API stays light."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.temporal import TemporalGateway
+from models.db import create_engine, session_factory
+from models.secret_box import SecretBox
+from models.settings import Settings
+from voice.media_stream.extension import MediaStreamExtension
+
+
+def create_media_app(settings: Settings) -> FastAPI:
+    extension = MediaStreamExtension()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_database_url)
+        app.state.settings = settings
+        app.state.sessions = session_factory(engine)
+        app.state.secret_box = SecretBox.from_setting(
+            settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
+        )
+        app.state.temporal = TemporalGateway(settings)
+        try:
+            async with extension.lifespan(app):
+                yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="Bivariant Telephony media streams", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(extension.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str | int]:
+        return {"status": "ok", "streams": len(app.state.voice.streams)}
+
+    return app

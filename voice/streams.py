@@ -1,0 +1,22 @@
+"""The calls whose audio this process carries, by stream id: the ``carry_media`` activity finds its stream here."""
+
+from __future__ import annotations
+
+from activities.media_streams import LiveStream
+
+
+class StreamRegistry:
+    def __init__(self) -> None:
+        self._streams: dict[str, LiveStream] = {}
+
+    def add(self, stream_id: str, stream: LiveStream) -> None:
+        self._streams[stream_id] = stream
+
+    def discard(self, stream_id: str) -> None:
+        self._streams.pop(stream_id, None)
+
+    def get(self, stream_id: str) -> LiveStream | None:
+        return self._streams.get(stream_id)
+
+    def __len__(self) -> int:
+        return len(self._streams)
