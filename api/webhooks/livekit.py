@@ -3,15 +3,11 @@ processed once, SIP participants joining and leaving turned into call signals.""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
-from google.protobuf.json_format import ParseError
+from fastapi import APIRouter, Header, Request, status
 from livekit import api as lk
 from livekit.protocol.models import ParticipantInfo
 from sqlalchemy import select
@@ -20,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.webhooks.calls import call_id_for, signal_call, start_call
+from api.webhooks.livekit_verify import verified_livekit_event
 from models import calls as c
 from models import recordings as rec
 from models.enums import CallDirection, EndReason, MediaMode
@@ -29,30 +26,6 @@ from models.tables import Call, PhoneNumber, WebhookEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-
-def _verify(settings: Settings, body: bytes, authorization: str | None) -> lk.WebhookEvent:
-    if not settings.livekit_configured:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "LiveKit is not configured")
-    assert settings.livekit_api_key and settings.livekit_api_secret
-    verifier = lk.TokenVerifier(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())
-    try:
-        claims = verifier.verify(authorization or "")
-    except Exception as exc:  # the verifier raises jwt's many error types
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook token") from exc
-    expected = base64.b64decode(claims.sha256 or "")
-    if not expected or not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook body does not match its signature")
-    try:
-        return lk.WebhookEvent.FromString(b"") if not body else _parse(body)
-    except (ParseError, UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed webhook event: {exc}") from exc
-
-
-def _parse(body: bytes) -> lk.WebhookEvent:
-    from google.protobuf.json_format import Parse
-
-    return Parse(body.decode("utf-8"), lk.WebhookEvent(), ignore_unknown_fields=True)
 
 
 async def _first_time(session: AsyncSession, event_id: str) -> bool:
@@ -120,7 +93,7 @@ async def livekit_webhook(
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     body = await request.body()
-    event = _verify(settings, body, authorization)
+    event = verified_livekit_event(settings, body, authorization)
     if not await _first_time(session, event.id):
         return
     client = await temporal.client()

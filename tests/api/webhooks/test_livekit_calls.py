@@ -241,7 +241,7 @@ async def test_outbound_call_placed_through_the_api(
     not_ours = await platform.client.post(
         space.path("/calls"), json={"from_number": unique_e164(), "to_number": "+14155550177"}, headers=space.admin
     )
-    assert not_ours.status_code == 422 and not_ours.json()["detail"][0]["loc"] == ["body", "from_number"]
+    assert not_ours.status_code == 422 and not_ours.json()["errors"][0]["loc"] == ["body", "from_number"]
     viewer = await platform.client.post(
         space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550177"}, headers=space.viewer
     )
