@@ -32,7 +32,7 @@ from models.settings import Settings
 log = logging.getLogger(__name__)
 
 # Error answers every REST operation can give; routes add their own (409, 502, 503) where they occur.
-REST_ERRORS = error_responses(401, 403, 404, 413, 422)
+REST_ERRORS = error_responses(400, 401, 403, 404, 413, 422)
 TWILIO_ERRORS = error_responses(400, 403, 413, 415, 503)
 LIVEKIT_ERRORS = error_responses(400, 401, 404, 413, 503)
 
