@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from fastapi import HTTPException, status
 from google.protobuf.json_format import ParseDict, ParseError
@@ -32,6 +33,22 @@ def _claimed_digest(claim: str | None) -> bytes:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook token's body sha256 is not base64") from exc
 
 
+def _misplaced_field(document: dict[str, Any], descriptor: Any) -> str | None:
+    """The first field holding a non-object where the event has a message (protobuf's parser lets some through)."""
+    for name, value in document.items():
+        field = descriptor.fields_by_camelcase_name.get(name) or descriptor.fields_by_name.get(name)
+        if field is None or value is None or field.message_type is None:
+            continue
+        if field.is_repeated or field.message_type.full_name.startswith("google.protobuf."):
+            continue
+        if not isinstance(value, dict):
+            return name
+        inner = _misplaced_field(value, field.message_type)
+        if inner is not None:
+            return f"{name}.{inner}"
+    return None
+
+
 def parse_event(body: bytes) -> lk.WebhookEvent:
     """A LiveKit event from its JSON body (400 with the reason for anything else)."""
     try:
@@ -42,6 +59,11 @@ def parse_event(body: bytes) -> lk.WebhookEvent:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "webhook body is not a JSON object")
     if not isinstance(document.get("event"), str) or not document["event"]:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "webhook body names no event")
+    misplaced = _misplaced_field(document, lk.WebhookEvent.DESCRIPTOR)
+    if misplaced is not None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"webhook body is not a LiveKit event: {misplaced} is not an object"
+        )
     try:
         return ParseDict(document, lk.WebhookEvent(), ignore_unknown_fields=True)
     except (ParseError, ValueError, TypeError, AttributeError, RecursionError) as exc:

@@ -89,7 +89,7 @@ async def test_every_operation_answers_as_documented(temporal_env: WorkflowEnvir
             ids.setdefault("account_id", []).append(account["id"])
             key = await create(stack.client, space, "api-keys", {"name": "spare", "role": "viewer"})
             ids.setdefault("key_id", []).append(key["id"])
-        keys: list[str | None] = [mine.keys[role] for role in Role] + [theirs.keys[Role.OWNER], stack.admin_key, None]
+        keys: list[str | None] = [*(mine.keys[role] for role in Role), theirs.keys[Role.OWNER], stack.admin_key, None]
         seen: Counter[int] = Counter()
         async with serve_http(stack.app) as base_url:
             failures = await asyncio.to_thread(_fuzz, stack.app.openapi(), base_url, keys, ids, seen)
