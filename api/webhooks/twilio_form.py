@@ -54,6 +54,7 @@ CallSid = Annotated[str, Field(max_length=34), _matching(CALL_SID, "a Twilio cal
 AccountSid = Annotated[str, Field(max_length=34), _matching(ACCOUNT_SID, "a Twilio account SID (AC + 32 hex)")]
 Party = Annotated[str, Field(max_length=256), _matching(PARTY, "a phone number, SIP URI or client name")]
 AsciiNumber = Annotated[int | None, BeforeValidator(_ascii_number)]
+SipCode = Annotated[Annotated[int, Field(ge=100, le=699)] | None, BeforeValidator(_ascii_number)]
 
 
 class _TwilioForm(BaseModel):
@@ -77,7 +78,7 @@ class StatusForm(_TwilioForm):
     """A call status callback."""
 
     call_status: CallStatus = Field(alias="CallStatus")
-    sip_response_code: Annotated[AsciiNumber, Field(ge=100, le=699)] = Field(default=None, alias="SipResponseCode")
+    sip_response_code: SipCode = Field(default=None, alias="SipResponseCode")
     call_duration: AsciiNumber = Field(default=None, alias="CallDuration")
 
 
