@@ -21,6 +21,11 @@ PROTOCOL_ERROR = 1007  # invalid payload data
 POLICY_VIOLATION = 1008
 
 
+def _reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    return text.encode("utf-8")[:120].decode("utf-8", "ignore")
+
+
 def _signed_url(runtime: VoiceRuntime, websocket: WebSocket) -> str:
     """The wss:// URL Twilio connected to (and signed), as the public URL names it."""
     public = urlsplit(runtime.settings.public_url)
@@ -69,9 +74,9 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
         await websocket.close(code=exc.code, reason=exc.reason)
     except protocol.ProtocolError as exc:
         log.warning("media stream closed: malformed message", extra={"reason": str(exc)})
-        await websocket.close(code=PROTOCOL_ERROR, reason=str(exc)[:120])
+        await websocket.close(code=PROTOCOL_ERROR, reason=_reason(str(exc)))
     except StreamRejected as exc:
         log.warning("media stream refused", extra={"reason": str(exc)})
-        await websocket.close(code=POLICY_VIOLATION, reason=str(exc)[:120])
+        await websocket.close(code=POLICY_VIOLATION, reason=_reason(str(exc)))
     finally:
         await call.close()
