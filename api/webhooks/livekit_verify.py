@@ -22,6 +22,7 @@ from livekit import api as lk
 from models.settings import Settings
 
 SHA256_B64_LENGTH = 44  # base64 of 32 bytes
+MAX_EVENT_ID = 128  # ids are remembered to process each event once (webhook_events.id)
 
 
 def _claimed_digest(claim: str | None) -> bytes:
@@ -65,9 +66,12 @@ def parse_event(body: bytes) -> lk.WebhookEvent:
             status.HTTP_400_BAD_REQUEST, f"webhook body is not a LiveKit event: {misplaced} is not an object"
         )
     try:
-        return ParseDict(document, lk.WebhookEvent(), ignore_unknown_fields=True)
+        event = ParseDict(document, lk.WebhookEvent(), ignore_unknown_fields=True)
     except (ParseError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "webhook body is not a LiveKit event") from exc
+    if len(event.id) > MAX_EVENT_ID:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"webhook event id longer than {MAX_EVENT_ID} characters")
+    return event
 
 
 def verified_livekit_event(settings: Settings, body: bytes, authorization: str | None) -> lk.WebhookEvent:

@@ -65,6 +65,7 @@ async def test_a_body_hash_claim_that_is_not_base64_is_401(livekit_api: Platform
         ('{"event": "participant_joined", "participant": "bob"}', "not a LiveKit event"),
         ('{"event": "room_finished", "room": {"name": ["a"]}}', "not a LiveKit event"),
         ('{"event": "room_finished", "createdAt": "yesterday"}', "not a LiveKit event"),
+        (json.dumps({"event": "room_finished", "id": "E" * 129}), "event id longer than 128"),
     ],
 )
 async def test_a_body_that_is_not_an_event_is_400_with_the_reason(
