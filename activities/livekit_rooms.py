@@ -93,6 +93,8 @@ class LiveKitRoomActivities:
             request.space_id,
             request.agent_id,
             request.conversation_id,
+            request.resumed,
+            request.attempt,
         ).encode()
         try:
             for existing in await api.agent_dispatch.list_dispatch(request.room_name):

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
-from fastapi import APIRouter, FastAPI, Request, status
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, FastAPI
 
+from api.errors import error_responses, install_error_model
+from api.limits import BodyLimitMiddleware, BodyLimits
 from api.routes import (
     agents,
     api_keys,
@@ -31,13 +31,10 @@ from models.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
-    log.info("request conflicted with a database constraint", extra={"path": request.url.path})
-    return JSONResponse(
-        {"detail": "conflicts with an existing resource or a reference to it"},
-        status_code=status.HTTP_409_CONFLICT,
-    )
+# Error answers every REST operation can give; routes add their own (409, 502, 503) where they occur.
+REST_ERRORS = error_responses(400, 401, 403, 404, 413, 422)
+TWILIO_ERRORS = error_responses(400, 403, 413, 415, 503)
+LIVEKIT_ERRORS = error_responses(400, 401, 404, 413, 503)
 
 
 class AppExtension(Protocol):
@@ -77,9 +74,10 @@ def create_app(
         "Authenticate with `Authorization: Bearer <api key>`.",
         lifespan=lifespan,
     )
-    app.add_exception_handler(IntegrityError, _integrity_error)
+    install_error_model(app)
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
+    app.include_router(health.router)
     for module in (
-        health,
         spaces,
         api_keys,
         carrier_accounts,
@@ -88,10 +86,10 @@ def create_app(
         agents,
         conversations,
         calls,
-        twilio_webhooks,
-        livekit_webhooks,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=REST_ERRORS)
+    app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)
+    app.include_router(livekit_webhooks.router, responses=LIVEKIT_ERRORS)
     for extension in extensions:
         app.include_router(extension.router)
     return app

@@ -37,6 +37,11 @@ def _temporal(request: Request) -> TemporalGateway:
     return gateway
 
 
+# Every id we issue: a short table prefix, "_", 32 hex digits (models.tables.new_id). Anything else in a path is a
+# 422 before any lookup; the pattern is checked whole (pydantic's regex engine: "$" is the end of the text).
+RESOURCE_ID_PATTERN = r"^[a-z]{2,4}_[0-9a-f]{32}$"
+ResourceId = Annotated[str, Path(min_length=35, max_length=37, pattern=RESOURCE_ID_PATTERN)]
+
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SecretBoxDep = Annotated[SecretBox, Depends(_secret_box)]
@@ -64,9 +69,7 @@ class SpaceContext:
 
 
 def space_access(needed: Role) -> Callable[..., Coroutine[Any, Any, SpaceContext]]:
-    async def dependency(
-        session: SessionDep, principal: PrincipalDep, space_id: Annotated[str, Path(max_length=40)]
-    ) -> SpaceContext:
+    async def dependency(session: SessionDep, principal: PrincipalDep, space_id: ResourceId) -> SpaceContext:
         space = await authorize_space(session, principal, space_id, needed)
         return SpaceContext(space=space, principal=principal)
 

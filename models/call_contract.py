@@ -108,6 +108,8 @@ class DispatchMetadata:
     space_id: str
     agent_id: str
     conversation_id: str | None = None
+    resumed: bool = False  # the call's previous agent was lost: pick up where it was, no second greeting
+    attempt: int = 0
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -115,13 +117,15 @@ class DispatchMetadata:
     @classmethod
     def decode(cls, raw: str | bytes) -> Self:
         data = _decode(raw, ("workflow_id", "call_id", "space_id", "agent_id"))
-        conversation = data.get("conversation_id")
+        conversation, attempt = data.get("conversation_id"), data.get("attempt")
         return cls(
             data["workflow_id"],
             data["call_id"],
             data["space_id"],
             data["agent_id"],
             conversation if isinstance(conversation, str) else None,
+            data.get("resumed") is True,
+            attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
         )
 
 

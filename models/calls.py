@@ -27,6 +27,7 @@ SIGNAL_CARRIER_STATUS = "carrier_status"
 SIGNAL_DTMF_RECEIVED = "dtmf_received"
 SIGNAL_HANGUP_RECEIVED = "hangup_received"
 SIGNAL_TURN_METRICS = "turn_metrics"
+SIGNAL_AGENT_LEFT = "agent_left"
 # Updates: actions requested by staff, the API or the agent's tools. Validated before anything is written.
 UPDATE_HOLD = "hold"
 UPDATE_RESUME = "resume"
@@ -169,6 +170,14 @@ class DtmfEvent:
 
 
 @dataclass
+class AgentLeft:
+    """The agent left the call's room without the call ending (its worker process died): bring a new one in."""
+
+    identity: str
+    at: datetime | None = None
+
+
+@dataclass
 class HangupEvent:
     """The remote side, the carrier or LiveKit (room finished) ended the call."""
 
@@ -307,6 +316,8 @@ class DispatchAgentInput:
     agent_id: str
     conversation_id: str | None
     workflow_id: str | None = None
+    resumed: bool = False  # a new agent for a call whose agent was lost: it picks up, no greeting
+    attempt: int = 0  # one dispatch per attempt, however often the activity is retried
 
 
 @dataclass

@@ -66,6 +66,24 @@ class Settings(BaseSettings):
         description="What an agent says when it comes back to a call whose voice process died (no second greeting)",
     )
 
+    # Request body limits (413 beyond them), by route family: see api/limits.py.
+    webhook_body_limit: int = Field(
+        default=64 * 1024, ge=1024, description="Bytes of a carrier or LiveKit webhook body (Twilio forms are ~2 KB)"
+    )
+    api_body_limit: int = Field(default=256 * 1024, ge=1024, description="Bytes of a REST request body")
+    agent_body_limit: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Bytes of an agent body (instructions and knowledge base)"
+    )
+    twilio_accounts_per_sid: int = Field(
+        default=4, ge=1, description="Carrier accounts sharing one AccountSid tried when verifying a signature"
+    )
+    media_stream_start_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a media stream may stay open without its 'start' message"
+    )
+    media_stream_max_message: int = Field(
+        default=64 * 1024, ge=1024, description="Bytes of one media-stream text message (Twilio's are ~0.5 KB)"
+    )
+
     livekit_url: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: SecretStr | None = None

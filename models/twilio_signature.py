@@ -1,12 +1,22 @@
-"""Twilio's request signature: HMAC-SHA1, keyed by the auth token, over the URL and the sorted POST params."""
+"""Twilio's request signature: HMAC-SHA1, keyed by the auth token, over the URL and the sorted POST params; and
+which of our stored accounts signed a request."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import CarrierProvider
+from models.secret_box import SecretBox
+from models.tables import CarrierAccount
 
 
 def compute_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -37,3 +47,46 @@ def signature_valid(auth_token: str, url: str, params: list[tuple[str, str]], si
         hmac.compare_digest(compute_signature(auth_token, candidate, params), signature)
         for candidate in _url_variants(url)
     )
+
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")  # base64 of a 20-byte HMAC-SHA1
+
+
+def _signed_by(tokens: list[str], url: str, params: list[tuple[str, str]], signature: str) -> int | None:
+    """Index of the token that signed the request; runs in a worker thread."""
+    for index, token in enumerate(tokens):
+        if signature_valid(token, url, params, signature):
+            return index
+    return None
+
+
+async def signing_account(
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    account_sid: str,
+    url: str,
+    params: list[tuple[str, str]],
+    signature: str | None,
+    limit: int,
+    space_id: str | None = None,
+) -> CarrierAccount | None:
+    """The Twilio account whose auth token signed ``url`` + ``params`` (of ``space_id``, when given), or None.
+
+    The one check behind every Twilio entry point (webhooks, media-stream starts), bounded whatever the sender does:
+    a signature or AccountSid of the wrong shape is refused without hashing, at most ``limit`` accounts sharing the
+    AccountSid are tried, and the hashing runs in a worker thread so forged requests never hold the event loop."""
+    if not signature or not SIGNATURE.fullmatch(signature) or not ACCOUNT_SID.fullmatch(account_sid):
+        return None
+    query = select(CarrierAccount).where(
+        CarrierAccount.provider == CarrierProvider.TWILIO, CarrierAccount.account_sid == account_sid
+    )
+    if space_id is not None:
+        query = query.where(CarrierAccount.space_id == space_id)
+    accounts = list(await session.scalars(query.order_by(CarrierAccount.created_at, CarrierAccount.id).limit(limit)))
+    if not accounts:
+        return None
+    tokens = [box.decrypt(account.secret_encrypted) for account in accounts]
+    index = await asyncio.to_thread(_signed_by, tokens, url, params, signature)
+    return accounts[index] if index is not None else None

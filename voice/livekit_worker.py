@@ -90,7 +90,9 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
             return
         run(play_dtmf(ctx.room.local_participant, digits))
 
-    answered = await answer_call(runtime, dispatch, agent_identity=ctx.room.local_participant.identity, room=ctx.room)
+    answered = await answer_call(
+        runtime, dispatch, agent_identity=ctx.room.local_participant.identity, room=ctx.room, resumed=dispatch.resumed
+    )
 
     async def cleanup(reason: str) -> None:
         await answered.transcripts.aclose()

@@ -93,6 +93,9 @@ class CallRef:
     async def hangup_received(self, event: c.HangupEvent) -> bool:
         return await self._signal(CallWorkflow.hangup_received, event)
 
+    async def agent_left(self, event: c.AgentLeft) -> bool:
+        return await self._signal(CallWorkflow.agent_left, event)
+
     async def turn_metrics(self, turn: c.TurnMetrics) -> bool:
         return await self._signal(CallWorkflow.turn_metrics, turn)
 

@@ -103,6 +103,9 @@ class CallLeg:
     async def send_dtmf(self, digits: str) -> None:
         raise NotImplementedError("validators only allow DTMF on legs that can send it")
 
+    def agent_left(self, event: c.AgentLeft) -> None:
+        """The agent's participant left the call's room without a hang-up (LiveKit calls only)."""
+
     def attach_media(self, request: c.AttachMedia) -> bool:
         """A transport process carries the call's audio from now on; True when it takes over from another."""
         raise NotImplementedError("validators only allow attach_media on legs that carry media streams")

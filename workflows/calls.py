@@ -208,6 +208,10 @@ class CallWorkflow:
         if self.k.state is not S.ENDED:
             self.k.turns = [*self.k.turns[-199:], turn]
 
+    @workflow.signal(name=c.SIGNAL_AGENT_LEFT)
+    def agent_left(self, event: c.AgentLeft) -> None:
+        self._leg.agent_left(event)
+
     @workflow.signal(name=c.SIGNAL_HANGUP_RECEIVED)
     def hangup_received(self, event: c.HangupEvent) -> None:
         self._ended_remotely = self._ended_remotely or self.k.state is not S.ENDED

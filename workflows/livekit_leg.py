@@ -3,6 +3,7 @@ recording, hold by permissions, cold transfer by SIP REFER, warm transfer by dia
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -30,6 +31,9 @@ class LiveKitLeg(CallLeg):
         super().__init__(host)
         self._start = start
         self._egress_id: str | None = None
+        self._dispatches = 0
+        self._lost_agents: set[str] = set()
+        self._redispatching: asyncio.Task[None] | None = None
 
     def capabilities(self) -> LegCapabilities:
         k = self.host.k
@@ -80,19 +84,38 @@ class LiveKitLeg(CallLeg):
             reason = sm.dial_failure_reason(outcome.sip_status_code, outcome.no_answer)
             self.host.end(reason, "dial_failed", outcome.error)
 
-    async def bring_in_agent(self) -> None:
+    async def bring_in_agent(self, resumed: bool = False) -> None:
         k = self.host.k
         if not (k.room and k.agent_id and k.space_id) or k.state is S.ENDED:
             return
         request = c.DispatchAgentInput(
-            k.room, k.start.call_id, k.space_id, k.agent_id, k.conversation_id, workflow.info().workflow_id
+            k.room,
+            k.start.call_id,
+            k.space_id,
+            k.agent_id,
+            k.conversation_id,
+            workflow.info().workflow_id,
+            resumed=resumed,
+            attempt=self._dispatches,
         )
+        self._dispatches += 1
         try:
             await run_livekit(LiveKitRoomActivities.dispatch_agent, request)
         except ActivityFailure as exc:  # nobody would answer the caller
             self.host.end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
             return
-        k.note("agent_dispatched", workflow.now(), k.agent_id)
+        k.note("agent_redispatched" if resumed else "agent_dispatched", workflow.now(), k.agent_id)
+
+    def agent_left(self, event: c.AgentLeft) -> None:
+        """The agent left without the call ending (its worker died): dispatch a new one into the same room, once
+        per lost agent however often LiveKit reports it."""
+        k = self.host.k
+        if k.state is S.ENDED or event.identity in self._lost_agents or event.identity != k.agent_identity:
+            return
+        self._lost_agents.add(event.identity)
+        k.leave(event.identity, workflow.now())
+        k.note("agent_lost", workflow.now(), event.identity)
+        self._redispatching = asyncio.create_task(self.bring_in_agent(resumed=True))
 
     # --------------------------------------------------------------------------------- recording
     async def start_recording(self) -> None:

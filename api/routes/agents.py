@@ -6,7 +6,8 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from api.crud import UNCHANGED_SECRET, apply, encrypt_or_keep, ensure_unused, get_in_space, revalidate
-from api.deps import Admin, SecretBoxDep, SessionDep, Viewer
+from api.deps import Admin, ResourceId, SecretBoxDep, SessionDep, Viewer
+from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models.schemas.agents import AgentCreate, AgentFields, AgentOut, AgentUpdate
 from models.schemas.common import Page
@@ -51,13 +52,13 @@ async def list_agents(
 
 
 @router.get("/{agent_id}")
-async def get_agent(agent_id: str, ctx: Viewer, session: SessionDep) -> AgentOut:
+async def get_agent(agent_id: ResourceId, ctx: Viewer, session: SessionDep) -> AgentOut:
     return _out(await get_in_space(session, Agent, ctx.space_id, agent_id, "agent"))
 
 
 @router.patch("/{agent_id}")
 async def update_agent(
-    agent_id: str, body: AgentUpdate, ctx: Admin, session: SessionDep, box: SecretBoxDep
+    agent_id: ResourceId, body: AgentUpdate, ctx: Admin, session: SessionDep, box: SecretBoxDep
 ) -> AgentOut:
     agent = await get_in_space(session, Agent, ctx.space_id, agent_id, "agent")
     current = _out(agent).model_dump(include=set(AgentFields.model_fields), mode="json")
@@ -72,8 +73,8 @@ async def update_agent(
     return _out(agent)
 
 
-@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(agent_id: str, ctx: Admin, session: SessionDep) -> None:
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(409))
+async def delete_agent(agent_id: ResourceId, ctx: Admin, session: SessionDep) -> None:
     agent = await get_in_space(session, Agent, ctx.space_id, agent_id, "agent")
     await ensure_unused(session, PhoneNumber.agent_id, agent.id, "agent")
     await session.delete(agent)

@@ -4,7 +4,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from api.crud import get_in_space
-from api.deps import Admin, SessionDep, SpaceContext
+from api.deps import Admin, ResourceId, SessionDep, SpaceContext
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models.credentials import generate_key
 from models.enums import Role
@@ -47,12 +47,12 @@ async def list_api_keys(
 
 
 @router.get("/{key_id}")
-async def get_api_key(key_id: str, ctx: Admin, session: SessionDep) -> ApiKeyOut:
+async def get_api_key(key_id: ResourceId, ctx: Admin, session: SessionDep) -> ApiKeyOut:
     return ApiKeyOut.model_validate(await get_in_space(session, ApiKey, ctx.space_id, key_id, "API key"))
 
 
 @router.patch("/{key_id}")
-async def update_api_key(key_id: str, body: ApiKeyUpdate, ctx: Admin, session: SessionDep) -> ApiKeyOut:
+async def update_api_key(key_id: ResourceId, body: ApiKeyUpdate, ctx: Admin, session: SessionDep) -> ApiKeyOut:
     key = await get_in_space(session, ApiKey, ctx.space_id, key_id, "API key")
     _check_may_grant(ctx, key.role)
     if body.role is not None:
@@ -65,7 +65,7 @@ async def update_api_key(key_id: str, body: ApiKeyUpdate, ctx: Admin, session: S
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_key(key_id: str, ctx: Admin, session: SessionDep) -> None:
+async def revoke_api_key(key_id: ResourceId, ctx: Admin, session: SessionDep) -> None:
     key = await get_in_space(session, ApiKey, ctx.space_id, key_id, "API key")
     _check_may_grant(ctx, key.role)
     if key.revoked_at is None:

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import not_found
-from api.deps import Operator, SessionDep, SpaceContext, TemporalDep, Viewer
+from api.deps import Operator, ResourceId, SessionDep, SpaceContext, TemporalDep, Viewer
+from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models import calls as c
 from models.call_contract import call_workflow_id, outbound_call
@@ -73,7 +74,7 @@ def _by(ctx: SpaceContext) -> str:
     return f"api-key:{ctx.principal.key_id}"
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(503))
 async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     """Dial out from one of the space's numbers; the agent talks once the callee answers."""
     number = await session.scalar(
@@ -119,40 +120,40 @@ async def list_calls(
     return Page(data=[CallOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{call_id}")
-async def get_call(call_id: str, ctx: Viewer, session: SessionDep, temporal: TemporalDep) -> CallDetail:
+@router.get("/{call_id}", responses=error_responses(503))
+async def get_call(call_id: ResourceId, ctx: Viewer, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     return _detail(await _state(await _call(session, await temporal.calls(), ctx.space_id, call_id)))
 
 
-@router.post("/{call_id}/hold")
-async def hold_call(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
+@router.post("/{call_id}/hold", responses=error_responses(409, 502, 503))
+async def hold_call(call_id: ResourceId, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
     return _detail(await _act(lambda: call.hold(c.HoldRequest(by=_by(ctx)))))
 
 
-@router.post("/{call_id}/resume")
-async def resume_call(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
+@router.post("/{call_id}/resume", responses=error_responses(409, 502, 503))
+async def resume_call(call_id: ResourceId, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
     return _detail(await _act(lambda: call.resume(c.ResumeRequest(by=_by(ctx)))))
 
 
-@router.post("/{call_id}/dtmf")
+@router.post("/{call_id}/dtmf", responses=error_responses(409, 502, 503))
 async def send_dtmf(
-    call_id: str, body: DtmfCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep
+    call_id: ResourceId, body: DtmfCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep
 ) -> CallDetail:
     call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
     return _detail(await _act(lambda: call.send_dtmf(c.DtmfRequest(digits=body.digits, by=_by(ctx)))))
 
 
-@router.post("/{call_id}/hangup")
-async def hang_up(call_id: str, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
+@router.post("/{call_id}/hangup", responses=error_responses(409, 502, 503))
+async def hang_up(call_id: ResourceId, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
     call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
     return _detail(await _act(lambda: call.hangup(c.HangupRequest(by=_by(ctx)))))
 
 
-@router.post("/{call_id}/transfer")
+@router.post("/{call_id}/transfer", responses=error_responses(409, 502, 503))
 async def transfer_call(
-    call_id: str, body: TransferCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep
+    call_id: ResourceId, body: TransferCreate, ctx: Operator, session: SessionDep, temporal: TemporalDep
 ) -> TransferOut:
     """Cold: the carrier takes the caller to the target (SIP REFER). Warm: dial the target in, then leave.
     A failed transfer returns the call to ACTIVE and says why."""

@@ -4,7 +4,8 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from api.crud import ensure_unused, get_in_space
-from api.deps import Admin, SecretBoxDep, SessionDep, Viewer
+from api.deps import Admin, ResourceId, SecretBoxDep, SessionDep, Viewer
+from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models.schemas.carrier_accounts import CarrierAccountCreate, CarrierAccountOut, CarrierAccountUpdate
 from models.schemas.common import Page
@@ -13,7 +14,7 @@ from models.tables import CarrierAccount, PhoneNumber
 router = APIRouter(prefix="/v1/spaces/{space_id}/carrier-accounts", tags=["carrier accounts"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 async def create_carrier_account(
     body: CarrierAccountCreate, ctx: Admin, session: SessionDep, box: SecretBoxDep
 ) -> CarrierAccountOut:
@@ -48,14 +49,14 @@ async def list_carrier_accounts(
 
 
 @router.get("/{account_id}")
-async def get_carrier_account(account_id: str, ctx: Viewer, session: SessionDep) -> CarrierAccountOut:
+async def get_carrier_account(account_id: ResourceId, ctx: Viewer, session: SessionDep) -> CarrierAccountOut:
     account = await get_in_space(session, CarrierAccount, ctx.space_id, account_id, "carrier account")
     return CarrierAccountOut.model_validate(account)
 
 
 @router.patch("/{account_id}")
 async def update_carrier_account(
-    account_id: str, body: CarrierAccountUpdate, ctx: Admin, session: SessionDep, box: SecretBoxDep
+    account_id: ResourceId, body: CarrierAccountUpdate, ctx: Admin, session: SessionDep, box: SecretBoxDep
 ) -> CarrierAccountOut:
     account = await get_in_space(session, CarrierAccount, ctx.space_id, account_id, "carrier account")
     if body.name is not None:
@@ -66,8 +67,8 @@ async def update_carrier_account(
     return CarrierAccountOut.model_validate(account)
 
 
-@router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_carrier_account(account_id: str, ctx: Admin, session: SessionDep) -> None:
+@router.delete("/{account_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(409))
+async def delete_carrier_account(account_id: ResourceId, ctx: Admin, session: SessionDep) -> None:
     account = await get_in_space(session, CarrierAccount, ctx.space_id, account_id, "carrier account")
     await ensure_unused(session, PhoneNumber.carrier_account_id, account.id, "carrier account")
     await session.delete(account)

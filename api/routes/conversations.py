@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.crud import get_in_space
-from api.deps import SessionDep, Viewer
+from api.deps import ResourceId, SessionDep, Viewer
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models.enums import Channel, ConversationStatus
 from models.schemas.common import Page
@@ -33,14 +33,14 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}")
-async def get_conversation(conversation_id: str, ctx: Viewer, session: SessionDep) -> ConversationOut:
+async def get_conversation(conversation_id: ResourceId, ctx: Viewer, session: SessionDep) -> ConversationOut:
     row = await get_in_space(session, Conversation, ctx.space_id, conversation_id, "conversation")
     return ConversationOut.model_validate(row)
 
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: str,
+    conversation_id: ResourceId,
     ctx: Viewer,
     session: SessionDep,
     limit: int = LimitQuery,

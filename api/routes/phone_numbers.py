@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_workflows import purchase_number, release_number
 from api.crud import apply, get_in_space, revalidate
-from api.deps import Admin, SessionDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, ResourceId, SessionDep, SettingsDep, TemporalDep, Viewer
+from api.errors import error_responses
+from api.number_ownership import ensure_number_can_join
 from api.pagination import CursorQuery, LimitQuery, paginate
 from api.provisioning import request_provisioning
 from api.temporal import TemporalGateway
@@ -49,11 +52,6 @@ async def _check_references(session: AsyncSession, space_id: str, values: dict[s
             raise _invalid(field, f"no {field.removesuffix('_id').replace('_', ' ')} {ref!r} in this space")
 
 
-async def _ensure_number_free(session: AsyncSession, e164: str) -> None:
-    if await session.scalar(select(PhoneNumber.id).where(PhoneNumber.e164 == e164)):
-        raise HTTPException(status.HTTP_409_CONFLICT, "this number is already registered")
-
-
 async def _reprovision_trunks(
     session: AsyncSession, trunk_ids: set[str | None], settings: Settings, temporal: TemporalGateway
 ) -> None:
@@ -72,15 +70,20 @@ async def _create(
     temporal: TemporalGateway,
 ) -> PhoneNumberOut:
     await _check_references(session, space_id, values)
-    await _ensure_number_free(session, values["e164"])
+    await ensure_number_can_join(session, space_id, values["e164"])
     number = PhoneNumber(space_id=space_id, **values)
     session.add(number)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        await ensure_number_can_join(session, space_id, values["e164"])  # added meanwhile: the same answers
+        raise
     await _reprovision_trunks(session, {number.sip_trunk_id}, settings, temporal)
     return PhoneNumberOut.model_validate(number)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 async def create_phone_number(
     body: PhoneNumberCreate, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
 ) -> PhoneNumberOut:
@@ -88,7 +91,7 @@ async def create_phone_number(
     return await _create(session, ctx.space_id, body.model_dump(), settings, temporal)
 
 
-@router.post("/port", status_code=status.HTTP_201_CREATED)
+@router.post("/port", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 async def port_phone_number(
     body: PhoneNumberPort, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
 ) -> PhoneNumberOut:
@@ -96,7 +99,7 @@ async def port_phone_number(
     return await _create(session, ctx.space_id, body.model_dump(), settings, temporal)
 
 
-@router.post("/purchase", status_code=status.HTTP_201_CREATED)
+@router.post("/purchase", status_code=status.HTTP_201_CREATED, responses=error_responses(409, 502, 503))
 async def purchase_phone_number(
     body: PhoneNumberPurchase, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
 ) -> PhoneNumberOut:
@@ -104,7 +107,7 @@ async def purchase_phone_number(
     values = body.model_dump()
     await _check_references(session, ctx.space_id, values)
     if body.e164:
-        await _ensure_number_free(session, body.e164)
+        await ensure_number_can_join(session, ctx.space_id, body.e164)
     routing = {k: v for k, v in body.model_dump(mode="json").items() if k in ROUTING_FIELDS}
     phone_number_id = await purchase_number(temporal, settings, ctx.space_id, body, routing)
     number = await session.get(PhoneNumber, phone_number_id)
@@ -128,14 +131,14 @@ async def list_phone_numbers(
 
 
 @router.get("/{number_id}")
-async def get_phone_number(number_id: str, ctx: Viewer, session: SessionDep) -> PhoneNumberOut:
+async def get_phone_number(number_id: ResourceId, ctx: Viewer, session: SessionDep) -> PhoneNumberOut:
     number = await get_in_space(session, PhoneNumber, ctx.space_id, number_id, "phone number")
     return PhoneNumberOut.model_validate(number)
 
 
 @router.patch("/{number_id}")
 async def update_phone_number(
-    number_id: str,
+    number_id: ResourceId,
     body: PhoneNumberUpdate,
     ctx: Admin,
     session: SessionDep,
@@ -161,9 +164,9 @@ async def update_phone_number(
     return PhoneNumberOut.model_validate(number)
 
 
-@router.delete("/{number_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{number_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(502, 503))
 async def delete_phone_number(
-    number_id: str,
+    number_id: ResourceId,
     ctx: Admin,
     session: SessionDep,
     settings: SettingsDep,

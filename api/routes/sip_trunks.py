@@ -6,7 +6,8 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from api.crud import UNCHANGED_SECRET, apply, encrypt_or_keep, ensure_unused, get_in_space, revalidate
-from api.deps import Admin, SecretBoxDep, SessionDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, ResourceId, SecretBoxDep, SessionDep, SettingsDep, TemporalDep, Viewer
+from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
 from api.provisioning import request_deprovisioning, request_provisioning
 from models.schemas.common import Page
@@ -79,13 +80,13 @@ async def list_sip_trunks(
 
 
 @router.get("/{trunk_id}")
-async def get_sip_trunk(trunk_id: str, ctx: Viewer, session: SessionDep) -> SipTrunkOut:
+async def get_sip_trunk(trunk_id: ResourceId, ctx: Viewer, session: SessionDep) -> SipTrunkOut:
     return await _out(session, await get_in_space(session, SipTrunk, ctx.space_id, trunk_id, "SIP trunk"))
 
 
 @router.patch("/{trunk_id}")
 async def update_sip_trunk(
-    trunk_id: str,
+    trunk_id: ResourceId,
     body: SipTrunkUpdate,
     ctx: Admin,
     session: SessionDep,
@@ -114,7 +115,7 @@ async def update_sip_trunk(
 
 @router.post("/{trunk_id}/provision", status_code=status.HTTP_202_ACCEPTED)
 async def reprovision_sip_trunk(
-    trunk_id: str, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
+    trunk_id: ResourceId, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
 ) -> SipTrunkOut:
     """Apply the trunk's configuration to LiveKit again (after a failure, or once LiveKit is configured)."""
     trunk = await get_in_space(session, SipTrunk, ctx.space_id, trunk_id, "SIP trunk")
@@ -122,9 +123,9 @@ async def reprovision_sip_trunk(
     return await _out(session, trunk)
 
 
-@router.delete("/{trunk_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{trunk_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(409, 503))
 async def delete_sip_trunk(
-    trunk_id: str, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
+    trunk_id: ResourceId, ctx: Admin, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
 ) -> None:
     trunk = await get_in_space(session, SipTrunk, ctx.space_id, trunk_id, "SIP trunk")
     await ensure_unused(session, PhoneNumber.sip_trunk_id, trunk.id, "SIP trunk")

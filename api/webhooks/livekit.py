@@ -3,14 +3,10 @@ processed once, SIP participants joining and leaving turned into call signals.""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
-from google.protobuf.json_format import ParseError
+from fastapi import APIRouter, Header, Request, status
 from livekit import api as lk
 from livekit.protocol.models import ParticipantInfo
 from sqlalchemy import select
@@ -18,41 +14,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.webhooks.livekit_verify import verified_livekit_event
 from models import calls as c
 from models import recordings as rec
 from models.call_contract import MetadataError, RoomMetadata, call_workflow_id, livekit_sip_call
 from models.enums import EndReason
-from models.settings import Settings
 from models.sip_headers import ROLE_ATTRIBUTE, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
 from models.tables import Call, PhoneNumber, WebhookEvent
 from workflows.call_client import CallClient, CallRef
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-
-def _verify(settings: Settings, body: bytes, authorization: str | None) -> lk.WebhookEvent:
-    if not settings.livekit_configured:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "LiveKit is not configured")
-    assert settings.livekit_api_key and settings.livekit_api_secret
-    verifier = lk.TokenVerifier(settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())
-    try:
-        claims = verifier.verify(authorization or "")
-    except Exception as exc:  # the verifier raises jwt's many error types
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook token") from exc
-    expected = base64.b64decode(claims.sha256 or "")
-    if not expected or not hmac.compare_digest(hashlib.sha256(body).digest(), expected):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook body does not match its signature")
-    try:
-        return lk.WebhookEvent.FromString(b"") if not body else _parse(body)
-    except (ParseError, UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed webhook event: {exc}") from exc
-
-
-def _parse(body: bytes) -> lk.WebhookEvent:
-    from google.protobuf.json_format import Parse
-
-    return Parse(body.decode("utf-8"), lk.WebhookEvent(), ignore_unknown_fields=True)
 
 
 async def _first_time(session: AsyncSession, event_id: str) -> bool:
@@ -146,7 +118,7 @@ async def livekit_webhook(
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     body = await request.body()
-    event = _verify(settings, body, authorization)
+    event = verified_livekit_event(settings, body, authorization)
     if not await _first_time(session, event.id):
         return
     calls = await temporal.calls()
@@ -155,6 +127,11 @@ async def livekit_webhook(
         await _sip_joined(session, calls, event)
     elif event.event == "participant_left" and is_sip:
         await _sip_left(session, calls, event)
+    elif event.event == "participant_left" and event.participant.kind == ParticipantInfo.Kind.AGENT:
+        # An agent leaving a call that goes on (its worker died): the workflow brings a new one in.
+        call = await _room_call(session, calls, event.room.name, event.room.metadata)
+        if call is not None:
+            await call.agent_left(c.AgentLeft(identity=event.participant.identity))
     elif event.event.startswith("egress_"):
         await _egress(session, calls, event.egress_info)
     elif event.event == "room_finished":

@@ -1,5 +1,10 @@
 """Who sent a Twilio webhook: the signature over the public URL and the raw form proves which carrier account
-(and so which space) it comes from. Every Twilio entry point (voice, status, SMS) starts here."""
+(and so which space) it comes from. Every Twilio entry point (voice, status, SMS) starts here.
+
+Verification is bounded whatever the sender does: only Twilio's content type is read, the body is bounded (the
+body limit in front of the app, and again here), and the signature check itself is
+``models.twilio_signature.signing_account`` (the same one media-stream starts use).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,17 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import CarrierProvider
+from api.webhooks.twilio_form import MAX_PARAMS
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.tables import CarrierAccount
-from models.twilio_signature import signature_valid
+from models.twilio_signature import signing_account
 
 log = logging.getLogger(__name__)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 @dataclass
@@ -26,27 +32,42 @@ class TwilioRequest:
     account: CarrierAccount
 
 
+def _form_pairs(request: Request, raw: bytes, settings: Settings) -> list[tuple[str, str]]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != FORM_CONTENT_TYPE:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Twilio webhooks are {FORM_CONTENT_TYPE}")
+    if len(raw) > settings.webhook_body_limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"request body larger than {settings.webhook_body_limit} bytes"
+        )
+    try:
+        return parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw), max_num_fields=MAX_PARAMS
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body must be {FORM_CONTENT_TYPE} (UTF-8)") from exc
+
+
 async def verified_twilio_request(
     request: Request, session: AsyncSession, box: SecretBox, settings: Settings, signature: str | None
 ) -> TwilioRequest:
     """The form parameters, once the signature proves they come from the account they name."""
-    raw = await request.body()
-    try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be application/x-www-form-urlencoded") from exc
+    pairs = _form_pairs(request, await request.body(), settings)
     params = dict(pairs)
     # The URL Twilio called, as the public URL says (the API may sit behind a proxy).
     public = urlsplit(settings.public_url)
-    url = urlunsplit((public.scheme, public.netloc, public.path.rstrip("/") + request.url.path, request.url.query, ""))
-    accounts = await session.scalars(
-        select(CarrierAccount).where(
-            CarrierAccount.provider == CarrierProvider.TWILIO,
-            CarrierAccount.account_sid == params.get("AccountSid", ""),
-        )
+    path = public.path.rstrip("/") + request.url.path
+    url = urlunsplit((public.scheme, public.netloc, path, request.url.query, ""))
+    account = await signing_account(
+        session,
+        box,
+        account_sid=params.get("AccountSid", ""),
+        url=url,
+        params=pairs,
+        signature=signature,
+        limit=settings.twilio_accounts_per_sid,
     )
-    for account in accounts:
-        if signature_valid(box.decrypt(account.secret_encrypted), url, pairs, signature or ""):
-            return TwilioRequest(params, account)
+    if account is not None:
+        return TwilioRequest(params, account)
     log.warning("Twilio webhook refused: bad signature or unknown account", extra={"path": request.url.path})
     raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid X-Twilio-Signature")

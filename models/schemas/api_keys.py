@@ -13,6 +13,7 @@ class ApiKeyCreate(Schema):
     role: Role
     person_email: str | None = Field(
         default=None,
+        max_length=254,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         description="The person this key belongs to; omit for a service account",
     )

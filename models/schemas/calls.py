@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from models.enums import CallDirection, CallState, EndReason, MediaMode
-from models.schemas.common import E164, OutSchema, Schema, TransferTarget
+from models.schemas.common import E164, OutSchema, Ref, Schema, TransferTarget
 
 DTMF_DIGITS = r"^[0-9*#A-Dw]{1,64}$"
 
@@ -14,7 +14,7 @@ DTMF_DIGITS = r"^[0-9*#A-Dw]{1,64}$"
 class OutboundCallCreate(Schema):
     from_number: E164 = Field(description="One of the space's numbers")
     to_number: E164
-    agent_id: str | None = Field(default=None, description="Defaults to the agent the from-number routes to")
+    agent_id: Ref | None = Field(default=None, description="Defaults to the agent the from-number routes to")
 
 
 class TransferCreate(Schema):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -7,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from models.enums import CarrierProvider
 from models.schemas.common import Name, Schema, Timestamps
 
-ACCOUNT_SID_PATTERNS = {CarrierProvider.TWILIO: r"^AC[0-9a-fA-F]{32}$"}
+ACCOUNT_SID_PATTERNS = {CarrierProvider.TWILIO: re.compile(r"AC[0-9a-fA-F]{32}")}  # matched whole
 
 
 class CarrierAccountCreate(Schema):
@@ -18,10 +19,8 @@ class CarrierAccountCreate(Schema):
 
     @model_validator(mode="after")
     def _sid_matches_provider(self) -> Self:
-        import re
-
         pattern = ACCOUNT_SID_PATTERNS.get(self.provider)
-        if pattern and not re.match(pattern, self.account_sid):
+        if pattern and not pattern.fullmatch(self.account_sid):
             raise ValueError(f"account_sid is not a {self.provider} account SID (AC + 32 hex digits)")
         return self
 

@@ -11,9 +11,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from models.phone import e164_problem
 
+# Matched whole with ``fullmatch`` over ASCII classes: ``$`` lets a trailing newline through, and ``\d`` (like
+# ``str.isdigit`` and ``int``) accepts every script's digits (models/phone.py holds the E.164 rule).
 _HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+_PORT = re.compile(r"[0-9]{1,5}")
+_SIP_URI = re.compile(r"sips?:[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+")  # user@host, printable ASCII
 
 
 def validate_e164(value: str) -> str:
@@ -41,12 +45,12 @@ def validate_sip_address(value: str) -> str:
             raise ValueError("expected [ipv6]:port")
     elif value.count(":") == 1:
         host, port = value.split(":")
-    if port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535):
+    if port is not None and (not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535):
         raise ValueError("port must be a number from 1 to 65535")
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not _HOST.match(host):
+        if not _HOST.fullmatch(host):
             raise ValueError("must be a host name or IP address, optionally with :port") from None
     return value
 
@@ -54,8 +58,8 @@ def validate_sip_address(value: str) -> str:
 def validate_transfer_target(target: str) -> str:
     """An E.164 number (``+1…`` or ``tel:+1…``) or a SIP URI (``sip:user@host``)."""
     if target.startswith(("sip:", "sips:")):
-        if "@" not in target:
-            raise ValueError("a SIP URI needs user@host")
+        if not _SIP_URI.fullmatch(target):
+            raise ValueError("a SIP URI needs user@host, printable ASCII without spaces")
         return target
     validate_e164(target.removeprefix("tel:"))
     return target
@@ -66,6 +70,7 @@ TransferTarget = Annotated[str, Field(min_length=3, max_length=300), AfterValida
 Cidr = Annotated[str, AfterValidator(validate_cidr)]
 SipAddress = Annotated[str, AfterValidator(validate_sip_address)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+Ref = Annotated[str, Field(min_length=1, max_length=40, description="Id of a resource of the same space")]
 
 
 class Schema(BaseModel):

@@ -5,14 +5,14 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from models.enums import MediaMode, RecordingPolicy, RouteType
-from models.schemas.common import E164, Schema, Timestamps
+from models.schemas.common import E164, Ref, Schema, Timestamps
 
 
 class Routing(Schema):
     """Where calls and messages to the number go."""
 
     route_type: RouteType = RouteType.AGENT
-    agent_id: str | None = None
+    agent_id: Ref | None = None
     flow_id: str | None = Field(default=None, max_length=128)
     media_mode: MediaMode = MediaMode.LIVEKIT
     recording_policy: RecordingPolicy = RecordingPolicy.OFF
@@ -33,8 +33,8 @@ class PhoneNumberCreate(Routing):
     """Map a number you already hold: to a SIP trunk (a port), or to a number in a carrier account."""
 
     e164: E164
-    sip_trunk_id: str | None = None
-    carrier_account_id: str | None = None
+    sip_trunk_id: Ref | None = None
+    carrier_account_id: Ref | None = None
     carrier_number_sid: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
@@ -49,9 +49,9 @@ class PhoneNumberCreate(Routing):
 class PhoneNumberPurchase(Routing):
     """Buy a number through a carrier account: a given number, or the first available in an area code."""
 
-    carrier_account_id: str
+    carrier_account_id: Ref
     e164: E164 | None = None
-    area_code: str | None = Field(default=None, pattern=r"^\d{3}$")
+    area_code: str | None = Field(default=None, pattern=r"^[0-9]{3}$")
     iso_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
 
     @model_validator(mode="after")
@@ -65,19 +65,19 @@ class PhoneNumberPort(Routing):
     """Port a number in: it reaches us over one of the space's SIP trunks."""
 
     e164: E164
-    sip_trunk_id: str
+    sip_trunk_id: Ref
 
 
 class PhoneNumberUpdate(Schema):
     route_type: RouteType | None = None
-    agent_id: str | None = None
+    agent_id: Ref | None = None
     flow_id: str | None = Field(default=None, max_length=128)
     media_mode: MediaMode | None = None
     recording_policy: RecordingPolicy | None = None
     sms_enabled: bool | None = None
     enabled: bool | None = None
     friendly_name: str | None = Field(default=None, max_length=200)
-    sip_trunk_id: str | None = None
+    sip_trunk_id: Ref | None = None
 
 
 class PhoneNumberOut(Timestamps):

@@ -12,7 +12,7 @@ from tests.conftest import Platform
 
 def _errors(response: Any) -> list[tuple[str, str]]:
     assert response.status_code == 422, response.text
-    return [(str(e["loc"][-1]) if len(e["loc"]) > 1 else "", e["msg"]) for e in response.json()["detail"]]
+    return [(str(e["loc"][-1]) if len(e["loc"]) > 1 else "", e["msg"]) for e in response.json()["errors"]]
 
 
 @pytest.mark.parametrize(

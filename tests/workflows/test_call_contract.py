@@ -40,6 +40,7 @@ NAMES: dict[str, Any] = {
     c.SIGNAL_DTMF_RECEIVED: CallWorkflow.dtmf_received,
     c.SIGNAL_HANGUP_RECEIVED: CallWorkflow.hangup_received,
     c.SIGNAL_TURN_METRICS: CallWorkflow.turn_metrics,
+    c.SIGNAL_AGENT_LEFT: CallWorkflow.agent_left,
     rec.SIGNAL_RECORDING_UPDATE: CallWorkflow.recording_update,
     c.UPDATE_HOLD: CallWorkflow.hold,
     c.UPDATE_RESUME: CallWorkflow.resume,

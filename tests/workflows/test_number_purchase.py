@@ -115,4 +115,4 @@ async def test_purchase_refuses_references_outside_the_space(stack: Platform) ->
         headers=space.admin,
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "carrier_account_id"]
+    assert response.json()["errors"][0]["loc"] == ["body", "carrier_account_id"]

@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from livekit.agents import AgentSession
-from sqlalchemy import select
 
 from models import calls as c
 from models.call_contract import (
@@ -23,9 +22,7 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
-from models.enums import CarrierProvider
-from models.tables import CarrierAccount
-from models.twilio_signature import signature_valid
+from models.twilio_signature import signing_account
 from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
@@ -102,13 +99,12 @@ class MediaStreamCall:
     async def _start(self, start: protocol.Start) -> None:
         params = start.start.custom_parameters
         workflow_id = params.get(STREAM_WORKFLOW_PARAMETER, "")
-        if not workflow_id:
-            raise StreamRejected("start carries no workflow_id parameter")
-        # The stream is bound to the call its TwiML was issued for, and opened by an account of that call's space.
+        # Opened by an account of the call's space (signature first: nothing else is looked at before it), and
+        # bound to the call its TwiML was issued for.
+        await self._verify(start.start.account_sid, space_of_workflow(workflow_id))
         token = params.get(STREAM_TOKEN_PARAMETER, "")
         if not stream_token_valid(self._runtime.secret_box, workflow_id, token, time.time()):
             raise StreamRejected("no such call")
-        await self._verify(start.start.account_sid, space_of_workflow(workflow_id))
         self._stream_sid = start.stream_sid
         self._call = call = self._runtime.calls.trusted(workflow_id)
         # Listed before attaching: the call's carry_media activity may reach this process before the update answers.
@@ -142,15 +138,17 @@ class MediaStreamCall:
         one of the call's space."""
         runtime = self._runtime
         async with runtime.sessions() as session:
-            accounts = await session.scalars(
-                select(CarrierAccount).where(
-                    CarrierAccount.provider == CarrierProvider.TWILIO,
-                    CarrierAccount.account_sid == account_sid,
-                    CarrierAccount.space_id == (space_id or ""),
-                )
+            account = await signing_account(
+                session,
+                runtime.secret_box,
+                account_sid=account_sid,
+                url=self._url,
+                params=[],
+                signature=self._signature,
+                limit=runtime.settings.twilio_accounts_per_sid,
+                space_id=space_id or "",
             )
-            tokens = [runtime.secret_box.decrypt(a.secret_encrypted) for a in accounts]
-        if not any(signature_valid(token, self._url, [], self._signature) for token in tokens):
+        if account is None:
             raise StreamRejected("invalid X-Twilio-Signature")
 
     async def hang_up(self) -> None:

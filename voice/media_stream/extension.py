@@ -44,14 +44,14 @@ class MediaStreamExtension:
             activities=[MediaStreamActivities(runtime.streams).carry_media],
             max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here
         )
+        # Models load before the process takes calls (it answers nothing until then, so load balancers and
+        # `telephony dev` wait): loading holds the CPU for seconds, and a call's carry_media heartbeat must not
+        # stall behind it.
+        await runtime.warm_up()
         carrying = asyncio.create_task(worker.run())
-        # Models load in the background: the process answers at once, the first call finds them warm.
-        warming = asyncio.create_task(runtime.warm_up())
         log.info("media streams served", extra={"task_queue": runtime.media_queue})
         try:
             yield
         finally:
-            if not warming.done():
-                warming.cancel()
             await worker.shutdown()
             await asyncio.gather(carrying, return_exceptions=True)

@@ -3,6 +3,7 @@ reason; the others carry on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from models.call_contract import MEDIA_STREAM_PATH
 from voice.media_stream import protocol
 from voice.media_stream.call import MediaStreamCall, StreamRejected
+from voice.media_stream.frames import FrameLimits, FrameRejected, silent_too_long, text_of
 from voice.runtime import VoiceRuntime
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,11 @@ router = APIRouter(tags=["media streams"])
 
 PROTOCOL_ERROR = 1007  # invalid payload data
 POLICY_VIOLATION = 1008
+
+
+def _reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    return text.encode("utf-8")[:120].decode("utf-8", "ignore")
 
 
 def _signed_url(runtime: VoiceRuntime, websocket: WebSocket) -> str:
@@ -28,9 +35,30 @@ def _signed_url(runtime: VoiceRuntime, websocket: WebSocket) -> str:
     return urlunsplit((scheme, public.netloc, path, websocket.url.query, ""))
 
 
+async def _messages(websocket: WebSocket, call: MediaStreamCall, limits: FrameLimits) -> None:
+    """Hand each message to the call until it is over; the first ``start`` must come within the timeout."""
+    deadline = asyncio.get_running_loop().time() + limits.start_timeout
+    started = False
+    while True:
+        try:
+            async with asyncio.timeout_at(None if started else deadline):
+                text = text_of(await websocket.receive(), limits)
+        except TimeoutError:
+            raise silent_too_long(limits) from None
+        if text is None:
+            return
+        message = protocol.parse(text)
+        started = started or isinstance(message, protocol.Start)
+        if not await call.handle(message):
+            await websocket.close()
+            return
+
+
 @router.websocket(MEDIA_STREAM_PATH)
 async def twilio_media_stream(websocket: WebSocket) -> None:
     runtime: VoiceRuntime = websocket.app.state.voice
+    settings = runtime.settings
+    limits = FrameLimits(settings.media_stream_max_message, settings.media_stream_start_timeout)
     await websocket.accept()
     call = MediaStreamCall(
         runtime,
@@ -40,16 +68,17 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
         hang_up=websocket.close,
     )
     try:
-        while await call.handle(protocol.parse(await websocket.receive_text())):
-            pass
-        await websocket.close()
+        await _messages(websocket, call, limits)
     except WebSocketDisconnect:
         pass
+    except FrameRejected as exc:
+        log.warning("media stream closed: frame refused", extra={"code": exc.code, "reason": exc.reason})
+        await websocket.close(code=exc.code, reason=exc.reason)
     except protocol.ProtocolError as exc:
         log.warning("media stream closed: malformed message", extra={"reason": str(exc)})
-        await websocket.close(code=PROTOCOL_ERROR, reason=str(exc)[:120])
+        await websocket.close(code=PROTOCOL_ERROR, reason=_reason(str(exc)))
     except StreamRejected as exc:
         log.warning("media stream refused", extra={"reason": str(exc)})
-        await websocket.close(code=POLICY_VIOLATION, reason=str(exc)[:120])
+        await websocket.close(code=POLICY_VIOLATION, reason=_reason(str(exc)))
     finally:
         await call.close()

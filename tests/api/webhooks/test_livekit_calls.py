@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from google.protobuf.json_format import MessageToJson
+from livekit.protocol.models import ParticipantInfo
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
@@ -19,6 +20,7 @@ from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn, build_event, sign
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
+from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
 
 
@@ -239,7 +241,7 @@ async def test_outbound_call_placed_through_the_api(
     not_ours = await platform.client.post(
         space.path("/calls"), json={"from_number": unique_e164(), "to_number": "+14155550177"}, headers=space.admin
     )
-    assert not_ours.status_code == 422 and not_ours.json()["detail"][0]["loc"] == ["body", "from_number"]
+    assert not_ours.status_code == 422 and not_ours.json()["errors"][0]["loc"] == ["body", "from_number"]
     viewer = await platform.client.post(
         space.path("/calls"), json={"from_number": line.e164, "to_number": "+14155550177"}, headers=space.viewer
     )
@@ -316,3 +318,62 @@ async def test_a_finished_room_ends_its_call(stack: tuple[Platform, str], liveki
     final = await eventually(ended)
     assert final["end_reason"] == "completed"
     assert final["timeline"][-1]["event"] == "hangup" and final["timeline"][-1]["detail"] == "livekit"
+
+
+async def test_an_agent_leaving_without_a_hangup_is_replaced_once(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """The LiveKit path of 'the agent comes back': the agent's participant leaves a call that goes on (its worker
+    died) → one new dispatch into the same room, marked as resuming; a redelivered webhook dispatches nothing more."""
+    platform, _ = stack
+    line = await _line(platform)
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-agent", "+14155550166", line.e164, trunk_id=line.inbound_trunk_id
+    )
+
+    def dispatches() -> list[Any]:
+        return [d for d in livekit_standin.calls("CreateDispatch") if d.room == "call-room-agent"]
+
+    async def first_dispatch() -> Any:
+        return dispatches()[0] if dispatches() else None
+
+    await eventually(first_dispatch)
+    row = await _the_call(platform, line.space)
+    agent = await livekit_standin.add_participant(
+        "call-room-agent",
+        "agent-AJ_1",
+        kind=ParticipantInfo.Kind.AGENT,  # the dispatched agent joins and speaks
+    )
+    calls = CallClient(temporal_client(platform), platform.settings.task_queue)
+    call = calls.call(row["workflow_id"], space_id=line.space.id)
+    await call.active(c.ActiveEvent(agent_identity=agent.identity))
+
+    async def active() -> bool:
+        return (await _detail(platform, line.space, row["id"]))["state"] == "active"
+
+    await eventually(active)
+    livekit_standin.auto_webhooks = False
+    left = await livekit_standin.hang_up("call-room-agent", agent.identity)  # the worker died: no hang-up
+    livekit_standin.auto_webhooks = True
+    for _ in range(2):  # delivered twice, with two event ids
+        assert await livekit_standin.send_webhook("participant_left", room="call-room-agent", participant=left) == 204
+
+    async def redispatched() -> Any:
+        return dispatches()[1] if len(dispatches()) > 1 else None
+
+    again = await eventually(redispatched)
+    metadata = DispatchMetadata.decode(again.metadata)
+    assert metadata.resumed and metadata.workflow_id == row["workflow_id"]
+    await livekit_standin.settle()
+    assert len(dispatches()) == 2
+    detail = await _detail(platform, line.space, row["id"])
+    assert detail["state"] == "active"
+    events = [e["event"] for e in detail["timeline"]]
+    assert events.count("agent_lost") == 1 and events.count("agent_redispatched") == 1
+
+    await livekit_standin.hang_up("call-room-agent", caller.identity)
+
+    async def ended() -> bool:
+        return (await _detail(platform, line.space, row["id"]))["state"] == "ended"
+
+    await eventually(ended)
