@@ -16,6 +16,7 @@ from api.routes import (
     api_keys,
     calls,
     carrier_accounts,
+    console,
     conversations,
     health,
     phone_numbers,
@@ -90,6 +91,7 @@ def create_app(
         calls,
         twilio_webhooks,
         livekit_webhooks,
+        console,
     ):
         app.include_router(module.router)
     for extension in extensions:

@@ -75,6 +75,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from models.db import migrate
+    from voice.console.extension import ConsoleExtension
     from voice.media_stream.extension import MediaStreamExtension
     from workers.dev import follow_supervisor
 
@@ -82,7 +83,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = _settings(args.data_dir)
     migrate(settings.resolved_database_url)
     # The API process also answers carrier media streams with the voice agent (no LiveKit needed).
-    app = create_app(settings, extensions=[MediaStreamExtension()])
+    app = create_app(settings, extensions=[MediaStreamExtension(), ConsoleExtension()])
     uvicorn.run(
         app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=settings.api_access_log
     )
