@@ -1,0 +1,137 @@
+"""Console calls over the WebSocket, from Python (as ``telephony call`` makes them): real speech in, the real
+agent pipeline, a real CallWorkflow on the dev server; and every refusal with its close code while another call
+carries on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from websockets.asyncio.client import connect
+
+from models import console_protocol as p
+from models.enums import Role
+from tests.support.stack import eventually
+from tests.voice.console_support import QUESTION, ConsoleLine, console_line, says_hours, spoken_16k
+from voice.speech import HibariTTS
+
+
+@pytest.fixture(scope="module")
+def caller_voice() -> HibariTTS:
+    tts = HibariTTS(voice="heart", seed=0)
+    tts.prewarm()
+    return tts
+
+
+@pytest.fixture
+async def line(temporal_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[ConsoleLine]:
+    async with console_line(temporal_env, tmp_path) as running:
+        yield running
+
+
+async def test_a_console_call_is_a_real_call_answered_from_the_knowledge_base(
+    line: ConsoleLine, caller_voice: HibariTTS
+) -> None:
+    async with line.client() as phone:
+        ready = await phone.ready()
+        assert ready is not None, phone.record.closed
+        greeting = await phone.next_agent_line(0)
+        assert greeting is not None and "thanks for calling" in greeting.text.lower()
+        assert (await line.state(ready.workflow_id)).state.value == "active"
+
+        reply = await phone.ask(spoken_16k(caller_voice, QUESTION))
+        assert reply is not None and says_hours(reply.text), reply
+        assert reply.latency_ms is not None and reply.latency_ms > 0
+        callers = [t.text.lower() for t in phone.record.transcripts if t.role == "caller" and t.final]
+        assert any("opening hours" in t for t in callers), callers
+        assert phone.record.agent_audio_bytes > p.SAMPLE_RATE * 2  # more than a second of agent speech
+
+        await phone.dtmf("42")
+        ended = await phone.hang_up()
+    assert ended is not None and ended.end_reason == "completed"
+    assert phone.record.closed is not None and phone.record.closed[0] == p.Close.NORMAL
+
+    final = await line.state(ready.workflow_id)
+    assert final.state.value == "ended" and final.media_mode.value == "web"
+    assert final.direction.value == "inbound" and final.from_number.startswith("web:key_")
+    assert final.agent_id == line.agent_id and final.dtmf_received == "42"
+    assert final.turns and final.turns[0].latency_ms > 0
+    messages = (
+        await line.stack.client.get(
+            line.space.path(f"/conversations/{final.conversation_id}/messages"), headers=line.space.viewer
+        )
+    ).json()["data"]
+    spoken = [(m["role"], m["text"].lower()) for m in messages]
+    assert any(role == "caller" and "opening hours" in text for role, text in spoken), spoken
+    assert any(role == "agent" and says_hours(text) for role, text in spoken), spoken
+    calls = (await line.stack.client.get(line.space.path("/calls"), headers=line.space.viewer)).json()["data"]
+    assert [call["id"] for call in calls] == [ready.call_id]
+
+
+async def _refusal(line: ConsoleLine, first: str | bytes, then: str | bytes | None = None) -> tuple[int, str]:
+    async with connect(line.ws_url) as ws:
+        await ws.send(first)
+        if then is not None:
+            ready = p.parse_server(str(await ws.recv()))
+            assert isinstance(ready, p.Ready)
+            await ws.send(then)
+        with pytest.raises(Exception):
+            while True:
+                await ws.recv()
+        return ws.close_code or 0, ws.close_reason or ""
+
+
+async def test_refusals_close_with_a_code_and_reason_while_another_call_carries_on(
+    line: ConsoleLine, caller_voice: HibariTTS
+) -> None:
+    async with line.client() as good:
+        assert await good.ready() is not None
+        await good.next_agent_line(0)
+
+        bad_key = await _refusal(line, p.encode(line.hello(key="bt_0123456789ab_not-a-key")))
+        assert bad_key == (4401, "invalid API key")
+        malformed_key = await _refusal(line, p.encode(line.hello(key="hello")))
+        assert malformed_key == (4401, "malformed API key")
+        viewer = await _refusal(line, p.encode(line.hello(Role.VIEWER)))
+        assert viewer == (4403, "calling needs role 'operator' (key has 'viewer')")
+        theirs = await _refusal(line, p.encode(line.hello(agent_id=line.other_agent_id)))
+        assert theirs == (4404, "agent not found")
+        not_json = await _refusal(line, "{nonsense")
+        assert not_json[0] == 1007 and "invalid" in not_json[1]
+        audio_first = await _refusal(line, b"\0\0")
+        assert audio_first == (1007, "the first message must be hello")
+        hello = p.encode(line.hello())
+        oversized = await _refusal(line, hello, bytes(p.MAX_AUDIO_BYTES + 2))
+        assert oversized == (1009, f"audio frame over {p.MAX_AUDIO_BYTES} bytes")
+        odd = await _refusal(line, hello, b"\0\0\0")
+        assert odd == (1007, "audio frame is not 16-bit samples")
+        bad_digit = await _refusal(line, hello, '{"type": "dtmf", "digits": "x"}')
+        assert bad_digit[0] == 1007 and "digits" in bad_digit[1]
+
+        reply = await good.ask(spoken_16k(caller_voice, QUESTION))
+        assert reply is not None and says_hours(reply.text), reply
+        ended = await good.hang_up()
+        assert ended is not None and ended.end_reason == "completed"
+
+
+async def test_a_call_ended_through_the_rest_api_closes_the_socket(line: ConsoleLine) -> None:
+    async with line.client() as phone:
+        ready = await phone.ready()
+        assert ready is not None
+        await phone.next_agent_line(0)
+        hold = await line.stack.client.post(
+            line.space.path(f"/calls/{ready.call_id}/hold"), headers=line.space.as_role(Role.OPERATOR)
+        )
+        assert hold.status_code == 409, hold.text  # a console call has no room to hold in
+        hung_up = await line.stack.client.post(
+            line.space.path(f"/calls/{ready.call_id}/hangup"), headers=line.space.as_role(Role.OPERATOR)
+        )
+        assert hung_up.status_code == 200, hung_up.text
+        await eventually(lambda: _closed(phone.record.closed))
+    assert phone.record.ended is not None and phone.record.closed == (1000, "call ended: completed")
+
+
+async def _closed(value: object) -> bool:
+    return value is not None
