@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from models import console_protocol as p
 from models.enums import Role
@@ -77,7 +78,7 @@ async def _refusal(line: ConsoleLine, first: str | bytes, then: str | bytes | No
             ready = p.parse_server(str(await ws.recv()))
             assert isinstance(ready, p.Ready)
             await ws.send(then)
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             while True:
                 await ws.recv()
         return ws.close_code or 0, ws.close_reason or ""

@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   status: "idle",
   callId: null,
+  workflowId: null,
   transcript: [],
   turns: [],
   agentSamplesPlayed: 0,
@@ -155,6 +156,7 @@ async function startCall() {
     const message = JSON.parse(event.data);
     if (message.type === "ready") {
       call.callId = state.callId = message.call_id;
+      state.workflowId = message.workflow_id;
       setStatus("in call");
       info({ call: message.call_id, workflow: message.workflow_id, conversation: message.conversation_id });
       context.createMediaStreamSource(stream).connect(capture);
