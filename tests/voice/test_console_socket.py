@@ -14,6 +14,8 @@ from websockets.exceptions import ConnectionClosed
 
 from models import console_protocol as p
 from models.enums import Role
+from tests.api.resources import create, phone_number_body
+from tests.conftest import unique_e164
 from tests.support.stack import eventually
 from tests.voice.console_support import QUESTION, ConsoleLine, console_line, says_hours, spoken_16k
 from voice.speech import HibariTTS
@@ -136,3 +138,51 @@ async def test_a_call_ended_through_the_rest_api_closes_the_socket(line: Console
 
 async def _closed(value: object) -> bool:
     return value is not None
+
+
+async def test_calling_one_of_the_space_numbers_reaches_its_agent(line: ConsoleLine) -> None:
+    client, space = line.stack.client, line.space
+    body = await phone_number_body(client, space)
+    number = await create(client, space, "phone-numbers/port", body)
+    hello = p.Hello(type="hello", api_key=space.keys[Role.OPERATOR], space_id=space.id, phone_number_id=number["id"])
+    async with line.client(hello) as phone:
+        ready = await phone.ready()
+        assert ready is not None, phone.record.closed
+        greeting = await phone.next_agent_line(0)
+        assert greeting is not None and greeting.text == "Hello, how can I help?"  # the number's own agent
+        await phone.hang_up()
+    final = await line.state(ready.workflow_id)
+    assert final.to_number == number["e164"] and final.agent_id == body["agent_id"]
+    assert final.end_reason is not None and final.end_reason.value == "completed"
+
+    flow = await create(
+        client, space, "phone-numbers/port", body | {"e164": unique_e164(), "route_type": "flow", "agent_id": None,
+                                                     "flow_id": "flow-1"}
+    )  # fmt: skip
+    hello.phone_number_id = flow["id"]
+    assert await _refusal(line, p.encode(hello)) == (4409, "the number routes to no agent")
+    theirs = await create(
+        client, line.other_space, "phone-numbers/port", await phone_number_body(client, line.other_space)
+    )
+    hello.phone_number_id = theirs["id"]
+    assert await _refusal(line, p.encode(hello)) == (4404, "phone number not found")
+
+
+async def test_the_console_page_is_served_and_web_is_no_number_mode(line: ConsoleLine) -> None:
+    client, space = line.stack.client, line.space
+    page = await client.get("/console")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for name in ("console.js", "capture-worklet.js", "playback-worklet.js", "console.css"):
+        assert (await client.get(f"/console/{name}")).status_code == 200
+    assert (await client.get("/console/..%2Fapp.py")).status_code == 404
+    assert (await client.get("/console/index.html")).status_code == 404
+
+    body = await phone_number_body(client, space) | {"media_mode": "web"}
+    refused = await client.post(space.path("/phone-numbers/port"), json=body, headers=space.admin)
+    assert refused.status_code == 422 and "media_mode 'web' is for console calls" in refused.text
+    number = await create(client, space, "phone-numbers/port", body | {"media_mode": "livekit"})
+    patched = await client.patch(
+        space.path(f"/phone-numbers/{number['id']}"), json={"media_mode": "web"}, headers=space.admin
+    )
+    assert patched.status_code == 422 and "media_mode 'web' is for console calls" in patched.text
