@@ -18,6 +18,8 @@ from livekit.agents.voice import io
 from models import console_protocol as p
 from voice.console.link import ConsoleLink
 
+MAX_BACKLOG_FRAMES = 500  # ~10 s of 20 ms frames not yet taken by the agent
+
 
 class ConsoleAudioInput(io.AudioInput):
     """The caller's microphone, frame by frame, until the socket closes."""
@@ -28,6 +30,8 @@ class ConsoleAudioInput(io.AudioInput):
         self.last_frame_at = 0.0
 
     def push(self, pcm: bytes) -> None:
+        if self._frames.qsize() >= MAX_BACKLOG_FRAMES:
+            return  # a client sending faster than real time cannot grow the queue without bound
         self.last_frame_at = time.monotonic()
         samples = len(pcm) // 2
         frame = rtc.AudioFrame(data=pcm, sample_rate=p.SAMPLE_RATE, num_channels=1, samples_per_channel=samples)

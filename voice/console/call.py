@@ -62,13 +62,14 @@ class ConsoleCall:
 
     async def run(self) -> Outcome:
         try:
-            hello = await asyncio.wait_for(self._hello(), timeout=p.HELLO_TIMEOUT)
+            try:
+                hello = await asyncio.wait_for(self._hello(), timeout=p.HELLO_TIMEOUT)
+            except TimeoutError:
+                raise ConsoleRefused(p.Close.HELLO_TIMEOUT, f"no hello within {p.HELLO_TIMEOUT:.0f} s") from None
             async with self._runtime.sessions() as session:
                 target = await resolve(session, hello)
             await self._start(target)
             return await self._converse()
-        except TimeoutError:
-            return Outcome(p.Close.HELLO_TIMEOUT, f"no hello within {p.HELLO_TIMEOUT:.0f} s")
         except ConsoleRefused as exc:
             log.info("console call refused", extra={"code": int(exc.code), "reason": exc.reason})
             return Outcome(exc.code, exc.reason)
@@ -223,7 +224,11 @@ class ConsoleCall:
         finished = asyncio.create_task(self._handle.result())
         try:
             await asyncio.wait({receiving, finished}, return_when=asyncio.FIRST_COMPLETED)
-            if finished.done() and finished.exception() is None:
+            if finished.done() and finished.exception() is not None:
+                self._ended = True  # failed or terminated: nothing left to hang up
+                log.warning("console call's workflow failed", extra={"workflow_id": self._handle.id})
+                return Outcome(p.Close.INTERNAL, "the call's workflow failed")
+            if finished.done():
                 view: c.CallStateView = finished.result()
                 self._ended = True
                 reason = view.end_reason.value if view.end_reason else None

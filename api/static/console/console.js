@@ -260,6 +260,7 @@ async function control(action, body) {
     : `${action}: ${answer.status} — ${reason(answer)}`;
   state.apiAnswers.push({ action, status: answer.status, text });
   $("api-answer").textContent = text;
+  return answer;
 }
 
 function sendDigit(digit) {
@@ -278,7 +279,10 @@ $("space").addEventListener("change", loadTargets);
 $("call").addEventListener("click", startCall);
 $("hold").addEventListener("click", () => control("hold"));
 $("transfer").addEventListener("click", () => control("transfer", { target: $("transfer-target").value, mode: "cold" }));
-$("hangup").addEventListener("click", () => control("hangup"));
+$("hangup").addEventListener("click", async () => {
+  const answer = await control("hangup");
+  if (answer && !answer.ok) hangUpSocket(); // the API could not end it: leave the call from this side
+});
 for (const key of document.querySelectorAll("#keypad button")) {
   key.addEventListener("click", () => sendDigit(key.dataset.digit));
 }
