@@ -57,6 +57,7 @@ CARRIER, CONSOLE = "carrier media stream", "console WebSocket"
 class Transport:
     client_ms: list[float] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)
+    server: list[c.TurnMetrics] = field(default_factory=list)
     correct: int = 0
     calls: int = 0
 
@@ -108,6 +109,7 @@ async def carrier_call(line: Line, questions: Sequence[Question], out: Transport
             print(f"  {CARRIER:21s} {latency:6.0f} ms  {question.text}", flush=True)
         turns = await _server_turns(line.temporal, parameters["workflow_id"], len(questions))
         out.server_ms += [t.latency_ms for t in turns]
+        out.server += turns
         await phone.stop()
     out.calls += 1
 
@@ -130,6 +132,7 @@ async def console_call(line: Line, questions: Sequence[Question], out: Transport
             print(f"  {CONSOLE:21s} {latency:6.0f} ms  {question.text}", flush=True)
         turns = await _server_turns(line.temporal, ready.workflow_id, len(questions))
         out.server_ms += [t.latency_ms for t in turns]
+        out.server += turns
         await phone.hang_up()
     out.calls += 1
 
@@ -187,6 +190,14 @@ async def run(turns: int, rounds: int) -> dict[str, Transport]:
     return results
 
 
+PARTS = ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms")  # where the server's time went (TurnMetrics)
+
+
+def _p50(values: Sequence[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    return f"{pct(present, 50):.0f}" if present else "-"
+
+
 def report(results: dict[str, Transport], started: float) -> None:
     rows = []
     for name, r in results.items():
@@ -200,12 +211,14 @@ def report(results: dict[str, Transport], started: float) -> None:
                 f"{pct(r.server_ms, 50):.0f}",
                 f"{pct(r.server_ms, 95):.0f}",
                 len(r.server_ms),
+                *(_p50([getattr(t, part) for t in r.server]) for part in PARTS),
             ]
         )
     print()
     print("Turn latency, ms (client: last caller audio sent → first agent audio received; server: the workflow's")
     print("turns, end of speech → first agent audio sent). The carrier media stream is the baseline.")
     header = ["transport", "turns", "client p50", "client p95", "max", "server p50", "server p95", "server turns"]
+    header += [f"{part.removesuffix('_ms')} p50" for part in PARTS]
     print(table(header, rows))
     console = results[CONSOLE]
     print(f"console: correct KB answers {console.correct}/{len(console.client_ms)} over {console.calls} calls")
