@@ -13,18 +13,13 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from livekit.agents import AgentSession, ConversationItemAddedEvent, UserInputTranscribedEvent
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from temporalio.client import WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError
 
 from models import calls as c
 from models import console_protocol as p
-from models.enums import CallDirection, CallState, MediaMode
-from models.tables import new_id
+from models.enums import CallState
 from voice.agent import mark_active_on_first_speech, prepare_call
 from voice.agent_config import DispatchInfo
 from voice.agent_transcripts import TranscriptRecorder, record_transcripts
@@ -32,6 +27,7 @@ from voice.console.access import ConsoleRefused, ConsoleTarget, resolve
 from voice.console.audio_io import ConsoleAudioInput, ConsoleAudioOutput
 from voice.console.link import ConsoleLink
 from voice.console.turns import ConsoleTurnTimer
+from voice.console.workflow import ConsoleCallRef, start_web_call, web_call
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
 
@@ -53,7 +49,7 @@ class ConsoleCall:
         self._link = ConsoleLink(websocket.send_text, websocket.send_bytes)
         self._input = ConsoleAudioInput()
         self._output: ConsoleAudioOutput | None = None
-        self._handle: WorkflowHandle[Any, Any] | None = None
+        self._call: ConsoleCallRef | None = None
         self._session: AgentSession | None = None
         self._recorder: TranscriptRecorder | None = None
         self._turns: ConsoleTurnTimer | None = None
@@ -120,50 +116,23 @@ class ConsoleCall:
                     self._output.played(message.segment)
             elif isinstance(message, p.Dtmf):
                 self._digits += 1
-                assert self._handle is not None
-                event_id = f"{self._handle.id}:dtmf:{self._digits}"
-                await self._signal(c.SIGNAL_DTMF_RECEIVED, c.DtmfEvent(digits=message.digits, event_id=event_id))
-            elif isinstance(message, p.Hangup):
-                await self._signal(c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+                assert self._call is not None
+                event_id = f"{self._call.workflow_id}:dtmf:{self._digits}"
+                await self._call.dtmf_received(c.DtmfEvent(digits=message.digits, event_id=event_id))
+            elif isinstance(message, p.Hangup) and self._call is not None:
+                await self._call.hangup_received(c.HangupEvent(by="caller"))
             else:
                 raise p.ProtocolError("hello sent twice")
 
     # ------------------------------------------------------------------------------ the call
     async def _start(self, target: ConsoleTarget) -> None:
         runtime = self._runtime
-        call_id = new_id("calls")
-        start = c.StartCall(
-            call_id=call_id,
-            workflow_id=c.call_workflow_id(call_id),
-            direction=CallDirection.INBOUND,
-            from_number=target.caller,
-            to_number=target.to,
-            carrier_call_id=call_id,
-            space_id=target.space_id,
-            phone_number_id=target.phone_number_id,
-            media_mode=MediaMode.WEB,
-            agent_id=target.agent_id,
-        )
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(c.SA_CALL_STATE, CallState.RINGING.value),
-                SearchAttributePair(c.SA_CALL_DIRECTION, start.direction.value),
-                SearchAttributePair(c.SA_SPACE_ID, target.space_id),
-            ]
-        )
-        self._handle = await runtime.temporal.start_workflow(
-            c.CALL_WORKFLOW,
-            start,
-            id=start.workflow_id,
-            task_queue=runtime.settings.task_queue,
-            id_reuse_policy=c.CALL_ID_REUSE_POLICY,
-            search_attributes=attributes,
-            result_type=c.CallStateView,
-        )
+        start = web_call(target)
+        self._call = await start_web_call(runtime.temporal, runtime.settings.task_queue, start)
         view = await self._routed()
         if view.state is CallState.ENDED or view.agent_id is None or view.space_id is None:
             raise ConsoleRefused(p.Close.REFUSED, _why_ended(view))
-        await self._signal(c.SIGNAL_CONNECTED, c.ConnectedEvent(participant_identity=target.caller))
+        await self._call.connected(c.ConnectedEvent(participant_identity=target.caller))
         dispatch = DispatchInfo(view.call_id, view.space_id, view.agent_id, view.conversation_id)
         prepared = await prepare_call(
             dispatch,
@@ -208,10 +177,10 @@ class ConsoleCall:
         log.info("console call answered", extra={"call_id": view.call_id, "key_id": target.key_id})
 
     async def _routed(self) -> c.CallStateView:
-        assert self._handle is not None
+        assert self._call is not None
         deadline = time.monotonic() + ROUTING_WAIT
         while True:
-            view: c.CallStateView = await self._handle.query(c.QUERY_GET_STATE, result_type=c.CallStateView)
+            view = await self._call.state()
             opened = view.agent_id and view.conversation_id
             if opened or view.state is CallState.ENDED or time.monotonic() > deadline:
                 return view
@@ -219,14 +188,14 @@ class ConsoleCall:
 
     async def _converse(self) -> Outcome:
         """Until the client leaves or the workflow ends, whichever comes first."""
-        assert self._handle is not None
+        assert self._call is not None
         receiving = asyncio.create_task(self._receive_all())
-        finished = asyncio.create_task(self._handle.result())
+        finished = asyncio.create_task(self._call.result())
         try:
             await asyncio.wait({receiving, finished}, return_when=asyncio.FIRST_COMPLETED)
             if finished.done() and finished.exception() is not None:
                 self._ended = True  # failed or terminated: nothing left to hang up
-                log.warning("console call's workflow failed", extra={"workflow_id": self._handle.id})
+                log.warning("console call's workflow failed", extra={"workflow_id": self._call.workflow_id})
                 return Outcome(p.Close.INTERNAL, "the call's workflow failed")
             if finished.done():
                 view: c.CallStateView = finished.result()
@@ -263,19 +232,11 @@ class ConsoleCall:
             )
         )
 
-    async def _signal(self, name: str, arg: object) -> None:
-        if self._handle is None:
-            return
-        try:
-            await self._handle.signal(name, arg)
-        except RPCError:
-            log.warning("call workflow unreachable from its console socket", extra={"workflow_id": self._handle.id})
-
     async def close(self) -> None:
         """The socket is done: stop the agent; a caller who just left still hangs the call up."""
         self._input.close()
-        if not self._ended and self._handle is not None:
-            await self._signal(c.SIGNAL_HANGUP_RECEIVED, c.HangupEvent(by="caller"))
+        if not self._ended and self._call is not None:
+            await self._call.hangup_received(c.HangupEvent(by="caller"))
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.aclose()
