@@ -112,6 +112,10 @@ async def test_refusals_close_with_a_code_and_reason_while_another_call_carries_
         assert odd == (1007, "audio frame is not 16-bit samples")
         bad_digit = await _refusal(line, hello, '{"type": "dtmf", "digits": "x"}')
         assert bad_digit[0] == 1007 and "digits" in bad_digit[1]
+        async with connect(line.ws_url) as silent:  # says nothing at all
+            with pytest.raises(ConnectionClosed):
+                await silent.recv()
+        assert (silent.close_code, silent.close_reason) == (4408, "no hello within 10 s")
 
         reply = await good.ask(spoken_16k(caller_voice, QUESTION))
         assert reply is not None and says_hours(reply.text), reply
@@ -186,3 +190,16 @@ async def test_the_console_page_is_served_and_web_is_no_number_mode(line: Consol
         space.path(f"/phone-numbers/{number['id']}"), json={"media_mode": "web"}, headers=space.admin
     )
     assert patched.status_code == 422 and "media_mode 'web' is for console calls" in patched.text
+
+
+def test_the_page_speaks_the_protocol_module() -> None:
+    """console.js mirrors models/console_protocol.py by hand: the two must not drift apart."""
+    script = (Path(__file__).parents[2] / "api" / "static" / "console" / "console.js").read_text()
+    assert f'path: "{p.PATH}"' in script
+    assert f"sampleRate: {p.SAMPLE_RATE}," in script and f"frameSamples: {p.FRAME_SAMPLES}," in script
+    for code in p.Close:
+        assert f"{int(code)}: " in script, code
+    for message in ("ready", "segment_end", "clear", "transcript", "turn", "ended"):
+        assert f'message.type === "{message}"' in script, message
+    for message in ("hello", "played", "dtmf", "hangup"):
+        assert f'type: "{message}"' in script, message
