@@ -105,6 +105,7 @@ class ConsoleCall:
         return message
 
     async def _receive_all(self) -> None:
+        assert self._call is not None
         while True:
             data = await self._receive()
             if isinstance(data, bytes):
@@ -116,10 +117,9 @@ class ConsoleCall:
                     self._output.played(message.segment)
             elif isinstance(message, p.Dtmf):
                 self._digits += 1
-                assert self._call is not None
                 event_id = f"{self._call.workflow_id}:dtmf:{self._digits}"
                 await self._call.dtmf_received(c.DtmfEvent(digits=message.digits, event_id=event_id))
-            elif isinstance(message, p.Hangup) and self._call is not None:
+            elif isinstance(message, p.Hangup):
                 await self._call.hangup_received(c.HangupEvent(by="caller"))
             else:
                 raise p.ProtocolError("hello sent twice")
