@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.web_routes import is_numberless_web_call, route_web_call
 from models.calls import (
     CallRoute,
     OpenCallInput,
@@ -45,6 +46,8 @@ class CallRecordActivities:
         """Number -> space -> agent or flow. Unknown, disabled or unconfigured numbers are rejected."""
         our_e164 = request.to_number if request.direction is CallDirection.INBOUND else request.from_number
         async with self._sessions() as session:
+            if is_numberless_web_call(request):
+                return await route_web_call(session, request)
             if request.phone_number_id:
                 number = await session.get(PhoneNumber, request.phone_number_id)
             else:

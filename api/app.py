@@ -16,6 +16,7 @@ from api.routes import (
     api_keys,
     calls,
     carrier_accounts,
+    console,
     conversations,
     health,
     phone_numbers,
@@ -90,6 +91,7 @@ def create_app(
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(livekit_webhooks.router, responses=LIVEKIT_ERRORS)
+    app.include_router(console.router)  # the page; its socket is served with the media streams
     for extension in extensions:
         app.include_router(extension.router)
     return app

@@ -266,3 +266,21 @@ def outbound_call(
         media_mode=media_mode,
         agent_id=agent_id,
     )
+
+
+def web_call(
+    *, call_id: str, space_id: str, agent_id: str, phone_number_id: str | None, caller: str, to: str
+) -> StartCall:
+    """A console call: inbound, from ``web:<key id>`` to an agent (or one of the space's numbers), media mode web."""
+    return StartCall(
+        call_id=call_id,
+        workflow_id=call_workflow_id(space_id, call_id),
+        direction=CallDirection.INBOUND,
+        from_number=caller,
+        to_number=to,
+        carrier_call_id=call_id,
+        space_id=space_id,
+        phone_number_id=phone_number_id,
+        media_mode=MediaMode.WEB,
+        agent_id=agent_id,
+    )

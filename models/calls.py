@@ -234,6 +234,7 @@ class RouteCallInput:
     space_id: str | None = None
     phone_number_id: str | None = None
     agent_id: str | None = None
+    media_mode: MediaMode | None = None  # WEB: a console call may name an agent and no number
 
 
 @dataclass

@@ -47,6 +47,7 @@ class RouteType(StrEnum):
 class MediaMode(StrEnum):
     LIVEKIT = "livekit"
     STREAM = "stream"
+    WEB = "web"  # a console call (browser or `telephony call`): no carrier leg, no room; never a number's mode
 
 
 class RecordingPolicy(StrEnum):

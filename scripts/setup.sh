@@ -20,6 +20,7 @@ apt_install() {
 if $want_test_packages && command -v apt-get >/dev/null 2>&1; then
   missing=()
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)  # the console page's browser tests
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     apt_install "${missing[@]}"

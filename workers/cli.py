@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.settings import Settings
+from workers.call_cli import add_arguments as add_call_arguments
 from workers.logs import configure_logging
 
 log = logging.getLogger("workers.cli")
@@ -163,6 +164,13 @@ def cmd_voice(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace) -> int:
+    from workers.call_cli import run_call
+
+    _exit_now(asyncio.run(run_call(args)))
+    return 0  # not reached
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from models.db import migrate
 
@@ -253,6 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--name", default="admin", help="the key's name (default: admin)")
     key.set_defaults(func=cmd_create_admin_key)
+
+    call = commands.add_parser(
+        "call",
+        help="call an agent or number over the console socket: speak text or a WAV, print the replies",
+        description="Exits 0 when the call ended normally, 1 for another end, 2 when it was refused.",
+    )
+    add_call_arguments(call)
+    call.set_defaults(func=cmd_call)
     return parser
 
 

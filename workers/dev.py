@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import httpx
 
+from models.console_protocol import PAGE_PATH as CONSOLE_PAGE
 from models.db import migrate
 from models.settings import Settings
 from workers.bootstrap import ensure_platform_key
@@ -377,6 +378,7 @@ class DevSupervisor:
         self._say(f"  API:          {api}")
         self._say(f"  API docs:     {api}/docs")
         self._say(f"  Media:        {self.settings.stream_public_url} (carrier media streams)")
+        self._say(f"  Console:      {api}{CONSOLE_PAGE}   (talk to your agents in the browser)")
         self._say(f"  Temporal UI:  http://{HOST}:{self.ui_port}")
         self._say(f"  Temporal:     {self.settings.temporal_address} (gRPC)")
         self._say(f"  Data dir:     {self.settings.data_dir}")

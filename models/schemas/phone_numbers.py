@@ -7,6 +7,8 @@ from pydantic import Field, model_validator
 from models.enums import MediaMode, RecordingPolicy, RouteType
 from models.schemas.common import E164, Ref, Schema, Timestamps
 
+WEB_IS_NO_NUMBER_MODE = "media_mode 'web' is for console calls, not for a number (use 'livekit' or 'stream')"
+
 
 class Routing(Schema):
     """Where calls and messages to the number go."""
@@ -26,6 +28,8 @@ class Routing(Schema):
             raise ValueError("route_type 'agent' needs agent_id (and no flow_id)")
         if self.route_type is RouteType.FLOW and (not self.flow_id or self.agent_id):
             raise ValueError("route_type 'flow' needs flow_id (and no agent_id)")
+        if self.media_mode is MediaMode.WEB:
+            raise ValueError(WEB_IS_NO_NUMBER_MODE)
         return self
 
 
@@ -78,6 +82,12 @@ class PhoneNumberUpdate(Schema):
     enabled: bool | None = None
     friendly_name: str | None = Field(default=None, max_length=200)
     sip_trunk_id: Ref | None = None
+
+    @model_validator(mode="after")
+    def _not_web(self) -> Self:
+        if self.media_mode is MediaMode.WEB:
+            raise ValueError(WEB_IS_NO_NUMBER_MODE)
+        return self
 
 
 class PhoneNumberOut(Timestamps):

@@ -1,5 +1,5 @@
-"""The ``telephony media`` application: carrier media streams and a health check, nothing else (no REST, no
-webhooks), so voice capacity grows with media processes while the API stays light."""
+"""The ``telephony media`` application: carrier media streams, the console's audio socket and a health check,
+nothing else (no REST, no webhooks), so voice capacity grows with media processes while the API stays light."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from api.temporal import TemporalGateway
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from voice.console.extension import ConsoleExtension
 from voice.media_stream.extension import MediaStreamExtension
 
 
 def create_media_app(settings: Settings) -> FastAPI:
-    extension = MediaStreamExtension()
+    extension, console = MediaStreamExtension(), ConsoleExtension()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -28,13 +29,14 @@ def create_media_app(settings: Settings) -> FastAPI:
         )
         app.state.temporal = TemporalGateway(settings)
         try:
-            async with extension.lifespan(app):
+            async with extension.lifespan(app), console.lifespan(app):
                 yield
         finally:
             await engine.dispose()
 
     app = FastAPI(title="Bivariant Telephony media streams", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(extension.router)
+    app.include_router(console.router)  # the console page's audio (the page itself is served by the API)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str | int]:

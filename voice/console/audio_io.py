@@ -1,0 +1,102 @@
+"""livekit-agents audio input/output over a console socket (16-bit PCM at the protocol's rate).
+
+Input: each binary frame from the client becomes an ``rtc.AudioFrame``. Output: agent audio goes out as binary
+frames, each reply segment followed by ``segment_end``; the client answers ``played`` once it has played the
+segment, which is when the agent's speech counts as heard. ``clear_buffer`` (barge-in) sends ``clear`` and
+ends every unplayed segment as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from livekit import rtc
+from livekit.agents.voice import io
+
+from models import console_protocol as p
+from voice.console.link import ConsoleLink
+
+MAX_BACKLOG_FRAMES = 500  # ~10 s of 20 ms frames not yet taken by the agent
+
+
+class ConsoleAudioInput(io.AudioInput):
+    """The caller's microphone, frame by frame, until the socket closes."""
+
+    def __init__(self) -> None:
+        super().__init__(label="console")
+        self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
+        self.last_frame_at = 0.0
+
+    def push(self, pcm: bytes) -> None:
+        if self._frames.qsize() >= MAX_BACKLOG_FRAMES:
+            return  # a client sending faster than real time cannot grow the queue without bound
+        self.last_frame_at = time.monotonic()
+        samples = len(pcm) // 2
+        frame = rtc.AudioFrame(data=pcm, sample_rate=p.SAMPLE_RATE, num_channels=1, samples_per_channel=samples)
+        self._frames.put_nowait(frame)
+
+    def close(self) -> None:
+        self._frames.put_nowait(None)
+
+    async def __anext__(self) -> rtc.AudioFrame:
+        frame = await self._frames.get()
+        if frame is None:
+            self._frames.put_nowait(None)  # stay closed for later readers
+            raise StopAsyncIteration
+        return frame
+
+
+@dataclass
+class _Segment:
+    number: int
+    started_at: float
+    seconds: float = 0.0
+    finished: bool = False
+
+
+class ConsoleAudioOutput(io.AudioOutput):
+    def __init__(self, link: ConsoleLink) -> None:
+        super().__init__(
+            label="console", capabilities=io.AudioOutputCapabilities(pause=False), sample_rate=p.SAMPLE_RATE
+        )
+        self._link = link
+        self._segments: dict[int, _Segment] = {}
+        self._current: _Segment | None = None
+        self._count = 0
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        if self._current is None:
+            self._count += 1
+            self._current = _Segment(self._count, time.monotonic())
+            self.on_playback_started(created_at=time.time())
+        self._current.seconds += frame.duration
+        self._link.audio(bytes(frame.data))
+
+    def flush(self) -> None:
+        super().flush()
+        segment, self._current = self._current, None
+        if segment is None or segment.finished:
+            return
+        self._segments[segment.number] = segment
+        self._link.message(p.SegmentEnd(segment=segment.number))
+
+    def clear_buffer(self) -> None:
+        self._link.message(p.Clear())
+        unplayed = [s for s in self._segments.values() if not s.finished]
+        if self._current is not None and not self._current.finished:
+            unplayed.append(self._current)
+        for segment in unplayed:
+            segment.finished = True
+            heard = min(segment.seconds, time.monotonic() - segment.started_at)
+            self.on_playback_finished(playback_position=heard, interrupted=True)
+        self._segments.clear()
+
+    def played(self, number: int) -> None:
+        """The client played segment ``number`` to its end."""
+        segment = self._segments.pop(number, None)
+        if segment is not None and not segment.finished:
+            segment.finished = True
+            self.on_playback_finished(playback_position=segment.seconds, interrupted=False)

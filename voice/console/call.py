@@ -1,0 +1,241 @@
+"""One console call, from ``hello`` to the end: authorise the key, start the ``CallWorkflow`` (media mode
+``web``), run the space's agent on the caller's microphone, push both sides' words and each turn's latency to
+the client, and close the socket once the workflow has ended (whoever ended it).
+
+The workflow stays the source of truth, as for carrier media streams: the socket reports what happened (media
+up, digits, hang-up) and the agent's tools act through the workflow's updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from livekit.agents import AgentSession, ConversationItemAddedEvent, UserInputTranscribedEvent
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from models import calls as c
+from models import console_protocol as p
+from models.call_contract import DispatchMetadata, web_call
+from models.enums import CallState
+from models.tables import new_id
+from voice.agent import PreparedCall
+from voice.call_setup import AnsweredCall, answer_call
+from voice.console.access import ConsoleRefused, ConsoleTarget, resolve
+from voice.console.audio_io import ConsoleAudioInput, ConsoleAudioOutput
+from voice.console.link import ConsoleLink
+from voice.console.turns import ConsoleTurnTimer
+from voice.runtime import VoiceRuntime
+from workflows.call_client import CallRef
+
+log = logging.getLogger(__name__)
+
+ROUTING_WAIT = 5.0  # seconds to wait for the workflow to route the call and open its conversation
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: p.Close
+    reason: str
+
+
+class ConsoleCall:
+    def __init__(self, runtime: VoiceRuntime, websocket: WebSocket) -> None:
+        self._runtime = runtime
+        self._ws = websocket
+        self._link = ConsoleLink(websocket.send_text, websocket.send_bytes)
+        self._input = ConsoleAudioInput()
+        self._output: ConsoleAudioOutput | None = None
+        self._call: CallRef | None = None
+        self._answered: AnsweredCall | None = None
+        self._turns: ConsoleTurnTimer | None = None
+        self._ended = False
+        self._digits = 0
+
+    async def run(self) -> Outcome:
+        try:
+            try:
+                hello = await asyncio.wait_for(self._hello(), timeout=p.HELLO_TIMEOUT)
+            except TimeoutError:
+                raise ConsoleRefused(p.Close.HELLO_TIMEOUT, f"no hello within {p.HELLO_TIMEOUT:.0f} s") from None
+            async with self._runtime.sessions() as session:
+                target = await resolve(session, hello)
+            await self._start(target)
+            return await self._converse()
+        except ConsoleRefused as exc:
+            log.info("console call refused", extra={"code": int(exc.code), "reason": exc.reason})
+            return Outcome(exc.code, exc.reason)
+        except p.ProtocolError as exc:
+            log.info("console socket closed: malformed message", extra={"reason": str(exc)})
+            return Outcome(p.Close.MALFORMED, str(exc)[:120])
+        except WebSocketDisconnect:
+            return Outcome(p.Close.NORMAL, "")
+        except Exception:
+            log.exception("console call failed")
+            return Outcome(p.Close.INTERNAL, "internal error")
+        finally:
+            await self.close()
+
+    # ------------------------------------------------------------------------------ receiving
+    async def _receive(self) -> bytes | str:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        data: bytes | None = message.get("bytes")
+        if data is not None:
+            if len(data) > p.MAX_AUDIO_BYTES:
+                raise ConsoleRefused(p.Close.TOO_BIG, f"audio frame over {p.MAX_AUDIO_BYTES} bytes")
+            if len(data) % 2:
+                raise p.ProtocolError("audio frame is not 16-bit samples")
+            return data
+        text: str = message.get("text") or ""
+        if len(text.encode()) > p.MAX_TEXT_BYTES:
+            raise ConsoleRefused(p.Close.TOO_BIG, f"text frame over {p.MAX_TEXT_BYTES} bytes")
+        return text
+
+    async def _hello(self) -> p.Hello:
+        first = await self._receive()
+        message = p.parse_client(first) if isinstance(first, str) else None
+        if not isinstance(message, p.Hello):
+            raise p.ProtocolError("the first message must be hello")
+        return message
+
+    async def _receive_all(self) -> None:
+        assert self._call is not None
+        while True:
+            data = await self._receive()
+            if isinstance(data, bytes):
+                self._input.push(data)
+                continue
+            message = p.parse_client(data)
+            if isinstance(message, p.Played):
+                if self._output is not None:
+                    self._output.played(message.segment)
+            elif isinstance(message, p.Dtmf):
+                self._digits += 1
+                event_id = f"{self._call.workflow_id}:dtmf:{self._digits}"
+                await self._call.dtmf_received(c.DtmfEvent(digits=message.digits, event_id=event_id))
+            elif isinstance(message, p.Hangup):
+                await self._call.hangup_received(c.HangupEvent(by="caller"))
+            else:
+                raise p.ProtocolError("hello sent twice")
+
+    # ------------------------------------------------------------------------------ the call
+    async def _start(self, target: ConsoleTarget) -> None:
+        runtime = self._runtime
+        start = web_call(
+            call_id=new_id("calls"),
+            space_id=target.space_id,
+            agent_id=target.agent_id,
+            phone_number_id=target.phone_number_id,
+            caller=target.caller,
+            to=target.to,
+        )
+        self._call = await runtime.calls.start(start)
+        if self._call is None:
+            raise ConsoleRefused(p.Close.REFUSED, "the call could not start")
+        view = await self._routed()
+        if view.state is CallState.ENDED or view.agent_id is None or view.space_id is None:
+            raise ConsoleRefused(p.Close.REFUSED, _why_ended(view))
+        await self._call.connected(c.ConnectedEvent(participant_identity=target.caller))
+        dispatch = DispatchMetadata(start.workflow_id, view.call_id, view.space_id, view.agent_id, view.conversation_id)
+        self._output = output = ConsoleAudioOutput(self._link)
+        ready = p.Ready(
+            call_id=view.call_id,
+            workflow_id=start.workflow_id,
+            space_id=view.space_id,
+            conversation_id=view.conversation_id,
+        )
+
+        def follow(session: AgentSession, prepared: PreparedCall) -> None:
+            session.on("conversation_item_added", self._on_item)
+            session.on("user_input_transcribed", self._on_partial)
+            self._turns = ConsoleTurnTimer(session, output, prepared.control, self._on_turn)
+            self._link.message(ready)
+
+        self._answered = await answer_call(
+            runtime,
+            dispatch,
+            agent_identity="agent",
+            audio_in=self._input,
+            audio_out=output,
+            resumable_interruptions=False,  # the page drops unplayed audio on clear rather than pausing it
+            before_start=follow,
+        )
+        log.info("console call answered", extra={"call_id": view.call_id, "key_id": target.key_id})
+
+    async def _routed(self) -> c.CallStateView:
+        assert self._call is not None
+        deadline = time.monotonic() + ROUTING_WAIT
+        while True:
+            view = await self._call.state()
+            opened = view.agent_id and view.conversation_id
+            if opened or view.state is CallState.ENDED or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(0.05)
+
+    async def _converse(self) -> Outcome:
+        """Until the client leaves or the workflow ends, whichever comes first."""
+        assert self._call is not None
+        receiving = asyncio.create_task(self._receive_all())
+        finished = asyncio.create_task(self._call.handle.result())
+        try:
+            await asyncio.wait({receiving, finished}, return_when=asyncio.FIRST_COMPLETED)
+            if finished.done() and finished.exception() is not None:
+                self._ended = True  # failed or terminated: nothing left to hang up
+                log.warning("console call's workflow failed", extra={"workflow_id": self._call.workflow_id})
+                return Outcome(p.Close.INTERNAL, "the call's workflow failed")
+            if finished.done():
+                view: c.CallStateView = finished.result()
+                self._ended = True
+                reason = view.end_reason.value if view.end_reason else None
+                self._link.message(p.Ended(state=view.state.value, end_reason=reason))
+                return Outcome(p.Close.NORMAL, f"call ended: {reason or view.state.value}")
+            await receiving  # raises why the client left (disconnect, malformed or oversized frame)
+            return Outcome(p.Close.NORMAL, "")
+        finally:
+            for task in (receiving, finished):
+                task.cancel()
+            await asyncio.gather(receiving, finished, return_exceptions=True)
+
+    # ------------------------------------------------------------------------------ events
+    def _on_item(self, event: ConversationItemAddedEvent) -> None:
+        item = event.item
+        role = getattr(item, "role", None)
+        text = getattr(item, "text_content", None)
+        if role in ("user", "assistant") and text:
+            self._link.message(p.Transcript(role="caller" if role == "user" else "agent", text=text, final=True))
+
+    def _on_partial(self, event: UserInputTranscribedEvent) -> None:
+        if not event.is_final and event.transcript:
+            self._link.message(p.Transcript(role="caller", text=event.transcript, final=False))
+
+    def _on_turn(self, turn: c.TurnMetrics) -> None:
+        self._link.message(
+            p.Turn(
+                latency_ms=turn.latency_ms,
+                stt_ms=turn.stt_ms,
+                llm_ttft_ms=turn.llm_ttft_ms,
+                tts_ttfb_ms=turn.tts_ttfb_ms,
+            )
+        )
+
+    async def close(self) -> None:
+        """The socket is done: stop the agent; a caller who just left still hangs the call up."""
+        self._input.close()
+        if not self._ended and self._call is not None:
+            await self._call.hangup_received(c.HangupEvent(by="caller"))
+        if self._answered is not None:
+            with contextlib.suppress(Exception):
+                await self._answered.aclose()
+        if self._turns is not None:
+            await self._turns.aclose()
+        await self._link.aclose()
+
+
+def _why_ended(view: c.CallStateView) -> str:
+    details = [e.detail for e in view.timeline if e.state is CallState.ENDED and e.detail]
+    return f"the call was not accepted: {details[-1] if details else 'no agent answers it'}"[:120]
