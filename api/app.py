@@ -20,11 +20,13 @@ from api.routes import (
     health,
     phone_numbers,
     sip_trunks,
+    sms,
     spaces,
 )
 from api.temporal import TemporalGateway
 from api.webhooks import livekit as livekit_webhooks
 from api.webhooks import twilio as twilio_webhooks
+from api.webhooks import twilio_sms as twilio_sms_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -88,7 +90,9 @@ def create_app(
         agents,
         conversations,
         calls,
+        sms,
         twilio_webhooks,
+        twilio_sms_webhooks,
         livekit_webhooks,
     ):
         app.include_router(module.router)
