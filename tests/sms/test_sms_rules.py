@@ -91,7 +91,7 @@ def test_token_bucket_paces_a_burst() -> None:
     assert not bucket.take(T0 + timedelta(seconds=0.4))
     assert bucket.take(T0 + timedelta(seconds=0.5))
     # 100 queued messages leave at the rate: the last one 48.5 s after the first three
-    times, now = [], T0 + timedelta(seconds=0.5)
+    times: list[datetime] = []
     bucket = st.TokenBucket(rate=2.0, burst=3, tokens=3.0, at=T0)
     now = T0
     while len(times) < 100:

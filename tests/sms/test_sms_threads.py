@@ -208,8 +208,15 @@ async def test_status_callbacks_in_any_order(line_factory: LineFactory) -> None:
     assert first.status_code == second.status_code == 202
     await _settled(line, callee)
     one, two = line.carrier_messages(callee)
-    for sid, status, code in [(one.sid, "delivered", None), (one.sid, "sent", None), (one.sid, "queued", None),
-                              (two.sid, "sent", None), (two.sid, "undelivered", 30003), (two.sid, "delivered", None)]:  # fmt: skip
+    reports: list[tuple[str, str, int | None]] = [
+        (one.sid, "delivered", None),
+        (one.sid, "sent", None),  # late: changes nothing
+        (one.sid, "queued", None),
+        (two.sid, "sent", None),
+        (two.sid, "undelivered", 30003),
+        (two.sid, "delivered", None),  # after a final status: changes nothing
+    ]
+    for sid, status, code in reports:
         response = await line.standin.send_message_status(sid, status, error_code=code)
         assert response.status_code == 204, response.text
 
