@@ -30,7 +30,8 @@ R = TypeVar("R")
 Method = Callable[[Any, A], Awaitable[R]]
 DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
 DB_TIMEOUT = timedelta(seconds=15)
-# The carrier send is a (remote) activity: its retries are durable and it is idempotent per message id
+# The carrier send is a local activity (inbound message -> reply sent is then one workflow task); retries past a
+# minute become durable timers, and it is idempotent per message id across attempts, crashes and replays
 # (activities/sms.py). 429 and 5xx are retried; a 4xx is final (non-retryable SEND_FAILED with the code).
 CARRIER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -160,7 +161,9 @@ class SmsThreadWorkflow:
         elif k.agent_id and not k.opted_out and sms.body.strip():
             ask = m.AgentReplyInput(k.start.space_id, k.agent_id, k.conversation_id, sms.body)
             try:
-                reply = await workflow.execute_activity_method(
+                # A local activity: the reply is computed inside this workflow task (one round trip less per
+                # message); a crash recomputes it, and its message id is replay-stable, so it is still sent once.
+                reply = await workflow.execute_local_activity_method(
                     SmsAgentActivities.agent_reply, ask, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
                 )
             except ActivityFailure as exc:  # the message stays in the inbox for staff
@@ -213,12 +216,12 @@ class SmsThreadWorkflow:
             out.media_urls,
         )
         try:
-            accepted = await workflow.execute_activity_method(
+            accepted = await workflow.execute_local_activity_method(
                 SmsActivities.send_to_carrier, send, start_to_close_timeout=CARRIER_TIMEOUT, retry_policy=CARRIER_RETRY
             )
-        except ActivityError as exc:
+        except ActivityFailure as exc:
             k.pending.pop(0)
-            cause = exc.cause
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
             code = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
             failed = m.DeliveryReport(out.message_id, m.DeliveryStatus.FAILED,
                                       error_code=code if isinstance(code, int) else None)  # fmt: skip
