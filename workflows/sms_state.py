@@ -20,10 +20,8 @@ from models.sms import (
     SA_SMS_SPACE_ID,
     SA_SMS_THREAD_STATE,
     DeliveryReport,
-    DeliveryStatus,
     OutboundSms,
     SendSms,
-    SmsDirection,
     SmsThreadState,
     SmsThreadView,
     StartSmsThread,
@@ -152,13 +150,6 @@ class ThreadLedger:
             self.failures.append(message)
             del self.failures[:-MAX_FAILURES]
         return message
-
-    def awaiting_report(self) -> bool:
-        """Some message of ours the carrier took has no final status yet."""
-        return any(
-            m.direction is SmsDirection.OUTBOUND and m.status in (DeliveryStatus.SENDING, DeliveryStatus.SENT)
-            for m in self.messages.values()
-        )
 
     def carry(self, bucket: TokenBucket) -> ThreadCarry:
         recent = list(self.messages.values())[-RECENT_MESSAGES:]
