@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 RECONCILE_WINDOW = timedelta(minutes=10)  # how far back a carrier message can match an in-doubt send
 
 
-def _dedupe_key(carrier_message_sid: str) -> str:
-    return f"twilio-sms:{carrier_message_sid}"
+def _dedupe_key(space_id: str, carrier_message_sid: str) -> str:
+    return f"twilio-sms:{space_id}:{carrier_message_sid}"
 
 
 class SmsActivities:
@@ -147,9 +147,10 @@ class SmsActivities:
     async def store_message(self, request: m.StoreMessageInput) -> m.StoredMessage:
         """Insert the message once: by our id (retries) and, inbound, by the carrier's MessageSid (the same
         message delivered again, even to a later run, is a duplicate)."""
-        dedupe = _dedupe_key(request.carrier_message_sid) if request.carrier_message_sid else None
+        sid = request.carrier_message_sid
+        dedupe = _dedupe_key(request.space_id, sid) if sid else None
         async with self._sessions() as session:
-            if (existing := await self._existing(session, request.message_id, dedupe)) is not None:
+            if (existing := await self._existing(session, request.space_id, request.message_id, dedupe)) is not None:
                 return m.StoredMessage(existing.id, duplicate=existing.id != request.message_id)
             session.add(
                 Message(
@@ -172,24 +173,30 @@ class SmsActivities:
             if conversation is not None and conversation.space_id == request.space_id:
                 conversation.status = ConversationStatus.OPEN
                 conversation.updated_at = request.at
-            thread = await session.scalar(select(SmsThread).where(SmsThread.conversation_id == request.conversation_id))
+            thread = await session.scalar(
+                select(SmsThread).where(
+                    SmsThread.space_id == request.space_id, SmsThread.conversation_id == request.conversation_id
+                )
+            )
             if thread is not None:
                 thread.last_message_at = request.at
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                raced = await self._existing(session, request.message_id, dedupe)
+                raced = await self._existing(session, request.space_id, request.message_id, dedupe)
                 if raced is None:
                     raise
                 return m.StoredMessage(raced.id, duplicate=raced.id != request.message_id)
         return m.StoredMessage(request.message_id, duplicate=False)
 
     @staticmethod
-    async def _existing(session: AsyncSession, message_id: str, dedupe: str | None) -> Message | None:
+    async def _existing(session: AsyncSession, space_id: str, message_id: str, dedupe: str | None) -> Message | None:
         found = await session.get(Message, message_id)
         if found is None and dedupe is not None:
             found = await session.scalar(select(Message).where(Message.dedupe_key == dedupe))
+        if found is not None and found.space_id != space_id:
+            raise ApplicationError("message id taken in another space", type="SmsStoreConflict", non_retryable=True)
         return found
 
     @activity.defn
@@ -313,7 +320,11 @@ class SmsActivities:
                 continue
             if carrier.get("body") != request.body or created < since - RECONCILE_WINDOW:
                 continue
-            taken = await session.scalar(select(Message.id).where(Message.carrier_message_sid == carrier["sid"]))
+            taken = await session.scalar(
+                select(Message.id).where(
+                    Message.space_id == request.space_id, Message.carrier_message_sid == carrier["sid"]
+                )
+            )
             if taken is None:
                 return carrier
         return None

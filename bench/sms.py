@@ -25,22 +25,23 @@ from models import sms as m
 from tests.twilio_standin import TwilioStandIn
 from workflows.sms_client import SmsClient, Thread
 
-QUESTION = "What are your opening hours?"
-KB = [{"title": "Opening hours", "content": "We open at nine and close at five."}]
+# One question per phase, each with its own answer: a reply that comes late is never counted in the next phase.
+TOPICS = ["hours", "parking", "address", "payment", "delivery", "returns", "warranty", "gifts", "careers", "events"]
+KB = [{"title": t.title(), "content": f"The answer about {t} is number {n}."} for n, t in enumerate(TOPICS)]
 P99_LIMIT_MS = 1000.0
 
 
 class Replies(dict[str, Any]):
     """The stand-in's message store, noting when each message to a party is created (the reply's arrival)."""
 
-    def __init__(self, on_reply: Callable[[str], None]) -> None:
+    def __init__(self, on_reply: Callable[[str, str], None]) -> None:
         super().__init__()
         self._on_reply = on_reply
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
         if value.direction == "outbound-api":
-            self._on_reply(value.to)
+            self._on_reply(value.to, value.body)
 
 
 class Clock:
@@ -49,13 +50,14 @@ class Clock:
     def __init__(self) -> None:
         self.sent: dict[str, deque[float]] = {}
         self.latencies: list[float] = []
+        self.expected = ""  # the answer of the current phase's question
 
     def start(self, party: str) -> None:
         self.sent.setdefault(party, deque()).append(time.perf_counter())
 
-    def reply(self, party: str) -> None:
+    def reply(self, party: str, body: str) -> None:
         queue = self.sent.get(party)
-        if queue:
+        if queue and body == self.expected:
             self.latencies.append(time.perf_counter() - queue.popleft())
 
     def outstanding(self) -> int:
@@ -98,13 +100,17 @@ async def polling(bench: Stack, within: float = 120.0) -> None:
         await asyncio.sleep(0.1)
 
 
-Send = Callable[[str], Awaitable[None]]
+Send = Callable[[str, str], Awaitable[None]]
+phases = iter(range(len(TOPICS)))
 
 
 async def run_at(send: Send, clock: Clock, parties: list[str], rate: float, seconds: float) -> tuple[int, list[float]]:
     """Send ``rate`` messages a second for ``seconds`` (round robin over ``parties``); wait for the replies.
     Returns (errors, reply latencies of this phase)."""
+    phase = next(phases)
+    question, clock.expected = f"{TOPICS[phase]}?", KB[phase]["content"]
     clock.latencies = []
+    clock.sent.clear()
     count = int(rate * seconds)
     errors = 0
     tasks: list[asyncio.Task[None]] = []
@@ -113,7 +119,7 @@ async def run_at(send: Send, clock: Clock, parties: list[str], rate: float, seco
         nonlocal errors
         clock.start(party)
         try:
-            await send(party)
+            await send(party, question)
         except Exception as exc:  # counted and shown once, never fatal
             errors += 1
             clock.sent[party].pop()
@@ -155,14 +161,14 @@ async def main(args: argparse.Namespace) -> None:
             parties = [f"+1415600{n:04d}" for n in range(args.threads)]
             sids = iter(range(10**9))
 
-            async def via_webhook(party: str) -> None:
-                _, response = await standin.incoming_sms(e164, party, QUESTION)
+            async def via_webhook(party: str, question: str) -> None:
+                _, response = await standin.incoming_sms(e164, party, question)
                 if response.status_code != 200:
                     raise RuntimeError(f"webhook answered {response.status_code}")
 
-            async def via_client(party: str) -> None:
+            async def via_client(party: str, question: str) -> None:
                 sid = f"SM{next(sids):032x}"
-                await sms.deliver_inbound(Thread(space, number_id, e164, party), m.InboundSms(sid, QUESTION))
+                await sms.deliver_inbound(Thread(space, number_id, e164, party), m.InboundSms(sid, question))
 
             rows: list[list[object]] = []
             # warm-up: every thread's first message starts its workflow (a new thread is measured apart)

@@ -110,10 +110,10 @@ class SmsThreadWorkflow:
                     self._upsert()
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     return k.view()
-            self._upsert()
 
     async def _wait(self, idle: timedelta) -> bool:
         """Wait for work; False once the thread has been idle for ``idle`` with nothing queued."""
+        self._upsert()  # the state the thread rests in (a message answered at once never shows as "sending")
         now, seen = workflow.now(), self.changes
         if self.k.pending:
             timeout = max(self.bucket.wait(now), timedelta(milliseconds=1))
@@ -268,9 +268,7 @@ class SmsThreadWorkflow:
             segments = m.count_segments(request.body)
             return m.SmsQueued(existing.message_id, existing.status, segments.count, segments.encoding, 0,
                                self.k.conversation_id)  # fmt: skip
-        queued = await self._queue(request)
-        self._upsert()
-        return queued
+        return await self._queue(request)
 
     @send_message.validator
     def _validate_send(self, request: m.SendSms) -> None:

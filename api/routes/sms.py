@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
+from temporalio.service import RPCError
 
 from api.crud import get_in_space
 from api.deps import Operator, SessionDep, SettingsDep, TemporalDep, Viewer
@@ -24,7 +25,7 @@ from models.schemas.sms import (
     SmsThreadOut,
     ThreadMessageOut,
 )
-from models.tables import Message, PhoneNumber, SmsThread, new_id
+from models.tables import Message, PhoneNumber, SmsOptOut, SmsThread, new_id
 from workflows.sms_client import SmsClient, SmsRefusedError, Thread
 
 router = APIRouter(prefix="/v1/spaces/{space_id}", tags=["sms"])
@@ -108,12 +109,26 @@ async def list_threads(
 async def get_thread(thread_id: str, ctx: Viewer, session: SessionDep, sms: SmsClientDep) -> SmsThreadDetail:
     """The thread with its state live from its workflow (or its last run's final state)."""
     row = await get_in_space(session, SmsThread, ctx.space_id, thread_id, "sms thread")
-    snapshot = await sms.snapshot(row.id)
-    if snapshot is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "thread state unavailable")
+    try:
+        snapshot = await sms.snapshot(row.id)
+    except RPCError as exc:  # e.g. no worker to answer the query of a completed run
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "thread state unavailable, retry shortly") from exc
+    base = SmsThreadOut.model_validate(row).model_dump()
+    if snapshot is None:  # its workflow history is gone (retention): what the database knows
+        opted_out = await session.scalar(
+            select(SmsOptOut.id).where(
+                SmsOptOut.space_id == ctx.space_id,
+                SmsOptOut.phone_number_id == row.phone_number_id,
+                SmsOptOut.party == row.party,
+            )
+        )
+        return SmsThreadDetail(
+            **base, state=m.SmsThreadState.PAUSED, opted_out=opted_out is not None, running=False, pending=0,
+            total_messages=0, runs=0, recent=[], failures=[],
+        )  # fmt: skip
     view = snapshot.view
     return SmsThreadDetail(
-        **SmsThreadOut.model_validate(row).model_dump(),
+        **base,
         state=view.state,
         opted_out=view.opted_out,
         running=snapshot.running,

@@ -293,6 +293,11 @@ async def test_idle_thread_pauses_and_the_next_message_resumes_it(line_factory: 
     async with line.platform.sessions() as session:
         conversation = await session.get(Conversation, rows[0].conversation_id)
         assert conversation is not None and conversation.status is ConversationStatus.PAUSED
+    # A delivery report after the run completed still reaches the message (with the same ordering rule).
+    reply_sid = line.carrier_messages(caller)[0].sid
+    assert (await line.standin.send_message_status(reply_sid, "delivered")).status_code == 204
+    assert (await line.standin.send_message_status(reply_sid, "sent")).status_code == 204
+    assert [r.delivery_status for r in await line.rows()] == ["received", "delivered"]
     await line.text_in(caller, "Are you open on Sunday?")
     await _carrier(line, caller, 2)
     assert (await handle.describe()).run_id != first_run
