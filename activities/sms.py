@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -146,12 +146,11 @@ class SmsActivities:
     @activity.defn
     async def store_message(self, request: m.StoreMessageInput) -> m.StoredMessage:
         """Insert the message once: by our id (retries) and, inbound, by the carrier's MessageSid (the same
-        message delivered again, even to a later run, is a duplicate)."""
+        message delivered again, even to a later run, is a duplicate). One transaction: the insert (its unique
+        keys catch repeats) and two updates, no reads on the way (this runs twice per message)."""
         sid = request.carrier_message_sid
         dedupe = _dedupe_key(request.space_id, sid) if sid else None
         async with self._sessions() as session:
-            if (existing := await self._existing(session, request.space_id, request.message_id, dedupe)) is not None:
-                return m.StoredMessage(existing.id, duplicate=existing.id != request.message_id)
             session.add(
                 Message(
                     id=request.message_id,
@@ -169,25 +168,27 @@ class SmsActivities:
                     created_at=request.at,
                 )
             )
-            conversation = await session.get(Conversation, request.conversation_id)
-            if conversation is not None and conversation.space_id == request.space_id:
-                conversation.status = ConversationStatus.OPEN
-                conversation.updated_at = request.at
-            thread = await session.scalar(
-                select(SmsThread).where(
-                    SmsThread.space_id == request.space_id, SmsThread.conversation_id == request.conversation_id
-                )
-            )
-            if thread is not None:
-                thread.last_message_at = request.at
             try:
-                await session.commit()
-            except IntegrityError:
+                await session.flush()
+            except IntegrityError:  # stored by an earlier attempt, or the same MessageSid again
                 await session.rollback()
-                raced = await self._existing(session, request.space_id, request.message_id, dedupe)
-                if raced is None:
+                existing = await self._existing(session, request.space_id, request.message_id, dedupe)
+                if existing is None:
                     raise
-                return m.StoredMessage(raced.id, duplicate=raced.id != request.message_id)
+                return m.StoredMessage(existing.id, duplicate=existing.id != request.message_id)
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == request.conversation_id, Conversation.space_id == request.space_id)
+                .values(status=ConversationStatus.OPEN, updated_at=request.at)
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                update(SmsThread)
+                .where(SmsThread.space_id == request.space_id, SmsThread.conversation_id == request.conversation_id)
+                .values(last_message_at=request.at)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
         return m.StoredMessage(request.message_id, duplicate=False)
 
     @staticmethod

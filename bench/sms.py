@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +31,31 @@ from workflows.sms_client import SmsClient, Thread
 TOPICS = ["hours", "parking", "address", "payment", "delivery", "returns", "warranty", "gifts", "careers", "events"]
 KB = [{"title": t.title(), "content": f"The answer about {t} is number {n}."} for n, t in enumerate(TOPICS)]
 P99_LIMIT_MS = 1000.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class CpuMeter:
+    """CPU milliseconds per message of each child process over a phase: what the machine's cores must supply per
+    message whatever else runs on them (the 2 cores here are shared, so latencies swing with the load)."""
+
+    def __init__(self, children: dict[str, int]) -> None:
+        self.children = children
+        self.marks = self.read()
+
+    def read(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.children.items()}
+
+    def per_message(self, messages: int) -> list[str]:
+        now = self.read()
+        spent = {name: now[name] - self.marks[name] for name in now}
+        self.marks = now
+        return [f"{spent[name] * 1000 / max(messages, 1):.0f}" for name in self.children]
 
 
 class Replies(dict[str, Any]):
@@ -143,9 +170,9 @@ async def run_at(send: Send, clock: Clock, parties: list[str], rate: float, seco
     return errors, list(clock.latencies)
 
 
-def row(name: str, rate: float, errors: int, latencies: list[float]) -> list[object]:
+def row(name: str, rate: float, errors: int, latencies: list[float], cpu: CpuMeter) -> list[object]:
     ms = [x * 1000 for x in latencies]
-    return [name, f"{rate:g}", len(ms), errors, f"{pct(ms, 50):.0f}", f"{pct(ms, 99):.0f}"]
+    return [name, f"{rate:g}", len(ms), errors, f"{pct(ms, 50):.0f}", f"{pct(ms, 99):.0f}", *cpu.per_message(len(ms))]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -153,7 +180,7 @@ async def main(args: argparse.Namespace) -> None:
     async with TwilioStandIn({ACCOUNT_SID: AUTH_TOKEN}) as standin:
         standin.messages = Replies(clock.reply)
         async with stack("sms", twilio_api_base_url=standin.url) as bench:
-            await bench.start_api()
+            api = await bench.start_api()
             worker = bench.start_worker()
             space, number_id, e164 = await setup(bench, standin)
             await polling(bench)
@@ -171,23 +198,26 @@ async def main(args: argparse.Namespace) -> None:
                 await sms.deliver_inbound(Thread(space, number_id, e164, party), m.InboundSms(sid, question))
 
             rows: list[list[object]] = []
+            temporal = bench.children[0].pid
+            cpu = CpuMeter({"worker": worker.pid, "api": api.pid, "temporal": temporal})
             # warm-up: every thread's first message starts its workflow (a new thread is measured apart)
             errors, lat = await run_at(via_webhook, clock, parties, args.rate, len(parties) / args.rate)
-            rows.append(row("webhook, new threads", args.rate, errors, lat))
+            rows.append(row("webhook, new threads", args.rate, errors, lat, cpu))
             errors, lat = await run_at(via_webhook, clock, parties, args.rate, args.seconds)
-            rows.append(row("webhook, open threads", args.rate, errors, lat))
+            rows.append(row("webhook, open threads", args.rate, errors, lat, cpu))
             errors, lat = await run_at(via_client, clock, parties, args.rate, args.seconds)
-            rows.append(row("baseline: typed client", args.rate, errors, lat))
+            rows.append(row("baseline: typed client", args.rate, errors, lat, cpu))
             sustained = args.rate if pct([x * 1000 for x in lat], 99) <= P99_LIMIT_MS else 0.0
             for rate in args.ramp:
                 errors, lat = await run_at(via_webhook, clock, parties, rate, args.step)
-                rows.append(row("webhook, ramp", rate, errors, lat))
+                rows.append(row("webhook, ramp", rate, errors, lat, cpu))
                 if pct([x * 1000 for x in lat], 99) > P99_LIMIT_MS or errors:
                     break
                 sustained = rate
             print()
             print(f"SMS inbound -> agent reply at the carrier: {args.threads} threads, one worker, open loop")
-            print(table(["path", "msg/s", "replies", "errors", "p50 ms", "p99 ms"], rows))
+            cpu_columns = ["CPU ms/msg worker", "api", "temporal"]
+            print(table(["path", "msg/s", "replies", "errors", "p50 ms", "p99 ms", *cpu_columns], rows))
             print(f"highest rate with p99 <= {P99_LIMIT_MS:.0f} ms on one worker: {sustained:g} messages/s")
             print(f"worker RSS {rss_mb(worker.pid):.0f} MB; carrier messages sent: {len(standin.messages)}")
 
