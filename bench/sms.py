@@ -1,12 +1,13 @@
 """SMS: an inbound message (signed Twilio webhook into ``telephony api``) -> SmsThreadWorkflow -> the agent's reply
 handed to the carrier (the Twilio stand-in's Messages API), on one ``telephony worker``.
 
-    .venv/bin/python -m bench.sms [--threads 200] [--rate 20] [--seconds 20] [--ramp 30,40,60,80] [--step 10]
+    .venv/bin/python -m bench.sms [--threads 200] [--rate 20] [--seconds 20] [--ramp 4,8,12,16] [--step 10]
 
 Open loop: messages leave on a fixed schedule across ``--threads`` parties, whatever the latency. Latency = webhook
-sent -> the reply created at the carrier. Figures: p50/p99 at ``--rate``; the same rate with the webhook skipped
-(the bench hands the message to the thread with the typed client: the baseline, same run, same server); then
-rising rates until p99 passes 1 s (the highest rate under it is what one worker sustains).
+sent -> the reply created at the carrier. Figures: the threads' first messages (workflow starts); rising rates on
+open threads until p99 passes 1 s (the highest rate under it is what one worker sustains); p50/p99 at ``--rate``,
+and the same rate with the webhook skipped (the bench hands the message to the thread with the typed client: the
+baseline, same run, same server). CPU per message of the worker, API and Temporal is printed beside them.
 """
 
 from __future__ import annotations
@@ -200,20 +201,23 @@ async def main(args: argparse.Namespace) -> None:
             rows: list[list[object]] = []
             temporal = bench.children[0].pid
             cpu = CpuMeter({"worker": worker.pid, "api": api.pid, "temporal": temporal})
-            # warm-up: every thread's first message starts its workflow (a new thread is measured apart)
-            errors, lat = await run_at(via_webhook, clock, parties, args.rate, len(parties) / args.rate)
-            rows.append(row("webhook, new threads", args.rate, errors, lat, cpu))
-            errors, lat = await run_at(via_webhook, clock, parties, args.rate, args.seconds)
-            rows.append(row("webhook, open threads", args.rate, errors, lat, cpu))
-            errors, lat = await run_at(via_client, clock, parties, args.rate, args.seconds)
-            rows.append(row("baseline: typed client", args.rate, errors, lat, cpu))
-            sustained = args.rate if pct([x * 1000 for x in lat], 99) <= P99_LIMIT_MS else 0.0
+            # Every thread's first message starts its workflow (measured apart), at the lowest ramp rate.
+            opening = args.ramp[0]
+            errors, lat = await run_at(via_webhook, clock, parties, opening, len(parties) / opening)
+            rows.append(row("webhook, new threads", opening, errors, lat, cpu))
+            # Rising rates on open threads until p99 passes the limit (each phase waits for its replies).
+            sustained = 0.0
             for rate in args.ramp:
                 errors, lat = await run_at(via_webhook, clock, parties, rate, args.step)
                 rows.append(row("webhook, ramp", rate, errors, lat, cpu))
                 if pct([x * 1000 for x in lat], 99) > P99_LIMIT_MS or errors:
                     break
                 sustained = rate
+            # The asked rate, through the API and, as the baseline, handed to the threads by the typed client.
+            errors, lat = await run_at(via_webhook, clock, parties, args.rate, args.seconds)
+            rows.append(row("webhook, open threads", args.rate, errors, lat, cpu))
+            errors, lat = await run_at(via_client, clock, parties, args.rate, args.seconds)
+            rows.append(row("baseline: typed client", args.rate, errors, lat, cpu))
             print()
             print(f"SMS inbound -> agent reply at the carrier: {args.threads} threads, one worker, open loop")
             cpu_columns = ["CPU ms/msg worker", "api", "temporal"]
@@ -227,7 +231,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the measured phases at --rate")
-    parser.add_argument("--ramp", type=lambda s: [float(x) for x in s.split(",")], default=[30.0, 40.0, 50.0, 60.0])
+    parser.add_argument("--ramp", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0, 12.0, 16.0])
     parser.add_argument("--step", type=float, default=10.0, help="seconds per ramp step")
     return parser.parse_args()
 

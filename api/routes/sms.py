@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.crud import get_in_space
@@ -79,6 +80,10 @@ async def send_message(
             field, _, reason = exc.reason.partition(": ")
             raise _invalid(field, reason or exc.reason) from exc
         raise HTTPException(status.HTTP_409_CONFLICT, exc.reason) from exc
+    except (WorkflowUpdateFailedError, RPCError) as exc:  # e.g. the thread's run was completing: retry
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the thread is busy: retry (with the same Idempotency-Key)"
+        ) from exc
     return MessageQueued(
         id=queued.message_id,
         thread_id=thread.workflow_id,

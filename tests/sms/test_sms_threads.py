@@ -354,3 +354,18 @@ async def test_threads_over_rest(line_factory: LineFactory) -> None:
     assert (await other.client.get(other.space.path("/sms-threads"), headers=other.space.owner)).json()["data"] == []
     async with line.platform.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(SmsThread)) == 1
+
+
+async def test_a_retried_send_with_the_same_idempotency_key_is_one_message(line_factory: LineFactory) -> None:
+    line = await line_factory()
+    callee = party()
+    headers = line.space.owner | {"Idempotency-Key": "order-42-shipped"}
+    payload = {"from_number": line.number, "to_number": callee, "body": "Your order shipped."}
+    first = await line.client.post(line.space.path("/messages"), json=payload, headers=headers)
+    second = await line.client.post(line.space.path("/messages"), json=payload, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    await _settled(line, callee)
+    await asyncio.sleep(0.5)
+    assert [x.body for x in line.carrier_messages(callee)] == ["Your order shipped."]
+    assert len(await line.rows()) == 1
