@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
 from models.schemas.phone_numbers import Routing
+from models.sms import WEBHOOK_SMS_PATH
 from models.tables import PhoneNumber
 from models.workflow_io import (
     CARRIER_AUTH_FAILED,
@@ -51,7 +52,7 @@ class CarrierNumberActivities:
             "VoiceMethod": "POST",
             "StatusCallback": f"{base}/webhooks/twilio/status",
             "StatusCallbackMethod": "POST",
-            "SmsUrl": f"{base}/webhooks/twilio/sms",
+            "SmsUrl": f"{base}{WEBHOOK_SMS_PATH}",
             "SmsMethod": "POST",
         }
 

@@ -1,4 +1,4 @@
-"""A small client of Twilio's REST API (2010-04-01) over httpx: numbers and calls."""
+"""A small client of Twilio's REST API (2010-04-01) over httpx: numbers, calls and messages."""
 
 from __future__ import annotations
 
@@ -75,3 +75,14 @@ class TwilioRest:
 
     async def end_call(self, call_sid: str) -> dict[str, Any]:
         return await self._request("POST", f"/Calls/{call_sid}.json", data={"Status": "completed"})
+
+    async def create_message(self, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """Send an SMS/MMS (``To``, ``From``, ``Body``, repeated ``MediaUrl``, ``StatusCallback``)."""
+        return await self._request("POST", "/Messages.json", data=params)
+
+    async def list_messages(self, to: str, sender: str, page_size: int = 50) -> list[dict[str, Any]]:
+        """The account's latest messages from ``sender`` to ``to``, newest first (one page)."""
+        params = {"To": to, "From": sender, "PageSize": str(page_size)}
+        body = await self._request("GET", "/Messages.json", params=params)
+        messages: list[dict[str, Any]] = body.get("messages", [])
+        return messages

@@ -16,6 +16,7 @@ SEARCH_ATTRIBUTES = {
     "SpaceId": "Keyword",
     "CallDirection": "Keyword",
     "PhoneNumber": "Keyword",
+    "SmsThreadState": "Keyword",
 }
 
 

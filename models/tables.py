@@ -38,6 +38,7 @@ ID_PREFIXES = {
     "messages": "msg",
     "calls": "call",
     "assets": "as",
+    "sms_opt_outs": "oo",
 }
 
 
@@ -238,6 +239,41 @@ class Message(Base):
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    # SMS messages (migration 0006); NULL for call transcripts.
+    direction: Mapped[str | None] = mapped_column(sa.String(16))
+    delivery_status: Mapped[str | None] = mapped_column(sa.String(16))
+    error_code: Mapped[int | None]
+    carrier_message_sid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    segments: Mapped[int | None]
+    media_urls: Mapped[list[Any] | None] = mapped_column(sa.JSON)
+
+
+class SmsThread(Base):
+    """One SMS thread (space + our number + the other party); its id is the thread's workflow id."""
+
+    __tablename__ = "sms_threads"
+    __table_args__ = (sa.UniqueConstraint("phone_number_id", "party"),)
+    id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    space_id: Mapped[str] = _space_fk()
+    phone_number_id: Mapped[str] = mapped_column(sa.ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    our_number: Mapped[str] = mapped_column(sa.String(16))
+    party: Mapped[str] = mapped_column(sa.String(64))
+    conversation_id: Mapped[str | None] = mapped_column(sa.ForeignKey("conversations.id", ondelete="SET NULL"))
+    last_message_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SmsOptOut(Base):
+    """A party that sent STOP to one of the space's numbers; START deletes the row."""
+
+    __tablename__ = "sms_opt_outs"
+    __table_args__ = (sa.UniqueConstraint("phone_number_id", "party"),)
+    id: Mapped[str] = _id("sms_opt_outs")
+    space_id: Mapped[str] = _space_fk()
+    phone_number_id: Mapped[str] = mapped_column(sa.ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    party: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = _created()
 
 

@@ -22,6 +22,8 @@ from activities.carrier_numbers import CarrierNumberActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
 from activities.recordings import RecordingActivities
+from activities.sms import SmsActivities
+from activities.sms_agent import SmsAgentActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -29,6 +31,7 @@ from workflows.calls import CallWorkflow
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
 from workflows.sandbox import workflow_runner
+from workflows.sms_thread import SmsThreadWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ WORKFLOWS = [
     DeprovisionSipTrunkWorkflow,
     PurchaseNumberWorkflow,
     ReleaseNumberWorkflow,
+    SmsThreadWorkflow,
 ]
 
 
@@ -49,9 +53,12 @@ class ActivityClients:
     rooms: LiveKitRoomActivities
     carrier_calls: CarrierCallActivities
     recordings: RecordingActivities
+    sms: SmsActivities
+    sms_agent: SmsAgentActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
+            *self.sms_activities(),
             self.call_records.route_call,
             self.call_records.open_call,
             self.call_records.record_call_state,
@@ -75,6 +82,18 @@ class ActivityClients:
             self.carrier_numbers.buy_number,
             self.carrier_numbers.record_purchased_number,
             self.carrier_numbers.release_number,
+        ]
+
+    def sms_activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.sms.route_sms,
+            self.sms.open_thread,
+            self.sms.pause_thread,
+            self.sms.store_message,
+            self.sms.set_opt_out,
+            self.sms.record_delivery,
+            self.sms.send_to_carrier,
+            self.sms_agent.agent_reply,
         ]
 
 
@@ -102,6 +121,8 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
                 carrier_calls=CarrierCallActivities(carriers),
                 recordings=RecordingActivities(livekit, settings),
+                sms=SmsActivities(sessions, carriers),
+                sms_agent=SmsAgentActivities(sessions, box),
             )
         finally:
             if livekit is not None:

@@ -170,6 +170,17 @@ async def create_message(st: TwilioStandIn, request: web.Request) -> web.Respons
     return web.json_response(message.to_json(), status=201)
 
 
+async def list_messages(st: TwilioStandIn, request: web.Request) -> web.Response:
+    """The account's messages, newest first, filtered by ``To``/``From`` as Twilio does."""
+    account_sid = account_of(request)
+    found = [msg for msg in st.messages.values() if msg.account_sid == account_sid]
+    for param, attr in (("To", "to"), ("From", "from_")):
+        if (wanted := request.query.get(param)) is not None:
+            found = [msg for msg in found if getattr(msg, attr) == wanted]
+    found.sort(key=lambda msg: msg.date_created, reverse=True)
+    return web.json_response(page_body(request, "messages", [msg.to_json() for msg in found]))
+
+
 async def get_message(st: TwilioStandIn, request: web.Request) -> web.Response:
     message = st.messages.get(request.match_info["sid"])
     if message is None or message.account_sid != account_of(request):

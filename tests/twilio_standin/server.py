@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -47,6 +48,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("POST", "/Calls.json", calls.create_call, "create_call"),
     ("GET", "/Calls/{sid}.json", calls.get_call, "get_call"),
     ("POST", "/Calls/{sid}.json", calls.update_call, "update_call"),
+    ("GET", "/Messages.json", calls.list_messages, "list_messages"),
     ("POST", "/Messages.json", calls.create_message, "create_message"),
     ("GET", "/Messages/{sid}.json", calls.get_message, "get_message"),
 ]
@@ -80,6 +82,7 @@ class TwilioStandIn(WebhookSender):
         self.webhooks: list[SentWebhook] = []
         self.webhook_transport = webhook_transport
         self._failures: list[InjectedFailure] = []
+        self.delays: dict[str, float] = {}  # operation -> seconds its answer is held back (after taking effect)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -260,6 +263,8 @@ class TwilioStandIn(WebhookSender):
             raise TwilioFault(405, 20004, "Method not allowed") from None
         if failure is not None and response.status < 400:
             return self._failure_response(failure)
+        if (delay := self.delays.get(record.operation or "")) is not None:
+            await asyncio.sleep(delay)  # a slow answer: the request already took effect
         return response
 
     def _authenticate(self, request: web.Request) -> str:

@@ -15,6 +15,7 @@ from temporalio.workflow import _QueryDefinition, _SignalDefinition
 
 from models import calls as c
 from models import recordings as rec
+from models import sms
 from models.call_contract import (
     MEDIA_STREAM_PATH,
     DispatchMetadata,
@@ -52,7 +53,7 @@ NAMES: dict[str, Any] = {
 }
 CONSTANTS = {
     name
-    for module in (c, rec)
+    for module in (c, rec, sms)
     for name in dir(module)
     if name.startswith(("SIGNAL_", "UPDATE_", "QUERY_")) and isinstance(getattr(module, name), str)
 }

@@ -1,0 +1,307 @@
+"""``SmsThreadWorkflow``: one durable thread per space + our number + the other party.
+
+Inbound messages arrive by signal-with-start from the webhook; sends are updates (validated first: an opted-out
+party is refused before anything is written); delivery reports are signals applied in any order. Outbound
+messages wait in the thread's queue and leave as the token bucket allows (pacing is workflow state, so it
+survives a worker restart). Past a size bound the run continues as new carrying the queue, the opt-out state and
+the conversation; idle past the space's window, it pauses the conversation and completes (the next message
+starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.sms import SmsActivities
+    from activities.sms_agent import SmsAgentActivities
+    from models import sms as m
+    from models.enums import MessageRole
+    from workflows import sms_state as st
+    from workflows.failures import ActivityFailure, failure_reason
+
+A = TypeVar("A")
+R = TypeVar("R")
+Method = Callable[[Any, A], Awaitable[R]]
+DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
+DB_TIMEOUT = timedelta(seconds=15)
+# The carrier send is a local activity (inbound message -> reply sent is then one workflow task); retries past a
+# minute become durable timers, and it is idempotent per message id across attempts, crashes and replays
+# (activities/sms.py). 429 and 5xx are retried; a 4xx is final (non-retryable SEND_FAILED with the code).
+CARRIER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=8,
+    non_retryable_error_types=[m.SEND_FAILED],
+)
+CARRIER_TIMEOUT = timedelta(seconds=12)
+AGENT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+AGENT_TIMEOUT = timedelta(seconds=60)
+UNSUBSCRIBED = 21610  # Twilio's "Attempt to send to unsubscribed recipient"
+
+
+async def _db(method: Method[A, R], arg: A) -> R:
+    return await workflow.execute_local_activity_method(
+        method, arg, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+    )
+
+
+def _message_id() -> str:
+    return f"msg_{workflow.uuid4().hex}"  # replay-stable: a reply is the same message after a crash
+
+
+@workflow.defn(name=m.SMS_THREAD_WORKFLOW)
+class SmsThreadWorkflow:
+    @workflow.init
+    def __init__(self, start: m.StartSmsThread) -> None:
+        self.k = st.ThreadLedger.begin(start, workflow.info().workflow_id)
+        carry = start.carry
+        self.bucket = st.TokenBucket(1.0, 1, carry.tokens if carry else 1.0, carry.tokens_at if carry else None)
+        self.inbox: list[m.InboundSms] = []
+        self.reports: list[m.DeliveryReport] = []
+        self.route: m.SmsRoute | None = None
+        self.ready = False  # route loaded and conversation open: handlers wait for it
+        self.changes = 0
+        self._upserted: m.SmsThreadState | None = None
+        self._last_activity = workflow.now()
+
+    # ------------------------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, start: m.StartSmsThread) -> m.SmsThreadView:
+        k = self.k
+        route = await _db(SmsActivities.route_sms, m.RouteSmsInput(start.space_id, start.phone_number_id, start.party))
+        self.route = route
+        if not route.accepted:
+            k.paused = True
+            self.ready = True
+            self._upsert()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return k.view()
+        k.agent_id = route.agent_id
+        if start.carry is None:
+            k.opted_out = route.opted_out
+            self.bucket.tokens = float(route.burst)
+        self.bucket.rate, self.bucket.burst = route.messages_per_second, route.burst
+        opened = await _db(SmsActivities.open_thread, self._open_input())
+        k.conversation_id = opened.conversation_id
+        self.ready = True
+        self._upsert()
+        idle = timedelta(seconds=route.idle_timeout_seconds)
+        while True:
+            if self.inbox:
+                await self._inbound(self.inbox.pop(0))
+            elif self.reports:
+                await self._report(self.reports.pop(0))
+            elif k.pending and self.bucket.take(workflow.now()):
+                await self._send(k.pending[0])
+            elif k.run_messages >= route.max_messages_per_run or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not (self.inbox or self.reports):
+                    workflow.continue_as_new(self._continued())
+            elif not await self._wait(idle):
+                await _db(SmsActivities.pause_thread, self._pause_input())
+                if not (self.inbox or self.reports or k.pending):  # a message may have come meanwhile
+                    k.paused = True
+                    self._upsert()
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    return k.view()
+
+    async def _wait(self, idle: timedelta) -> bool:
+        """Wait for work; False once the thread has been idle for ``idle`` with nothing queued."""
+        self._upsert()  # the state the thread rests in (a message answered at once never shows as "sending")
+        now, seen = workflow.now(), self.changes
+        if self.k.pending:
+            timeout = max(self.bucket.wait(now), timedelta(milliseconds=1))
+        else:
+            timeout = self._last_activity + idle - now
+            if timeout <= timedelta(0):
+                return False
+        try:
+            await workflow.wait_condition(lambda: self.changes != seen, timeout=timeout)
+        except TimeoutError:
+            return bool(self.k.pending)
+        return True
+
+    # -------------------------------------------------------------------------------- steps
+    async def _inbound(self, sms: m.InboundSms) -> None:
+        k = self.k
+        if k.seen(sms.message_sid):
+            return
+        k.remember_inbound(sms.message_sid)
+        assert k.conversation_id is not None and self.route is not None
+        segments = m.count_segments(sms.body)
+        at = sms.received_at or workflow.now()
+        stored = await _db(
+            SmsActivities.store_message,
+            m.StoreMessageInput(
+                k.start.space_id, k.conversation_id, _message_id(), m.SmsDirection.INBOUND, MessageRole.CALLER,
+                sms.body, segments.count, m.DeliveryStatus.RECEIVED, at, list(sms.media_urls), sms.message_sid,
+            ),
+        )  # fmt: skip
+        if stored.duplicate:  # the same MessageSid reached an earlier run: handled there
+            return
+        k.add(m.ThreadMessage(stored.message_id, m.SmsDirection.INBOUND, MessageRole.CALLER,
+                              m.DeliveryStatus.RECEIVED, segments.count, at, sms.message_sid))  # fmt: skip
+        self._last_activity = workflow.now()
+        keyword = m.keyword_of(sms.body)
+        if keyword in (m.Keyword.STOP, m.Keyword.START):
+            opted_out = keyword is m.Keyword.STOP
+            change = m.SetOptOutInput(k.start.space_id, k.start.phone_number_id, k.start.party, opted_out, at)
+            await _db(SmsActivities.set_opt_out, change)
+            k.opted_out = opted_out
+            await self._queue(m.SendSms(_message_id(), m.STOP_REPLY if opted_out else m.START_REPLY,
+                                        role=MessageRole.SYSTEM))  # fmt: skip
+        elif keyword is m.Keyword.HELP:
+            await self._queue(m.SendSms(_message_id(), self.route.help_text, role=MessageRole.SYSTEM))
+        elif k.agent_id and not k.opted_out and sms.body.strip():
+            ask = m.AgentReplyInput(k.start.space_id, k.agent_id, k.conversation_id, sms.body)
+            try:
+                # A local activity: the reply is computed inside this workflow task (one round trip less per
+                # message); a crash recomputes it, and its message id is replay-stable, so it is still sent once.
+                reply = await workflow.execute_local_activity_method(
+                    SmsAgentActivities.agent_reply, ask, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
+                )
+            except ActivityFailure as exc:  # the message stays in the inbox for staff
+                workflow.logger.warning("agent reply failed", extra={"reason": failure_reason(exc)})
+                return
+            if reply.text.strip():
+                await self._queue(m.SendSms(_message_id(), reply.text[: m.MAX_BODY_CHARS], role=MessageRole.AGENT))
+
+    async def _queue(self, request: m.SendSms) -> m.SmsQueued:
+        """Store the message as queued and put it at the end of the thread's queue."""
+        k = self.k
+        assert k.conversation_id is not None
+        segments = m.count_segments(request.body)
+        at = workflow.now()
+        await _db(
+            SmsActivities.store_message,
+            m.StoreMessageInput(
+                k.start.space_id, k.conversation_id, request.message_id, m.SmsDirection.OUTBOUND, request.role,
+                request.body, segments.count, m.DeliveryStatus.QUEUED, at, list(request.media_urls),
+            ),
+        )  # fmt: skip
+        k.add(m.ThreadMessage(request.message_id, m.SmsDirection.OUTBOUND, request.role,
+                              m.DeliveryStatus.QUEUED, segments.count, at))  # fmt: skip
+        position = len(k.pending)
+        k.pending.append(
+            m.OutboundSms(request.message_id, request.body, list(request.media_urls), request.role, at, True)
+        )
+        self._last_activity = at
+        self.changes += 1
+        return m.SmsQueued(
+            request.message_id, m.DeliveryStatus.QUEUED, segments.count, segments.encoding, position, k.conversation_id
+        )
+
+    async def _send(self, out: m.OutboundSms) -> None:
+        k = self.k
+        if k.opted_out and out.role is not MessageRole.SYSTEM:  # STOP arrived after it was queued
+            k.pending.pop(0)
+            await self._report(m.DeliveryReport(out.message_id, m.DeliveryStatus.FAILED, error_code=UNSUBSCRIBED),
+                               "the recipient opted out before it was sent")  # fmt: skip
+            return
+        s = k.start
+        send = m.SendCarrierInput(
+            k.workflow_id,
+            s.space_id,
+            s.phone_number_id,
+            out.message_id,
+            s.our_number,
+            s.party,
+            out.body,
+            out.media_urls,
+        )
+        try:
+            accepted = await workflow.execute_local_activity_method(
+                SmsActivities.send_to_carrier, send, start_to_close_timeout=CARRIER_TIMEOUT, retry_policy=CARRIER_RETRY
+            )
+        except ActivityFailure as exc:
+            k.pending.pop(0)
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            code = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+            failed = m.DeliveryReport(out.message_id, m.DeliveryStatus.FAILED,
+                                      error_code=code if isinstance(code, int) else None)  # fmt: skip
+            await self._report(failed, failure_reason(exc))
+            return
+        k.pending.pop(0)
+        report = m.DeliveryReport(out.message_id, accepted.status, accepted.carrier_message_sid)
+        k.report(report)  # the activity already wrote the carrier's id and status to the row
+        self._last_activity = workflow.now()
+
+    async def _report(self, report: m.DeliveryReport, error: str | None = None) -> None:
+        known = report.message_id in self.k.messages
+        moved = self.k.report(report, error)
+        if moved is None and known:
+            return  # late or repeated: nothing changes
+        recorded = m.RecordDeliveryInput(
+            self.k.start.space_id, report.message_id, report.status, report.carrier_message_sid, report.error_code
+        )
+        await _db(SmsActivities.record_delivery, recorded)
+        self._last_activity = workflow.now()
+
+    # ------------------------------------------------------------------------------ signals
+    @workflow.signal(name=m.SIGNAL_INBOUND)
+    def inbound_message(self, sms: m.InboundSms) -> None:
+        if not self.k.seen(sms.message_sid) and all(q.message_sid != sms.message_sid for q in self.inbox):
+            self.inbox.append(sms)
+            self.changes += 1
+
+    @workflow.signal(name=m.SIGNAL_DELIVERY_STATUS)
+    def delivery_status(self, report: m.DeliveryReport) -> None:
+        self.reports.append(report)
+        self.changes += 1
+
+    # ------------------------------------------------------------------------------ updates
+    @workflow.update(name=m.UPDATE_SEND)
+    async def send_message(self, request: m.SendSms) -> m.SmsQueued:
+        await workflow.wait_condition(lambda: self.ready)
+        if self.k.paused:
+            reason = self.route.reason if self.route is not None else None
+            raise ApplicationError(f"the number does not send SMS: {reason}", type=m.THREAD_CLOSED, non_retryable=True)
+        self._check(request)  # again: the opt-out state is known only once the route is loaded
+        if request.message_id in self.k.messages:  # a retried request (after continue-as-new)
+            existing = self.k.messages[request.message_id]
+            segments = m.count_segments(request.body)
+            return m.SmsQueued(existing.message_id, existing.status, segments.count, segments.encoding, 0,
+                               self.k.conversation_id)  # fmt: skip
+        return await self._queue(request)
+
+    @send_message.validator
+    def _validate_send(self, request: m.SendSms) -> None:
+        self._check(request)
+
+    def _check(self, request: m.SendSms) -> None:
+        problem = st.send_problem(request, self.k.opted_out)
+        if problem is not None:
+            kind, reason = problem
+            raise ApplicationError(reason, type=kind, non_retryable=True)
+
+    # -------------------------------------------------------------------------------- query
+    @workflow.query(name=m.QUERY_GET_STATE)
+    def get_state(self) -> m.SmsThreadView:
+        return self.k.view()
+
+    # ------------------------------------------------------------------------------ helpers
+    def _open_input(self) -> m.OpenThreadInput:
+        s = self.k.start
+        return m.OpenThreadInput(
+            self.k.workflow_id, s.space_id, s.phone_number_id, s.our_number, s.party, self.k.agent_id, workflow.now()
+        )
+
+    def _pause_input(self) -> m.PauseThreadInput:
+        assert self.k.conversation_id is not None
+        return m.PauseThreadInput(self.k.start.space_id, self.k.conversation_id, workflow.now())
+
+    def _continued(self) -> m.StartSmsThread:
+        s = self.k.start
+        return m.StartSmsThread(s.space_id, s.phone_number_id, s.our_number, s.party, self.k.carry(self.bucket))
+
+    def _upsert(self) -> None:
+        state = self.k.state
+        if state is not self._upserted:
+            workflow.upsert_search_attributes(self.k.search_attributes())
+            self._upserted = state
