@@ -19,6 +19,7 @@ from api.routes import (
     conversations,
     health,
     phone_numbers,
+    recordings,
     sip_trunks,
     spaces,
 )
@@ -28,6 +29,7 @@ from api.webhooks import twilio as twilio_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from storage import build_store
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ def create_app(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
         app.state.temporal = temporal or TemporalGateway(settings)
+        app.state.store = build_store(settings)
         try:
             async with AsyncExitStack() as stack:
                 for extension in extensions:
@@ -88,6 +91,7 @@ def create_app(
         agents,
         conversations,
         calls,
+        recordings,
         twilio_webhooks,
         livekit_webhooks,
     ):

@@ -4,6 +4,7 @@ activities and the retention workflow that create, transcribe and delete them.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 RECORDING_SOURCE = "recording"  # Message.source of transcript messages made from a stored recording
@@ -144,3 +145,8 @@ class DeletedTranscripts:
 class RetentionResult:
     assets_deleted: int
     messages_deleted: int
+
+
+def retention_deadline(created_at: datetime, days: int | None) -> datetime | None:
+    """When an asset made at ``created_at`` expires under a policy keeping it ``days`` (None: never)."""
+    return None if days is None else created_at + timedelta(days=days)
