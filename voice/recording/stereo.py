@@ -7,7 +7,8 @@ barge-in) is taken back with :meth:`StereoRecorder.clear`.
 
 The caller's side is the recording's clock: a media stream delivers the caller's frames all the time, silence
 included, while the agent's frames may be queued ahead of playback. Samples up to ``hold_back`` seconds behind the
-caller's newest frame (or an explicit :meth:`StereoRecorder.tick`) are final and appended to the file, and the RIFF header's sizes are rewritten every ``header_interval`` seconds of audio (and fsynced).
+caller's newest frame (or an explicit :meth:`StereoRecorder.tick`) are final and appended to the file, and the
+RIFF header's sizes are rewritten every ``header_interval`` seconds of audio (and fsynced).
 A crash loses at most those seconds, and the file left behind is a valid WAV up to its last header fix-up
 (:func:`repair_wav` extends it to every complete frame on disk).
 
