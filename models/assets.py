@@ -21,8 +21,15 @@ FIND_EXPIRED_ASSETS = "find_expired_assets"
 DELETE_ASSET = "delete_asset"
 DELETE_EXPIRED_TRANSCRIPTS = "delete_expired_transcripts"
 
-RETENTION_WORKFLOW_ID = "retention-daily"
+TRANSCRIPTION_WORKFLOW = "TranscribeRecording"
+RETENTION_WORKFLOW = "Retention"
+RETENTION_WORKFLOW_ID = "retention"
 RETENTION_SCHEDULE_ID = "retention-daily"
+
+
+def transcription_workflow_id(asset_id: str) -> str:
+    """One transcription per asset: starting it twice reaches the same workflow."""
+    return f"transcribe-{asset_id}"
 
 # ApplicationError types
 ASSET_NOT_FOUND = "AssetNotFound"
@@ -114,7 +121,20 @@ class TranscriptionResult:
 
 
 @dataclass
+class TranscriptionWorkflowInput:
+    request: TranscribeRecordingInput
+    heartbeat_timeout_seconds: float = 30.0
+    start_to_close_timeout_seconds: float = 3600.0
+
+
+@dataclass
 class RetentionInput:
+    batch_size: int = 200
+
+
+@dataclass
+class FindExpiredInput:
+    as_of: datetime
     batch_size: int = 200
 
 
@@ -126,6 +146,7 @@ class ExpiredAssets:
 @dataclass
 class DeleteAssetInput:
     asset_id: str
+    as_of: datetime
     actor: str = "retention"
 
 
@@ -133,7 +154,11 @@ class DeleteAssetInput:
 class DeletedAsset:
     asset_id: str
     deleted: bool  # False: already deleted, on legal hold, or no longer past its deadline
-    transcript_messages_deleted: int
+
+
+@dataclass
+class DeleteTranscriptsInput:
+    as_of: datetime
 
 
 @dataclass

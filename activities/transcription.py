@@ -1,0 +1,219 @@
+"""Transcription of a stored stereo recording into conversation messages (source "recording").
+
+Each channel is one speaker (``stereo:caller,agent``): silero finds the speech on each, every utterance is
+transcribed by Whisper tiny.en with a window sized to it (voice/speech/whisper_engine.py), so silence and the other
+side's turns cost nothing, which is what makes it several times faster than real time.
+
+The recording is processed in chunks of ``chunk_seconds`` (by utterance start). After a chunk's messages are
+committed the activity heartbeats ``TranscriptionProgress(next_chunk=…)``; a retried attempt (its worker died)
+reads the last heartbeat and starts there. Messages carry a dedupe key per asset, channel and start time, so even
+a chunk redone after a crash between commit and heartbeat writes nothing twice. Live transcript messages (source
+"voice") are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.assets import (
+    ASSET_NOT_FOUND,
+    ASSET_NOT_TRANSCRIBABLE,
+    RECORDING_SOURCE,
+    STEREO_LAYOUT,
+    WAV,
+    AssetStatus,
+    TranscribeRecordingInput,
+    TranscriptionProgress,
+    TranscriptionResult,
+)
+from models.enums import MessageRole
+from models.tables import Asset, Call, Message
+from storage import BlobStore
+from voice.recording.segments import speech_segments
+from voice.speech.audio import resample
+from voice.speech.whisper_engine import WhisperEngine
+
+log = logging.getLogger(__name__)
+
+RATE = 8000
+SPEAKERS = (MessageRole.CALLER, MessageRole.AGENT)  # channel order of STEREO_LAYOUT
+
+
+@dataclass(frozen=True)
+class Utterance:
+    channel: int
+    start: int  # samples
+    end: int
+
+    @property
+    def start_seconds(self) -> float:
+        return self.start / RATE
+
+
+@dataclass(frozen=True)
+class TranscribedSegment:
+    role: MessageRole
+    start: float
+    end: float
+    text: str
+
+
+def dedupe_key(asset_id: str, channel: int, start_ms: int) -> str:
+    return f"rec:{asset_id}:{channel}:{start_ms}"
+
+
+def read_stereo(path: Path) -> npt.NDArray[np.int16]:
+    with wave.open(str(path), "rb") as w:
+        if w.getnchannels() != 2 or w.getsampwidth() != 2 or w.getframerate() != RATE:
+            raise ApplicationError(
+                "only 8 kHz 16-bit stereo WAV recordings are transcribed",
+                type=ASSET_NOT_TRANSCRIBABLE,
+                non_retryable=True,
+            )
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return data.reshape(-1, 2)
+
+
+def find_utterances(audio: npt.NDArray[np.int16]) -> list[Utterance]:
+    """Every channel's speech, in start order (both channels interleaved, as the conversation went)."""
+    found = [
+        Utterance(channel, seg.start, seg.end)
+        for channel in range(audio.shape[1])
+        for seg in speech_segments(np.ascontiguousarray(audio[:, channel]), RATE)
+    ]
+    return sorted(found, key=lambda u: (u.start, u.channel))
+
+
+def transcribe_utterance(engine: WhisperEngine, audio: npt.NDArray[np.int16], u: Utterance) -> TranscribedSegment:
+    samples = audio[u.start : u.end, u.channel].astype(np.float32) / 32768.0
+    text = engine.transcribe(resample(samples, RATE, 16000)).text
+    return TranscribedSegment(SPEAKERS[u.channel], u.start / RATE, u.end / RATE, text)
+
+
+class TranscriptionActivities:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: BlobStore,
+        engine: Callable[[], WhisperEngine],
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._engine_factory = engine
+
+    async def _asset(self, request: TranscribeRecordingInput) -> tuple[Asset, datetime]:
+        async with self._sessions() as session:
+            asset = await session.get(Asset, request.asset_id)
+            if asset is None or asset.space_id != request.space_id:
+                raise ApplicationError("asset not found", type=ASSET_NOT_FOUND, non_retryable=True)
+            if asset.status != AssetStatus.STORED or asset.content_type != WAV or asset.channel_layout != STEREO_LAYOUT:
+                raise ApplicationError(
+                    "only stored stereo WAV recordings are transcribed",
+                    type=ASSET_NOT_TRANSCRIBABLE,
+                    non_retryable=True,
+                )
+            call = await session.get(Call, asset.call_id) if asset.call_id else None
+        started = call.connected_at if call is not None and call.connected_at else None
+        if started is None:
+            started = asset.created_at - timedelta(seconds=asset.duration_seconds or 0.0)
+        return asset, started
+
+    def _download(self, key: str, target: Path) -> None:
+        with target.open("wb") as f:
+            for chunk in self._store.read_range(key):
+                f.write(chunk)
+
+    async def _write(
+        self, request: TranscribeRecordingInput, asset: Asset, base: datetime, segments: list[TranscribedSegment]
+    ) -> int:
+        """Insert the chunk's messages that are not there yet; returns how many were inserted."""
+        rows = {dedupe_key(asset.id, SPEAKERS.index(s.role), round(s.start * 1000)): s for s in segments if s.text}
+        if not rows:
+            return 0
+        async with self._sessions() as session:
+            present = set(
+                (await session.scalars(select(Message.dedupe_key).where(Message.dedupe_key.in_(list(rows))))).all()
+            )
+            missing = {k: s for k, s in rows.items() if k not in present}
+            for key, seg in missing.items():
+                session.add(
+                    Message(
+                        space_id=asset.space_id,
+                        conversation_id=request.conversation_id,
+                        call_id=request.call_id or asset.call_id,
+                        role=seg.role,
+                        source=RECORDING_SOURCE,
+                        text=seg.text,
+                        dedupe_key=key,
+                        started_at=base + timedelta(seconds=seg.start),
+                        ended_at=base + timedelta(seconds=seg.end),
+                        created_at=base + timedelta(seconds=seg.start),
+                    )
+                )
+            try:
+                await session.commit()
+            except IntegrityError:  # another attempt wrote some of them meanwhile: keep theirs
+                await session.rollback()
+                return 0
+        return len(missing)
+
+    @activity.defn
+    async def transcribe_recording(self, request: TranscribeRecordingInput) -> TranscriptionResult:
+        """Transcribe a stereo recording into the conversation; heartbeats progress, resumes from it."""
+        started = time.perf_counter()
+        details = activity.info().heartbeat_details
+        progress: TranscriptionProgress | None = (
+            activity.payload_converter().from_payload(details[0], TranscriptionProgress) if details else None
+        )
+        asset, base = await self._asset(request)
+        with tempfile.TemporaryDirectory(prefix="transcribe-") as tmp:
+            path = Path(tmp) / "recording.wav"
+            await asyncio.to_thread(self._download, asset.storage_key, path)
+            audio = await asyncio.to_thread(read_stereo, path)
+        engine = await asyncio.to_thread(self._engine_factory)
+        utterances = await asyncio.to_thread(find_utterances, audio)
+        chunk_samples = max(1, int(request.chunk_seconds * RATE))
+        chunks = max(1, -(-len(audio) // chunk_samples))
+        first = progress.next_chunk if progress else 0
+        written_before = progress.messages_written if progress else 0
+        written = segments = 0
+        activity.heartbeat(TranscriptionProgress(first, chunks, written_before))
+        for chunk in range(first, chunks):
+            batch = [u for u in utterances if u.start // chunk_samples == chunk]
+            done: list[TranscribedSegment] = []
+            for utterance in batch:
+                done.append(await asyncio.to_thread(transcribe_utterance, engine, audio, utterance))
+                activity.heartbeat(TranscriptionProgress(chunk, chunks, written_before + written))
+            written += await self._write(request, asset, base, done)
+            segments += sum(1 for s in done if s.text)
+            activity.heartbeat(TranscriptionProgress(chunk + 1, chunks, written_before + written))
+        speech = sum(u.end - u.start for u in utterances) / RATE
+        log.info(
+            "recording transcribed",
+            extra={"asset_id": asset.id, "segments": segments, "written": written, "resumed_from": first},
+        )
+        return TranscriptionResult(
+            asset_id=asset.id,
+            segments=segments,
+            messages_written=written,
+            audio_seconds=len(audio) / RATE,
+            speech_seconds=speech,
+            elapsed_seconds=time.perf_counter() - started,
+            resumed_from_chunk=first,
+        )
