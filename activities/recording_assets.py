@@ -89,27 +89,28 @@ class RecordingAssetActivities:
                 asset.created_at, await self._deadline_days(session, asset.space_id)
             )
             session.add(asset)
-            await session.flush()
-            detail = asset.status.value if asset.status != AssetStatus.STORED else None
-            session.add(
-                AssetAudit(
-                    space_id=asset.space_id,
-                    asset_id=asset.id,
-                    action=AssetAction.CREATED,
-                    actor=WORKER_ACTOR,
-                    detail=detail,
-                )
-            )
             try:
+                await session.flush()
+                detail = asset.status.value if asset.status != AssetStatus.STORED else None
+                session.add(
+                    AssetAudit(
+                        space_id=asset.space_id,
+                        asset_id=asset.id,
+                        action=AssetAction.CREATED,
+                        actor=WORKER_ACTOR,
+                        detail=detail,
+                    )
+                )
                 await session.commit()
                 return asset, True
-            except IntegrityError:
+            except IntegrityError as exc:
                 await session.rollback()
+                conflict = exc
         async with self._sessions() as session:
             assert asset.source_key is not None
             existing = await self._existing(session, asset.space_id, asset.source_key)
             if existing is None:
-                raise
+                raise conflict
             return existing, False
 
     @activity.defn
