@@ -7,6 +7,7 @@ import hashlib
 import io
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def short_recording(path: Path, seconds: float = 3.0, close: bool = True) -> byt
     return path.read_bytes()
 
 
-async def count(platform: Platform, *where: object) -> int:
+async def count(platform: Platform, *where: Any) -> int:
     async with platform.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(AssetAudit).where(*where)) or 0)
 

@@ -1,5 +1,6 @@
-"""A two-speaker phone conversation (no numbers: Whisper writes them as digits, the script as words) for recording tests and benches: hibari speaks a script, each turn goes
-through the phone band (μ-law 8 kHz) and into the stereo recorder the way a media-stream call feeds it."""
+"""A two-speaker phone conversation for recording tests and benches: hibari speaks a script, each turn goes
+through the phone band (μ-law 8 kHz) and into the stereo recorder the way a media-stream call feeds it.
+(No numbers in the script: Whisper writes them as digits.)"""
 
 from __future__ import annotations
 
