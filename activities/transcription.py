@@ -18,10 +18,11 @@ import logging
 import tempfile
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -106,6 +107,18 @@ def transcribe_utterance(engine: WhisperEngine, audio: npt.NDArray[np.int16], u:
     return TranscribedSegment(SPEAKERS[u.channel], u.start / RATE, u.end / RATE, text)
 
 
+def last_progress(details: Sequence[Any]) -> TranscriptionProgress | None:
+    """The previous attempt's last heartbeat (decoded without a type hint, so it arrives as a dict)."""
+    if not details:
+        return None
+    detail = details[0]
+    if isinstance(detail, TranscriptionProgress):
+        return detail
+    if isinstance(detail, dict):
+        return TranscriptionProgress(**detail)
+    return None
+
+
 class TranscriptionActivities:
     def __init__(
         self,
@@ -177,10 +190,7 @@ class TranscriptionActivities:
     async def transcribe_recording(self, request: TranscribeRecordingInput) -> TranscriptionResult:
         """Transcribe a stereo recording into the conversation; heartbeats progress, resumes from it."""
         started = time.perf_counter()
-        details = activity.info().heartbeat_details
-        progress: TranscriptionProgress | None = (
-            activity.payload_converter().from_payload(details[0], TranscriptionProgress) if details else None
-        )
+        progress = last_progress(activity.info().heartbeat_details)
         asset, base = await self._asset(request)
         with tempfile.TemporaryDirectory(prefix="transcribe-") as tmp:
             path = Path(tmp) / "recording.wav"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.enums import CallDirection, CallState, Channel
 from models.tables import Call, Conversation, Space, utcnow
@@ -23,8 +24,9 @@ class CallRows:
     conversation_id: str
 
 
-async def new_call(platform: Platform) -> CallRows:
-    async with platform.sessions() as session:
+async def new_call(platform: Platform | async_sessionmaker[AsyncSession]) -> CallRows:
+    sessions = platform.sessions if isinstance(platform, Platform) else platform
+    async with sessions() as session:
         space = Space(name="recordings")
         session.add(space)
         await session.flush()
