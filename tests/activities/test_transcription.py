@@ -111,7 +111,8 @@ async def test_a_retried_attempt_resumes_from_its_last_heartbeat(platform: Platf
         written = list(
             (await session.scalars(select(Message).where(Message.conversation_id == rows.conversation_id))).all()
         )
-        late = [m for m in written if m.started_at and (m.started_at - written[0].started_at).total_seconds() >= 20]
+        first = min(m.started_at for m in written if m.started_at)
+        late = [m for m in written if m.started_at and (m.started_at - first).total_seconds() >= 20]
         for m in late:
             await session.delete(m)
         await session.commit()
