@@ -18,11 +18,11 @@ import logging
 import tempfile
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,7 @@ from voice.speech.whisper_engine import WhisperEngine
 log = logging.getLogger(__name__)
 
 RATE = 8000
+T = TypeVar("T")
 SPEAKERS = (MessageRole.CALLER, MessageRole.AGENT)  # channel order of STEREO_LAYOUT
 
 
@@ -105,6 +106,16 @@ def transcribe_utterance(engine: WhisperEngine, audio: npt.NDArray[np.int16], u:
     samples = audio[u.start : u.end, u.channel].astype(np.float32) / 32768.0
     text = engine.transcribe(resample(samples, RATE, 16000)).text
     return TranscribedSegment(SPEAKERS[u.channel], u.start / RATE, u.end / RATE, text)
+
+
+async def heartbeating(work: Awaitable[T], progress: TranscriptionProgress, every: float = 1.0) -> T:
+    """Await ``work`` (a thread: model loading, a Whisper call) while heartbeating ``progress`` every second."""
+    task = asyncio.ensure_future(work)
+    while True:
+        activity.heartbeat(progress)
+        done, _ = await asyncio.wait({task}, timeout=every)
+        if done:
+            return task.result()
 
 
 def last_progress(details: Sequence[Any]) -> TranscriptionProgress | None:
@@ -192,24 +203,24 @@ class TranscriptionActivities:
         started = time.perf_counter()
         progress = last_progress(activity.info().heartbeat_details)
         asset, base = await self._asset(request)
-        with tempfile.TemporaryDirectory(prefix="transcribe-") as tmp:
-            path = Path(tmp) / "recording.wav"
-            await asyncio.to_thread(self._download, asset.storage_key, path)
-            audio = await asyncio.to_thread(read_stereo, path)
-        engine = await asyncio.to_thread(self._engine_factory)
-        utterances = await asyncio.to_thread(find_utterances, audio)
-        chunk_samples = max(1, int(request.chunk_seconds * RATE))
-        chunks = max(1, -(-len(audio) // chunk_samples))
         first = progress.next_chunk if progress else 0
         written_before = progress.messages_written if progress else 0
+        beat = progress or TranscriptionProgress(0, 0, 0)
+        with tempfile.TemporaryDirectory(prefix="transcribe-") as tmp:
+            path = Path(tmp) / "recording.wav"
+            await heartbeating(asyncio.to_thread(self._download, asset.storage_key, path), beat)
+            audio = await heartbeating(asyncio.to_thread(read_stereo, path), beat)
+        engine = await heartbeating(asyncio.to_thread(self._engine_factory), beat)
+        utterances = await heartbeating(asyncio.to_thread(find_utterances, audio), beat)
+        chunk_samples = max(1, int(request.chunk_seconds * RATE))
+        chunks = max(1, -(-len(audio) // chunk_samples))
         written = segments = 0
-        activity.heartbeat(TranscriptionProgress(first, chunks, written_before))
         for chunk in range(first, chunks):
+            beat = TranscriptionProgress(chunk, chunks, written_before + written)
             batch = [u for u in utterances if u.start // chunk_samples == chunk]
             done: list[TranscribedSegment] = []
             for utterance in batch:
-                done.append(await asyncio.to_thread(transcribe_utterance, engine, audio, utterance))
-                activity.heartbeat(TranscriptionProgress(chunk, chunks, written_before + written))
+                done.append(await heartbeating(asyncio.to_thread(transcribe_utterance, engine, audio, utterance), beat))
             written += await self._write(request, asset, base, done)
             segments += sum(1 for s in done if s.text)
             activity.heartbeat(TranscriptionProgress(chunk + 1, chunks, written_before + written))
