@@ -24,17 +24,20 @@ class CallRows:
     conversation_id: str
 
 
-async def new_call(platform: Platform | async_sessionmaker[AsyncSession]) -> CallRows:
+async def new_call(platform: Platform | async_sessionmaker[AsyncSession], space_id: str | None = None) -> CallRows:
+    """A call with its conversation, in ``space_id`` or in a new space."""
     sessions = platform.sessions if isinstance(platform, Platform) else platform
     async with sessions() as session:
-        space = Space(name="recordings")
-        session.add(space)
-        await session.flush()
-        conversation = Conversation(space_id=space.id, channel=Channel.VOICE, external_party="+14155550100")
+        if space_id is None:
+            space = Space(name="recordings")
+            session.add(space)
+            await session.flush()
+            space_id = space.id
+        conversation = Conversation(space_id=space_id, channel=Channel.VOICE, external_party="+14155550100")
         session.add(conversation)
         await session.flush()
         call = Call(
-            space_id=space.id,
+            space_id=space_id,
             workflow_id=f"call-{uuid.uuid4().hex}",
             direction=CallDirection.INBOUND,
             from_number="+14155550100",
@@ -45,7 +48,7 @@ async def new_call(platform: Platform | async_sessionmaker[AsyncSession]) -> Cal
         )
         session.add(call)
         await session.commit()
-        return CallRows(space.id, call.id, conversation.id)
+        return CallRows(space_id, call.id, conversation.id)
 
 
 @pytest.fixture(params=BACKENDS)
