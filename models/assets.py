@@ -31,6 +31,7 @@ def transcription_workflow_id(asset_id: str) -> str:
     """One transcription per asset: starting it twice reaches the same workflow."""
     return f"transcribe-{asset_id}"
 
+
 # ApplicationError types
 ASSET_NOT_FOUND = "AssetNotFound"
 RECORDING_FILE_MISSING = "RecordingFileMissing"

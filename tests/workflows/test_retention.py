@@ -4,6 +4,7 @@ schedule is created once, on a real dev server."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -153,10 +154,8 @@ async def test_expired_recordings_deleted_legal_holds_kept(
 
 async def test_the_daily_schedule_is_created_once(temporal_env: WorkflowEnvironment) -> None:
     client = temporal_env.client
-    try:  # worker processes of other tests may have created it on this shared server
+    with contextlib.suppress(RPCError):  # worker processes of other tests may have created it on this server
         await client.get_schedule_handle(RETENTION_SCHEDULE_ID).delete()
-    except RPCError:
-        pass
     assert await ensure_retention_schedule(client, "retention-queue") is True
     assert await ensure_retention_schedule(client, "retention-queue") is False
     described = await client.get_schedule_handle(RETENTION_SCHEDULE_ID).describe()
