@@ -2,7 +2,8 @@
 
 Each channel is one speaker (``stereo:caller,agent``): silero finds the speech on each, every utterance is
 transcribed by Whisper tiny.en with a window sized to it (voice/speech/whisper_engine.py), so silence and the other
-side's turns cost nothing, which is what makes it several times faster than real time.
+side's turns cost nothing, which is what makes it several times faster than real time. Utterances of similar
+length are decoded in small batches (one encoder/decoder call each).
 
 The recording is processed in chunks of ``chunk_seconds`` (by utterance start). After a chunk's messages are
 committed the activity heartbeats ``TranscriptionProgress(next_chunk=…)``; a retried attempt (its worker died)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import tempfile
 import time
 import wave
@@ -48,13 +50,14 @@ from models.tables import Asset, Call, Message
 from storage import BlobStore
 from voice.recording.segments import speech_segments
 from voice.speech.audio import resample
-from voice.speech.whisper_engine import WhisperEngine
+from voice.speech.whisper_engine import WhisperEngine, window_frames
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
 T = TypeVar("T")
 SPEAKERS = (MessageRole.CALLER, MessageRole.AGENT)  # channel order of STEREO_LAYOUT
+BEAM_SIZE = 5  # offline: worth its cost (WER and no repetition loops; bench/transcribe.py)
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,45 @@ def find_utterances(audio: npt.NDArray[np.int16]) -> list[Utterance]:
     return sorted(found, key=lambda u: (u.start, u.channel))
 
 
-def transcribe_utterance(engine: WhisperEngine, audio: npt.NDArray[np.int16], u: Utterance) -> TranscribedSegment:
-    samples = audio[u.start : u.end, u.channel].astype(np.float32) / 32768.0
-    text = engine.transcribe(resample(samples, RATE, 16000)).text
-    return TranscribedSegment(SPEAKERS[u.channel], u.start / RATE, u.end / RATE, text)
+def transcribe_utterances(
+    engine: WhisperEngine, audio: npt.NDArray[np.int16], batch: list[Utterance]
+) -> list[TranscribedSegment]:
+    """One Whisper call for the batch (utterances of similar length: each is padded to the longest)."""
+    samples = [resample(audio[u.start : u.end, u.channel].astype(np.float32) / 32768.0, RATE, 16000) for u in batch]
+    transcripts = engine.transcribe_batch(samples, beam_size=BEAM_SIZE)
+    return [
+        TranscribedSegment(SPEAKERS[u.channel], u.start / RATE, u.end / RATE, strip_echo(t.text))
+        for u, t in zip(batch, transcripts, strict=True)
+    ]
+
+
+def batches(utterances: list[Utterance], size: int) -> list[list[Utterance]]:
+    """Groups of up to ``size`` utterances needing the same Whisper window (so none is padded beyond its own)."""
+    same_window: dict[int, list[Utterance]] = {}
+    for u in utterances:
+        same_window.setdefault(window_frames((u.end - u.start) * 2), []).append(u)  # 8 kHz -> 16 kHz samples
+    return [group[i : i + size] for group in same_window.values() for i in range(0, len(group), size)]
+
+
+_APOSTROPHES = {"there's": "there is", "it's": "it is", "that's": "that is", "we're": "we are", "i'm": "i am"}
+
+
+def _norm_words(text: str) -> list[str]:
+    spoken = " ".join(_APOSTROPHES.get(w, w) for w in re.sub(r"[^a-z' ]+", " ", text.lower()).split())
+    return spoken.split()
+
+
+def strip_echo(text: str, min_words: int = 3) -> str:
+    """Drop trailing sentences that repeat part of the sentence before them ("X Y Z. Y Z"): Whisper's echo when
+    its window runs on past the end of the speech. Genuine short repeats ("Yes. Yes.") are kept."""
+    sentences = re.findall(r"[^.!?]+[.!?]*", text)
+    while len(sentences) > 1:
+        last, before = _norm_words(sentences[-1]), _norm_words(" ".join(sentences[:-1]))
+        n = len(last)
+        if n < min_words or not any(before[i : i + n] == last for i in range(len(before) - n + 1)):
+            break
+        sentences.pop()
+    return "".join(sentences).strip()
 
 
 async def heartbeating(work: Awaitable[T], progress: TranscriptionProgress, every: float = 1.0) -> T:
@@ -217,10 +255,10 @@ class TranscriptionActivities:
         written = segments = 0
         for chunk in range(first, chunks):
             beat = TranscriptionProgress(chunk, chunks, written_before + written)
-            batch = [u for u in utterances if u.start // chunk_samples == chunk]
+            in_chunk = [u for u in utterances if u.start // chunk_samples == chunk]
             done: list[TranscribedSegment] = []
-            for utterance in batch:
-                done.append(await heartbeating(asyncio.to_thread(transcribe_utterance, engine, audio, utterance), beat))
+            for batch in batches(in_chunk, request.batch_size):
+                done += await heartbeating(asyncio.to_thread(transcribe_utterances, engine, audio, batch), beat)
             written += await self._write(request, asset, base, done)
             segments += sum(1 for s in done if s.text)
             activity.heartbeat(TranscriptionProgress(chunk + 1, chunks, written_before + written))

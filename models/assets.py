@@ -99,6 +99,7 @@ class TranscribeRecordingInput:
     conversation_id: str
     call_id: str | None = None
     chunk_seconds: float = 60.0
+    batch_size: int = 2  # utterances per Whisper call (more was no faster on 2 cores: bench/transcribe.py)
 
 
 @dataclass
