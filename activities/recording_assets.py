@@ -58,16 +58,21 @@ def wav_duration(path: Path) -> float:
 
 
 def egress_key(space_id: str, location: str) -> str | None:
-    """The store key inside an egress file location (an S3 URL or path ending in ``spaces/<space>/…``)."""
-    marker = f"spaces/{space_id}/recordings/"
-    index = location.find(marker)
-    if index < 0:
-        return None
-    name = location[index + len(marker) :].split("?", 1)[0]
-    try:
-        return space_key(space_id, "recordings", name)
-    except ValueError:
-        return None
+    """The store key inside an egress file location (an S3 URL or a path), if it is one of this space's keys:
+    ``spaces/<space>/recordings/<name>`` or the egress default ``recordings/<space>/<name>``
+    (activities/recordings.py ``recording_path``)."""
+    path = location.split("?", 1)[0]
+    for marker in (f"spaces/{space_id}/recordings/", f"recordings/{space_id}/"):
+        index = path.find(marker)
+        if index < 0:
+            continue
+        name = path[index + len(marker) :]
+        try:
+            space_key(space_id, "recordings", name)  # a plain file name, nothing else
+        except ValueError:
+            return None
+        return marker + name
+    return None
 
 
 class RecordingAssetActivities:

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.recording_assets import RecordingAssetActivities
+from activities.recordings import recording_path
 from models.assets import (
     RECORDING_FILE_MISSING,
     STEREO_LAYOUT,
@@ -143,6 +144,26 @@ async def test_egress_results_stored_failed_and_once(platform: Platform, store: 
         ),
     )
     assert other_space.status == "failed"
+    traversal = await ActivityEnvironment().run(
+        acts.register_egress_asset,
+        RegisterEgressAssetInput(
+            space_id=rows.space_id,
+            call_id=rows.call_id,
+            egress_id=f"EG_{uuid.uuid4().hex}",
+            location=f"s3://bucket/recordings/{rows.space_id}/../../spaces/sp_x/recordings/a.ogg",
+        ),
+    )
+    assert traversal.status == "failed"
+    # The egress default layout (activities/recordings.py: recordings/<space>/<call>.ogg) is found too.
+    legacy_key = recording_path(rows.space_id, rows.call_id)
+    await asyncio.to_thread(store.put_stream, legacy_key, io.BytesIO(b"OggS legacy"), "audio/ogg")
+    legacy = await ActivityEnvironment().run(
+        acts.register_egress_asset,
+        RegisterEgressAssetInput(
+            space_id=rows.space_id, call_id=rows.call_id, egress_id=f"EG_{uuid.uuid4().hex}", location=legacy_key
+        ),
+    )
+    assert legacy.status == "stored" and legacy.size_bytes == len(b"OggS legacy")
     async with platform.sessions() as session:
         asset = await session.get(Asset, other_space.asset_id)
         assert asset is not None and asset.status == AssetStatus.FAILED
