@@ -6,7 +6,8 @@ call, against plain faster-whisper on the same file in the same run.
 The call: hibari speaks ``tests.support.dialogue.LONG_SCRIPT`` (8 caller turns, 8 agent turns), each turn through
 μ-law 8 kHz into the stereo recorder, as a media-stream call is recorded. Ours: the activity itself
 (``TranscriptionActivities.transcribe_recording`` under ``ActivityEnvironment``: download from a local store, silero
-per channel, right-sized Whisper tiny.en windows per utterance, messages written to SQLite). Baseline: plain
+per channel, right-sized Whisper tiny.en windows per utterance, beam 5, batches of 2 utterances sharing a window,
+messages written to SQLite), and the same with no batching. Baseline: plain
 faster-whisper with the same model files, ``WhisperModel.transcribe`` over each whole channel (16 kHz), its defaults
 (beam 5, 30 s windows, no VAD), and a second baseline with its own ``vad_filter=True`` and ``beam_size=1``.
 RTF = wall seconds / audio seconds (lower is better). Peak RSS is the process's (``ru_maxrss``), read after ours
@@ -57,7 +58,9 @@ def line(name: str, rtfs: list[float], wers: dict[Side, float]) -> str:
     )
 
 
-async def ours(tmp: Path, wav: Path, reference: dict[Side, str], runs: int) -> tuple[list[float], dict[Side, float]]:
+async def ours(
+    tmp: Path, wav: Path, reference: dict[Side, str], runs: int, batch_size: int
+) -> tuple[list[float], dict[Side, float]]:
     url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     await asyncio.to_thread(migrate, url)
     engine = create_engine(url)
@@ -81,7 +84,10 @@ async def ours(tmp: Path, wav: Path, reference: dict[Side, str], runs: int) -> t
         result = await ActivityEnvironment().run(
             acts.transcribe_recording,
             TranscribeRecordingInput(
-                space_id=rows.space_id, asset_id=stored.asset_id, conversation_id=rows.conversation_id
+                space_id=rows.space_id,
+                asset_id=stored.asset_id,
+                conversation_id=rows.conversation_id,
+                batch_size=batch_size,
             ),
         )
         rtfs.append((time.perf_counter() - started) / result.audio_seconds)
@@ -138,8 +144,10 @@ async def main() -> None:
             f"recording: {dialogue.summary.duration_seconds:.1f} s stereo 8 kHz, {len(LONG_SCRIPT)} turns, "
             f"{args.runs} runs each"
         )
-        our_rtfs, our_wers = await ours(tmp, wav, dialogue.reference, args.runs)
+        our_rtfs, our_wers = await ours(tmp, wav, dialogue.reference, args.runs, batch_size=2)
         print(line("ours (transcribe_recording)", our_rtfs, our_wers))
+        single_rtfs, single_wers = await ours(tmp, wav, dialogue.reference, args.runs, batch_size=1)
+        print(line("ours, batch_size=1", single_rtfs, single_wers))
         print(f"  peak RSS after ours: {peak_rss_mb():.0f} MB")
         plain_rtfs, plain_wers = baseline(wav, dialogue.reference, args.runs)
         print(line("faster-whisper plain (beam 5)", plain_rtfs, plain_wers))
