@@ -29,11 +29,13 @@ from models.assets import (
     StoreRecordingInput,
 )
 from models.enums import MessageRole
+from models.settings import Settings
 from models.tables import Asset, AssetAudit, Message, utcnow
 from storage import BlobStore
 from tests.activities.conftest import new_call
 from tests.activities.test_recording_assets import short_recording
-from tests.conftest import Platform, SpaceKeys, serve_api
+from tests.conftest import SECRET_KEY, Platform, SpaceKeys, make_platform, new_database_url, serve_api
+from tests.support.postgres import PostgresServer
 from workflows.retention import RetentionWorkflow
 from workflows.retention_schedule import ensure_retention_schedule
 
@@ -88,10 +90,19 @@ async def message_sources(api: Platform, call_id: str) -> list[str]:
         return sorted((await session.scalars(select(Message.source).where(Message.call_id == call_id))).all())
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def own_platform(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer | None
+) -> Platform:
+    """A database of its own: retention is platform-wide, other tests' assets must not count."""
+    url = new_database_url(request.param, tmp_path, postgres_server)
+    return await make_platform(Settings(data_dir=tmp_path, database_url=url, secret_keys=SECRET_KEY))
+
+
 async def test_expired_recordings_deleted_legal_holds_kept(
-    platform: Platform, time_skipping: WorkflowEnvironment, tmp_path: Path
+    own_platform: Platform, time_skipping: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    async with serve_api(platform) as api:
+    async with serve_api(own_platform) as api:
         assert api.app is not None
         store: BlobStore = api.app.state.store
         space, other = await api.new_space("kept 7 days"), await api.new_space("keeps everything")
