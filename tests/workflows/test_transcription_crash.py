@@ -5,6 +5,7 @@ with no message twice."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ async def test_kill_9_worker_during_transcription(
         first = WorkerProcess.start(env, tmp_path, "worker-1")
         worker_processes.append(first)
         rows = await new_call(sessions)
-        dialogue = record_dialogue(tmp_path / "call.wav", LONG_SCRIPT)  # ~63 s
+        dialogue = record_dialogue(tmp_path / "call.wav", LONG_SCRIPT * 2)  # ~2 min: time to kill it midway
         stored = await ActivityEnvironment().run(
             RecordingAssetActivities(sessions, build_store(settings)).store_recording,
             StoreRecordingInput(
@@ -90,7 +91,7 @@ async def test_kill_9_worker_during_transcription(
                     call_id=rows.call_id,
                     chunk_seconds=10.0,
                 ),
-                heartbeat_timeout_seconds=3.0,
+                heartbeat_timeout_seconds=2.0,
             ),
             id=transcription_workflow_id(stored.asset_id),
             task_queue=queue,
@@ -114,6 +115,7 @@ async def test_kill_9_worker_during_transcription(
         deadline = asyncio.get_running_loop().time() + 120
         while (resume_at := await heartbeated_chunk()) < 2:
             assert asyncio.get_running_loop().time() < deadline, first.output()
+            assert "recording transcribed" not in first.output(), "finished before it could be killed"
             await asyncio.sleep(0.05)
         first.kill9()
         at_kill = await written()
@@ -128,8 +130,10 @@ async def test_kill_9_worker_during_transcription(
         assert at_kill < len(rows_written)
         assert all(m.source == RECORDING_SOURCE for m in rows_written)
         assert len({m.dedupe_key for m in rows_written}) == len(rows_written)
-        texts = [(m.role, m.text) for m in rows_written]
-        assert len(set(texts)) == len(texts), "a segment was written twice"
+        for role in (MessageRole.CALLER, MessageRole.AGENT):  # a segment written twice would overlap itself
+            spans = [(m.started_at, m.ended_at) for m in rows_written if m.role == role]
+            for (_, end), (start, _) in itertools.pairwise(spans):
+                assert end is not None and start is not None and end <= start, "a segment was written twice"
         for side, role in ((Side.CALLER, MessageRole.CALLER), (Side.AGENT, MessageRole.AGENT)):
             said = " ".join(m.text for m in rows_written if m.role == role)
             assert wer(dialogue.reference[side], said) <= 0.10, (side, said)
