@@ -20,6 +20,7 @@ from api.routes import (
     conversations,
     health,
     phone_numbers,
+    recordings,
     sip_trunks,
     sms,
     spaces,
@@ -31,6 +32,7 @@ from api.webhooks import twilio_sms as twilio_sms_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from storage import build_store
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ def create_app(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
         app.state.temporal = temporal or TemporalGateway(settings)
+        app.state.store = build_store(settings)
         try:
             async with AsyncExitStack() as stack:
                 for extension in extensions:
@@ -90,6 +93,7 @@ def create_app(
         conversations,
         calls,
         sms,
+        recordings,
     ):
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)

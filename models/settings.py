@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
+    s3_key_prefix: str = Field(default="", description="Prefix of every key in the bucket (before spaces/<id>/)")
+    s3_create_bucket: bool = Field(default=False, description="Create the bucket at start-up if it is missing")
+    storage_dir: Path | None = Field(default=None, description="Folder of the local store; default DATA_DIR/storage")
+    storage_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of local download URLs (the same on every API replica); "
+        "defaults to a key generated once into the data dir",
+    )
+    download_url_ttl_seconds: int = Field(default=300, ge=10, le=3600, description="Lifetime of a download URL")
+    transcription_cpu_threads: int = Field(default=2, ge=1, le=16, description="Threads of the recording transcriber")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from models.assets import AssetAction, AssetStatus
 from models.enums import (
     AssetType,
     CallDirection,
@@ -39,6 +40,7 @@ ID_PREFIXES = {
     "calls": "call",
     "assets": "as",
     "sms_opt_outs": "oo",
+    "asset_audits": "aud",
 }
 
 
@@ -308,10 +310,44 @@ class Asset(Base):
     type: Mapped[AssetType]
     storage_key: Mapped[str] = mapped_column(sa.String(500), unique=True)
     content_type: Mapped[str] = mapped_column(sa.String(100))
-    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
-    sha256: Mapped[str] = mapped_column(sa.String(64))
-    retention_until: Mapped[datetime | None]
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    retention_until: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = _created()
+    # What produced it, once: "call:<id>:stereo" or "egress:<id>" (a retried activity finds its own row).
+    source_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    status: Mapped[AssetStatus] = mapped_column(default=AssetStatus.STORED)
+    duration_seconds: Mapped[float | None]
+    channel_layout: Mapped[str | None] = mapped_column(sa.String(64))
+    paused_spans: Mapped[list[Any]] = mapped_column(default=list)
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    deleted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _updated()
+
+
+class AssetAudit(Base):
+    """Who did what to an asset, when: creation, every download (or download URL issued), deletion."""
+
+    __tablename__ = "asset_audits"
+    __table_args__ = (sa.Index("ix_asset_audits_asset_created", "asset_id", "created_at"),)
+    id: Mapped[str] = _id("asset_audits")
+    space_id: Mapped[str] = _space_fk()
+    asset_id: Mapped[str] = mapped_column(sa.ForeignKey("assets.id", ondelete="CASCADE"))
+    action: Mapped[AssetAction]
+    actor: Mapped[str] = mapped_column(sa.String(200))  # an API key id, "retention", "worker"
+    detail: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = _created()
+
+
+class RetentionPolicy(Base):
+    """A space's retention: days a recording (and its transcript messages) are kept; NULL keeps them."""
+
+    __tablename__ = "retention_policies"
+    space_id: Mapped[str] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
+    recording_days: Mapped[int | None]
+    transcript_days: Mapped[int | None]
+    updated_at: Mapped[datetime] = _updated()
 
 
 class WebhookEvent(Base):

@@ -31,6 +31,7 @@ from tests.support.temporal import start_dev_server
 pytest_plugins = [
     "tests.livekit_standin.fixtures",
     "tests.twilio_standin.fixtures",
+    "tests.support.s3",
 ]
 
 SECRET_KEY = Fernet.generate_key().decode()

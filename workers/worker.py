@@ -21,17 +21,25 @@ from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
+from activities.recording_assets import RecordingAssetActivities
 from activities.recordings import RecordingActivities
+from activities.retention import RetentionActivities
 from activities.sms import SmsActivities
 from activities.sms_agent import SmsAgentActivities
+from activities.transcription import TranscriptionActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from storage import build_store
+from voice.speech.whisper_engine import get_whisper_engine
 from workflows.calls import CallWorkflow
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
+from workflows.retention import RetentionWorkflow
+from workflows.retention_schedule import ensure_retention_schedule
 from workflows.sandbox import workflow_runner
 from workflows.sms_thread import SmsThreadWorkflow
+from workflows.transcription import TranscriptionWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,8 @@ WORKFLOWS = [
     PurchaseNumberWorkflow,
     ReleaseNumberWorkflow,
     SmsThreadWorkflow,
+    TranscriptionWorkflow,
+    RetentionWorkflow,
 ]
 
 
@@ -55,6 +65,9 @@ class ActivityClients:
     recordings: RecordingActivities
     sms: SmsActivities
     sms_agent: SmsAgentActivities
+    recording_assets: RecordingAssetActivities
+    transcription: TranscriptionActivities
+    retention: RetentionActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -76,6 +89,12 @@ class ActivityClients:
             self.carrier_calls.reconnect_stream,
             self.recordings.start_recording,
             self.recordings.stop_recording,
+            self.recording_assets.store_recording,
+            self.recording_assets.register_egress_asset,
+            self.transcription.transcribe_recording,
+            self.retention.find_expired_assets,
+            self.retention.delete_asset,
+            self.retention.delete_expired_transcripts,
             self.sip_trunks.apply_sip_trunk,
             self.sip_trunks.mark_trunk_failed,
             self.sip_trunks.delete_livekit_sip_objects,
@@ -111,6 +130,8 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
         livekit = lk.LiveKitAPI(
             settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
         )
+    store = build_store(settings)
+    threads = settings.transcription_cpu_threads
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
         carriers = CarrierClients(sessions, box, http, settings)
         try:
@@ -123,6 +144,9 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 recordings=RecordingActivities(livekit, settings),
                 sms=SmsActivities(sessions, carriers),
                 sms_agent=SmsAgentActivities(sessions, box),
+                recording_assets=RecordingAssetActivities(sessions, store),
+                transcription=TranscriptionActivities(sessions, store, lambda: get_whisper_engine(cpu_threads=threads)),
+                retention=RetentionActivities(sessions, store),
             )
         finally:
             if livekit is not None:
@@ -147,6 +171,7 @@ def build_worker(client: Client, settings: Settings, clients: ActivityClients) -
 async def run_worker(settings: Settings) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     async with activity_clients(settings) as clients:
+        await ensure_retention_schedule(client, settings.task_queue)
         worker = build_worker(client, settings, clients)
         log.info("worker polling", extra={"task_queue": settings.task_queue})
         try:

@@ -30,7 +30,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,13 @@ class WhisperEngine:
         rng = np.random.default_rng(0)
         self.transcribe((rng.standard_normal(SAMPLE_RATE) * 1e-3).astype(np.float32))
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, full_window: bool = False) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio (English). Empty or near-silent input gives empty text."""
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], *, full_window: bool = False, beam_size: int = 1
+    ) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio (English). Empty or near-silent input gives empty text.
+
+        ``beam_size`` > 1 trades decoding time for accuracy: recordings are transcribed offline with 5, which
+        also stops the short-window repetitions greedy decoding sometimes produces (bench/transcribe.py)."""
         audio = np.asarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         started = time.perf_counter()
@@ -111,37 +116,74 @@ class WhisperEngine:
                 )
                 text = " ".join(s.text.strip() for s in segments).strip()
                 return Transcript(text, duration, time.perf_counter() - started)
-            return self._transcribe_window(audio, duration, started)
+            return self._transcribe_window(audio, duration, started, beam_size)
 
-    def _transcribe_window(self, audio: npt.NDArray[np.float32], duration: float, started: float) -> Transcript:
+    def transcribe_batch(self, audios: Sequence[npt.NDArray[np.float32]], *, beam_size: int = 1) -> list[Transcript]:
+        """Several utterances in one encoder and one decoder call, each padded to the longest one's window: batch
+        utterances with the same :func:`window_frames` (more padding than that invites repetitions).
+        ``elapsed`` of each is the whole batch's."""
+        started = time.perf_counter()
+        arrays = [np.asarray(a, dtype=np.float32) for a in audios]
+        voiced = [i for i, a in enumerate(arrays) if len(a) >= SAMPLE_RATE // 10]
+        out = [Transcript("", len(a) / SAMPLE_RATE, 0.0, 1.0) for a in arrays]
+        if voiced:
+            with self._lock:
+                done = self._transcribe_windows([arrays[i] for i in voiced], started, beam_size)
+            for i, transcript in zip(voiced, done, strict=True):
+                out[i] = transcript
+        return out
+
+    def _transcribe_window(
+        self, audio: npt.NDArray[np.float32], duration: float, started: float, beam_size: int = 1
+    ) -> Transcript:
+        return self._transcribe_windows([audio], started, beam_size)[0]
+
+    def _transcribe_windows(
+        self, audios: list[npt.NDArray[np.float32]], started: float, beam_size: int
+    ) -> list[Transcript]:
         import ctranslate2
 
-        frames = math.ceil(len(audio) / SAMPLE_RATE * _FRAMES_PER_SECOND) + 50
-        window = min(3000, max(200, math.ceil(frames / 100.0) * 100))
-        padded = np.zeros(window * SAMPLE_RATE // _FRAMES_PER_SECOND, dtype=np.float32)
-        n = min(len(audio), len(padded))
-        padded[:n] = audio[:n]
-        features = self._model.feature_extractor(padded)[:, :window]
-        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
-        max_length = min(200, int(duration * 8) + 12)
-        result: Any = self._model.model.generate(
+        longest = max(len(a) for a in audios)
+        window = window_frames(longest)
+        features = []
+        for audio in audios:
+            padded = np.zeros(window * SAMPLE_RATE // _FRAMES_PER_SECOND, dtype=np.float32)
+            n = min(len(audio), len(padded))
+            padded[:n] = audio[:n]
+            features.append(self._model.feature_extractor(padded)[:, :window])
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(features))))
+        max_length = min(200, int(longest / SAMPLE_RATE * 8) + 12)
+        results: Any = self._model.model.generate(
             encoded,
-            [self._prompt],
-            beam_size=1,
+            [self._prompt] * len(audios),
+            beam_size=beam_size,
             max_length=max_length,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppress,
             repetition_penalty=self.repetition_penalty,
-        )[0]
+        )
+        elapsed = time.perf_counter() - started
+        return [
+            self._transcript(result, len(audio) / SAMPLE_RATE, elapsed)
+            for audio, result in zip(audios, results, strict=True)
+        ]
+
+    def _transcript(self, result: Any, duration: float, elapsed: float) -> Transcript:
         tokens = strip_loop([t for t in result.sequences_ids[0] if t < self._tokenizer.eot])
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1) if tokens else -10.0
         no_speech = float(result.no_speech_prob)
         text = self._tokenizer.decode(tokens).strip()
         if no_speech > 0.8 or (no_speech > 0.6 and avg_logprob < -1.0):  # Whisper's "you" on silence
             text = ""
-        return Transcript(text, duration, time.perf_counter() - started, no_speech, avg_logprob)
+        return Transcript(text, duration, elapsed, no_speech, avg_logprob)
+
+
+def window_frames(samples: int) -> int:
+    """The mel frames of the encoder window for ``samples`` of 16 kHz audio: + >= 0.5 s, whole seconds, 2-30 s."""
+    frames = math.ceil(samples / SAMPLE_RATE * _FRAMES_PER_SECOND) + 50
+    return min(3000, max(200, math.ceil(frames / 100.0) * 100))
 
 
 def strip_loop(tokens: list[int], *, min_period: int = 4, min_repeat: int = 3) -> list[int]:
