@@ -12,11 +12,19 @@ from typing import Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.calls import MEDIA_HEARTBEAT_INTERVAL_SECONDS, CarryMediaInput, MediaCarried
+from models.calls import (
+    MEDIA_HEARTBEAT_INTERVAL_SECONDS,
+    CarryMediaInput,
+    MediaCarried,
+    RecordingPaused,
+    StreamRecordingDone,
+    StreamRecordingInput,
+)
 
 log = logging.getLogger(__name__)
 
 STREAM_NOT_HERE = "StreamNotHere"
+RECORDING_CLOSE_WAIT = 15.0  # seconds a stream gets to end after its call did, before it is hung up
 
 
 class LiveStream(Protocol):
@@ -29,9 +37,15 @@ class LiveStream(Protocol):
     async def hang_up(self) -> None:
         """Close the stream from our side."""
 
+    def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
+        """Pause or resume the stream's recording; the paused span once resumed."""
+
 
 class LiveStreams(Protocol):
     def get(self, stream_id: str) -> LiveStream | None: ...
+
+    def paused_spans(self, stream_id: str) -> list[tuple[float, float]]:
+        """The paused spans of a stream's finished recording."""
 
 
 class MediaStreamActivities:
@@ -56,3 +70,25 @@ class MediaStreamActivities:
             await stream.hang_up()
             raise
         return MediaCarried(request.stream_id, stream.ended_by)
+
+    @activity.defn
+    async def finish_stream_recording(self, request: StreamRecordingInput) -> StreamRecordingDone:
+        """Wait until the stream has ended and its recorder closed its file (the call ended: it hangs up soon)."""
+        deadline = asyncio.get_running_loop().time() + RECORDING_CLOSE_WAIT
+        while (stream := self._streams.get(request.stream_id)) is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                await stream.hang_up()
+                return StreamRecordingDone(closed=False, paused_spans=self._streams.paused_spans(request.stream_id))
+            activity.heartbeat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.ended.wait(), timeout=MEDIA_HEARTBEAT_INTERVAL_SECONDS)
+            await asyncio.sleep(0.05)  # the stream leaves the registry once its recorder is closed
+        return StreamRecordingDone(closed=True, paused_spans=self._streams.paused_spans(request.stream_id))
+
+    @activity.defn
+    async def set_recording_paused(self, request: StreamRecordingInput) -> RecordingPaused:
+        stream = self._streams.get(request.stream_id)
+        if stream is None:
+            raise ApplicationError("the stream is not on this process", type=STREAM_NOT_HERE, non_retryable=True)
+        span = stream.set_recording_paused(request.paused)
+        return RecordingPaused(request.paused, span)

@@ -418,6 +418,7 @@ class AttachMedia:
     stream_id: str  # the transport's id for this audio (Twilio's streamSid)
     task_queue: str  # the carrying process's own queue: carry_media runs there
     transport: str = "carrier-stream"
+    recording_path: str | None = None  # where the process records this stream, if the call asks it to
 
 
 @dataclass
@@ -428,6 +429,7 @@ class MediaAttached:
     agent_id: str
     conversation_id: str | None
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
+    record: bool = False  # record caller and agent as the two channels of one stereo file
 
 
 @dataclass
@@ -440,3 +442,33 @@ class CarryMediaInput:
 class MediaCarried:
     stream_id: str
     ended_by: str  # "caller" (stop) or "closed" (the socket went away)
+
+
+@dataclass
+class StreamRecordingInput:
+    """The recording of one stream, on the process that carried it."""
+
+    stream_id: str
+    paused: bool = False  # for set_recording_paused
+
+
+@dataclass
+class StreamRecordingDone:
+    closed: bool  # False: the stream did not end in time (the file is stored as far as it got)
+    paused_spans: list[tuple[float, float]] = field(default_factory=list)  # seconds of the file, silence
+
+
+@dataclass
+class RecordingPaused:
+    paused: bool
+    span: tuple[float, float] | None = None  # the paused span in the file's seconds, once resumed
+
+
+# Updates: pause/resume the call's recording (card numbers and other secrets); named after the methods.
+UPDATE_PAUSE_RECORDING = "pause_recording"
+UPDATE_RESUME_RECORDING = "resume_recording"
+
+
+@dataclass
+class RecordingPauseRequest:
+    by: str = "staff"

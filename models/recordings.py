@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 # recording_status of a call, after "off" and "requested" (models.calls)
 RECORDING_ACTIVE = "recording"
+RECORDING_PAUSED = "paused"  # a secret is being said: silence in the file over the span
 RECORDING_STOPPING = "stopping"
 RECORDING_COMPLETE = "complete"
 RECORDING_FAILED = "failed"

@@ -144,6 +144,17 @@ class PhoneAgent(Agent):
         return (await self.control.send_dtmf(digits)).for_llm()
 
     @function_tool
+    async def pause_recording(self, context: RunContext) -> str:
+        """Pause the call's recording: use before the caller says something secret (a card number, a password,
+        a PIN) or when the caller asks not to be recorded for a moment. Resume afterwards with resume_recording."""
+        return (await self.control.pause_recording()).for_llm()
+
+    @function_tool
+    async def resume_recording(self, context: RunContext) -> str:
+        """Resume the call's recording after a pause (once the secret has been said)."""
+        return (await self.control.resume_recording()).for_llm()
+
+    @function_tool
     async def lookup_knowledge(self, context: RunContext, question: str) -> str:
         """Search this line's knowledge base (opening hours, prices, policies, directions, ...). Use before
         answering any factual question about the business.

@@ -20,6 +20,7 @@ from models.calls import (
     DtmfRequest,
     HangupRequest,
     HoldRequest,
+    RecordingPauseRequest,
     TransferMode,
     TransferRequest,
 )
@@ -52,6 +53,10 @@ class CallControl(Protocol):
     async def hold(self) -> ActionResult: ...
 
     async def send_dtmf(self, digits: str) -> ActionResult: ...
+
+    async def pause_recording(self) -> ActionResult: ...
+
+    async def resume_recording(self) -> ActionResult: ...
 
     async def mark_active(self) -> None:
         """The agent spoke for the first time: the call is live (idempotent)."""
@@ -98,6 +103,14 @@ class TemporalCallControl:
         digits = "".join(digits.split())
         sending = self.call.send_dtmf(DtmfRequest(digits, by=AGENT_ACTOR))
         return await self._act("send dtmf", sending, f"sent the tones {digits}")
+
+    async def pause_recording(self) -> ActionResult:
+        pausing = self.call.pause_recording(RecordingPauseRequest(by=AGENT_ACTOR))
+        return await self._act("pause the recording", pausing, "the recording is paused")
+
+    async def resume_recording(self) -> ActionResult:
+        resuming = self.call.resume_recording(RecordingPauseRequest(by=AGENT_ACTOR))
+        return await self._act("resume the recording", resuming, "the recording goes on")
 
     async def mark_active(self) -> None:
         if self._active_sent:

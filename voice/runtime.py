@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -33,6 +34,11 @@ class VoiceRuntime:
     engine: AsyncEngine | None = None  # set when this runtime owns its engine (see connect)
     media_queue: str = ""  # this process's own task queue: the workflows hold their carry_media activities there
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where this process records the streams it carries (stored as assets once each call ends)."""
+        return self.settings.data_dir / "recordings" / "streams"
 
     @classmethod
     async def connect(cls, settings: Settings) -> VoiceRuntime:

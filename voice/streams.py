@@ -8,6 +8,15 @@ from activities.media_streams import LiveStream
 class StreamRegistry:
     def __init__(self) -> None:
         self._streams: dict[str, LiveStream] = {}
+        self._paused: dict[str, list[tuple[float, float]]] = {}  # finished recordings' silent spans
+
+    def finished(self, stream_id: str, paused_spans: list[tuple[float, float]]) -> None:
+        """The stream ended and its recording is closed: remember what the store needs of it."""
+        self._paused[stream_id] = paused_spans
+        self._streams.pop(stream_id, None)
+
+    def paused_spans(self, stream_id: str) -> list[tuple[float, float]]:
+        return self._paused.pop(stream_id, [])
 
     def add(self, stream_id: str, stream: LiveStream) -> None:
         self._streams[stream_id] = stream

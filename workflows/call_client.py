@@ -143,6 +143,12 @@ class CallRef:
     async def hangup(self, request: c.HangupRequest) -> c.CallStateView:
         return await self._update(CallWorkflow.hangup, request)
 
+    async def pause_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
+        return await self._update(CallWorkflow.pause_recording, request)
+
+    async def resume_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
+        return await self._update(CallWorkflow.resume_recording, request)
+
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""
         return await self._update(CallWorkflow.attach_media, request)

@@ -106,7 +106,16 @@ class CallLeg:
     def agent_left(self, event: c.AgentLeft) -> None:
         """The agent's participant left the call's room without a hang-up (LiveKit calls only)."""
 
-    def attach_media(self, request: c.AttachMedia) -> bool:
+    def can_pause_recording(self) -> bool:
+        return False
+
+    async def set_recording_paused(self, paused: bool) -> c.RecordingPaused:
+        raise NotImplementedError("validators only allow pausing where the leg can")
+
+    async def store_recordings(self) -> None:
+        """After tear-down: store what the leg recorded itself."""
+
+    def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         """A transport process carries the call's audio from now on; True when it takes over from another."""
         raise NotImplementedError("validators only allow attach_media on legs that carry media streams")
 

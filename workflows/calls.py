@@ -127,6 +127,7 @@ class CallWorkflow:
         await self._persist()
         await self._leg.stop_recording()
         await self._leg.tear_down(self._ended_remotely)
+        await self._leg.store_recordings()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.k.view()
 
@@ -301,13 +302,16 @@ class CallWorkflow:
             )
         if k.state is S.ENDED or not (k.agent_id and k.space_id):
             raise ApplicationError("the call has no agent to answer it", type=c.ILLEGAL_TRANSITION, non_retryable=True)
-        resumed = self._leg.attach_media(request)
+        record = k.recording in (c.RECORDING_REQUESTED, rec.RECORDING_ACTIVE) and request.recording_path is not None
+        resumed = self._leg.attach_media(request, record)
         if k.state is S.RINGING:  # the carrier connected the audio: media is up
             identity = f"stream:{request.stream_id}"
             k.caller = k.caller or identity
             k.join(identity, c.ParticipantKind.CALLER, workflow.now())
             self.transition(S.CONNECTED, "connected")
-        return c.MediaAttached(k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed)
+        return c.MediaAttached(
+            k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed, record
+        )
 
     @attach_media.validator
     def _validate_attach_media(self, request: c.AttachMedia) -> None:
@@ -317,6 +321,47 @@ class CallWorkflow:
             raise ApplicationError(
                 "this call's audio is not carried by a media stream", type=c.ILLEGAL_TRANSITION, non_retryable=True
             )
+
+    @workflow.update  # named after the method: c.UPDATE_PAUSE_RECORDING
+    async def pause_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
+        """Stop recording while a secret is said (card numbers): the span is silence in the file."""
+        self._check_recording(pause=True)
+        await self._action(self._leg.set_recording_paused(True))
+        self.k.recording = rec.RECORDING_PAUSED
+        self.k.note("recording_paused", workflow.now(), request.by)
+        return self.k.view()
+
+    @pause_recording.validator
+    def _validate_pause_recording(self, request: c.RecordingPauseRequest) -> None:
+        self._check_recording(pause=True)
+
+    @workflow.update  # named after the method: c.UPDATE_RESUME_RECORDING
+    async def resume_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
+        self._check_recording(pause=False)
+        paused = c.RecordingPaused(False)
+
+        async def resume() -> None:
+            nonlocal paused
+            paused = await self._leg.set_recording_paused(False)
+
+        await self._action(resume())
+        self.k.recording = rec.RECORDING_ACTIVE
+        span = f"{paused.span[0]:.2f}-{paused.span[1]:.2f} s" if paused.span else None
+        self.k.note("recording_resumed", workflow.now(), span)
+        return self.k.view()
+
+    @resume_recording.validator
+    def _validate_resume_recording(self, request: c.RecordingPauseRequest) -> None:
+        self._check_recording(pause=False)
+
+    def _check_recording(self, *, pause: bool) -> None:
+        k, wanted = self.k, rec.RECORDING_ACTIVE if pause else rec.RECORDING_PAUSED
+        if k.state is S.ENDED or k.recording != wanted or not self._leg.can_pause_recording():
+            now = "not being recorded" if k.recording in (c.RECORDING_OFF, c.RECORDING_REQUESTED) else k.recording
+            problem = f"cannot {'pause' if pause else 'resume'} the recording: it is {now}"
+            if k.recording == wanted:
+                problem = "this call's recording cannot be paused (LiveKit egress records the whole room)"
+            raise ApplicationError(problem, type=c.ILLEGAL_TRANSITION, non_retryable=True)
 
     # -------------------------------------------------------------------------------- query
     @workflow.query(name=c.QUERY_GET_STATE)

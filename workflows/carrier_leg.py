@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.carrier_calls import CarrierCallActivities
     from activities.media_streams import MediaStreamActivities
     from models import calls as c
+    from models import recordings as rec
     from models.carrier_calls import (
         CarrierCallPlaced,
         EndCarrierCallInput,
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RedirectCarrierCallInput,
     )
     from models.enums import CallDirection, CallState, EndReason
+    from workflows import call_recording
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 
@@ -96,15 +98,28 @@ class CarrierStreamLeg(CallLeg):
         self._stream: c.AttachMedia | None = None  # the stream carrying the call now
         self._attachments = 0
         self._carrying: asyncio.Task[None] | None = None
+        self._recorded: list[c.AttachMedia] = []  # the streams whose process records the call
+
+    def can_pause_recording(self) -> bool:
+        return bool(self._recorded) and self._recorded[-1] is self._stream
+
+    async def set_recording_paused(self, paused: bool) -> c.RecordingPaused:
+        assert self._stream is not None
+        return await call_recording.set_paused(self._stream, paused)
 
     def capabilities(self) -> LegCapabilities:
         return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
 
     # ------------------------------------------------------------------- the process carrying the audio
-    def attach_media(self, request: c.AttachMedia) -> bool:
+    def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         resumed = self._attachments > 0
         self._attachments += 1
         self._stream = request
+        if record:
+            self._recorded.append(request)
+            if self.host.k.recording != rec.RECORDING_ACTIVE:
+                self.host.k.recording = rec.RECORDING_ACTIVE
+                self.host.k.note("recording_started", workflow.now(), request.stream_id)
         self.host.k.note("agent_reattached" if resumed else "media_attached", workflow.now(), request.task_queue)
         self._carrying = asyncio.create_task(self._carry(request))
         return resumed
@@ -178,3 +193,9 @@ class CarrierStreamLeg(CallLeg):
         failure = await hang_up(route, self.carrier_call_id)
         if failure is not None:
             self.host.k.note("carrier_hangup_failed", workflow.now(), failure)
+
+    async def store_recordings(self) -> None:
+        """The call ended: each recorded stream's file becomes the call's asset (the first stored wins)."""
+        for stream in self._recorded:
+            if await call_recording.store_stream_recording(self.host.k, stream) is not None:
+                return

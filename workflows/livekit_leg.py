@@ -15,8 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from models import recordings as rec
     from models.enums import CallDirection, CallState, EndReason
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
+    from workflows import call_recording, recording
     from workflows import call_state as sm
-    from workflows import recording
     from workflows.call_leg import A, CallLeg, LegCapabilities, LegHost, Method, run_livekit
     from workflows.failures import ActivityFailure, failure_reason
 
@@ -31,6 +31,8 @@ class LiveKitLeg(CallLeg):
         super().__init__(host)
         self._start = start
         self._egress_id: str | None = None
+        self._egress_location: str | None = None
+        self._egress_error: str | None = None
         self._dispatches = 0
         self._lost_agents: set[str] = set()
         self._redispatching: asyncio.Task[None] | None = None
@@ -145,12 +147,16 @@ class LiveKitLeg(CallLeg):
             await workflow.wait_condition(lambda: k.recording in done, timeout=RECORDING_SETTLE)
         except TimeoutError:
             k.note("recording_unconfirmed", workflow.now())
+            return
+        await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
 
     def recording_update(self, update: rec.RecordingUpdate) -> bool:
         k = self.host.k
         if update.egress_id != self._egress_id or k.recording in (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED):
             return False
         k.recording = update.status
+        self._egress_location = update.location or self._egress_location
+        self._egress_error = update.error or self._egress_error
         k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
         return True
 

@@ -161,3 +161,19 @@ async def transfer_call(
     request = c.TransferRequest(target=body.target, mode=c.TransferMode(body.mode), by=_by(ctx))
     result = await _act(lambda: call.transfer(request))
     return TransferOut.model_validate(asdict(result))
+
+
+@router.post("/{call_id}/recording/pause", responses=error_responses(409, 502, 503))
+async def pause_recording(call_id: ResourceId, ctx: Operator, session: SessionDep, temporal: TemporalDep) -> CallDetail:
+    """Stop recording while the caller says a secret (a card number): the span is silence in the file and is
+    marked on the call's timeline. 409 when the call is not being recorded, or its recording cannot pause."""
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.pause_recording(c.RecordingPauseRequest(by=_by(ctx)))))
+
+
+@router.post("/{call_id}/recording/resume", responses=error_responses(409, 502, 503))
+async def resume_recording(
+    call_id: ResourceId, ctx: Operator, session: SessionDep, temporal: TemporalDep
+) -> CallDetail:
+    call = await _call(session, await temporal.calls(), ctx.space_id, call_id)
+    return _detail(await _act(lambda: call.resume_recording(c.RecordingPauseRequest(by=_by(ctx)))))

@@ -45,6 +45,12 @@ class NoControl:
     async def send_dtmf(self, digits: str) -> ActionResult:
         return ActionResult(True, "sent", CallState.ACTIVE)
 
+    async def pause_recording(self) -> ActionResult:
+        raise AssertionError("not called by the LLM")
+
+    async def resume_recording(self) -> ActionResult:
+        raise AssertionError("not called by the LLM")
+
     async def mark_active(self) -> None:
         return None
 

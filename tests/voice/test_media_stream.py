@@ -3,10 +3,14 @@ the caller's question is synthesised speech sent as μ-law frames; the agent's s
 
 from __future__ import annotations
 
+import asyncio
+import io
+import wave
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -15,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
 from models import calls as c
+from models.enums import Role
 from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys
 from tests.support.media_stream_client import TwilioMediaStream
@@ -242,3 +247,63 @@ async def test_asking_for_a_person_transfers_the_call_through_the_carrier(line: 
     [redirect] = line.carrier.requests_for("update_call")
     assert "<Number>+14155550111</Number>" in redirect.form["Twiml"]
     assert line.carrier.calls[parameters["call_sid"]].status != "completed"  # the caller is with the person now
+
+
+async def test_a_recorded_call_becomes_a_stereo_asset_with_its_transcript(
+    line: Line, caller_voice: HibariTTS, ears: WhisperEngine
+) -> None:
+    """Recording on: the media process records caller (left) and agent (right) into one stereo file, a span
+    paused over the API is silence, the file becomes the space's asset when the call ends, and its transcript is
+    added to the conversation as messages with source `recording`."""
+    space = line.space
+    numbers = (await line.stack.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    [number] = [n for n in numbers if n["e164"] == line.e164]
+    patched = await line.stack.client.patch(
+        space.path(f"/phone-numbers/{number['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    parameters = await _ring(line)
+    call_path = space.path(f"/calls/{(await _state(line, parameters['workflow_id'])).call_id}")
+    operator = space.as_role(Role.OPERATOR)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await phone.next_reply()  # the greeting
+        await phone.say(caller_voice.synthesize_pcm("What are your opening hours?"), 24000)
+        assert _says_hours(_heard(ears, (await phone.next_reply()).pcm8k()))
+        paused = await line.stack.client.post(f"{call_path}/recording/pause", headers=operator)
+        assert paused.status_code == 200 and paused.json()["recording_status"] == "paused"
+        await phone.say(caller_voice.synthesize_pcm("My card number is four one one one."), 24000)
+        await asyncio.sleep(1.0)
+        resumed = await line.stack.client.post(f"{call_path}/recording/resume", headers=operator)
+        assert resumed.status_code == 200 and resumed.json()["recording_status"] == "recording"
+        await asyncio.sleep(1.0)
+        await phone.stop()
+
+    async def stored() -> dict[str, Any] | None:
+        rows = (await line.stack.client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+        return rows[0] if rows and rows[0]["status"] == "stored" else None
+
+    asset = await eventually(stored, within=60)
+    assert asset["channel_layout"] == "stereo:caller,agent" and asset["paused_spans"]
+    content = await line.stack.client.get(space.path(f"/recordings/{asset['id']}/content"), headers=space.viewer)
+    with wave.open(io.BytesIO(content.content)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    caller, agent = samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
+    assert np.sqrt(np.mean(caller**2)) > 100 and np.sqrt(np.mean(agent**2)) > 100  # both sides were heard
+    start, end = (int(t * 8000) for t in asset["paused_spans"][0])
+    assert end - start > 4000 and not samples[start:end].any()  # the secret is silence, on both channels
+    assert _says_hours(_heard(ears, samples[:, 1].copy()))  # the agent's channel holds the agent's answer
+
+    async def transcribed() -> list[dict[str, Any]] | None:
+        path = space.path(f"/conversations/{asset['conversation_id']}/messages")
+        messages = (await line.stack.client.get(path, headers=space.viewer)).json()["data"]
+        from_recording = [m for m in messages if m["source"] == "recording"]
+        return from_recording or None
+
+    transcript = await eventually(transcribed, within=120)
+    caller_words = " ".join(m["text"].lower() for m in transcript if m["role"] == "caller")
+    assert "opening hours" in caller_words and "four one one one" not in caller_words
+    events = [e.event for e in (await _state(line, parameters["workflow_id"])).timeline]
+    for expected in ("recording_started", "recording_paused", "recording_resumed", "recording_stored"):
+        assert expected in events, events

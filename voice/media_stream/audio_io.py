@@ -61,7 +61,15 @@ class _Segment:
 class StreamAudioOutput(io.AudioOutput):
     """Agent audio to the caller. ``on_first_audio`` runs once, when the agent first makes a sound."""
 
-    def __init__(self, stream_sid: str, send: Send, on_first_audio: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        stream_sid: str,
+        send: Send,
+        on_first_audio: Callable[[], None] | None = None,
+        *,
+        tap: Callable[[bytes], None] | None = None,
+        on_clear: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(
             label="twilio-media-stream",
             capabilities=io.AudioOutputCapabilities(pause=False),
@@ -74,6 +82,7 @@ class StreamAudioOutput(io.AudioOutput):
         self._current: _Segment | None = None
         self._count = 0
         self._on_first_audio = on_first_audio
+        self._tap, self._on_clear = tap, on_clear  # the call's recorder hears what the caller hears
         self.first_audio_at: float | None = None
         self._encoder: UlawStreamEncoder | None = None
         self._encoder_rate = 0
@@ -102,6 +111,8 @@ class StreamAudioOutput(io.AudioOutput):
             # Stateful, so resampling stays continuous across frames (the session normally sends 8 kHz).
             self._encoder, self._encoder_rate = UlawStreamEncoder(frame.sample_rate), frame.sample_rate
         ulaw = self._encoder.encode(bytes(frame.data))
+        if self._tap is not None:
+            self._tap(ulaw)
         self._current.seconds += frame.duration
         self._outbox.put_nowait(protocol.media(self._stream_sid, ulaw))
 
@@ -116,6 +127,8 @@ class StreamAudioOutput(io.AudioOutput):
 
     def clear_buffer(self) -> None:
         self._outbox.put_nowait(protocol.clear(self._stream_sid))
+        if self._on_clear is not None:
+            self._on_clear()
         unplayed = [s for s in self._segments.values() if not s.finished]
         if self._current is not None and not self._current.finished:
             unplayed.append(self._current)

@@ -27,6 +27,7 @@ from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
+from voice.media_stream.recording import StreamRecording
 from voice.media_stream.turns import TurnTimer
 from voice.runtime import VoiceRuntime
 from workflows.call_client import CallActionError, CallRef
@@ -55,6 +56,7 @@ class MediaStreamCall:
         self._hang_up = hang_up
         self.ended = asyncio.Event()
         self.ended_by = "closed"
+        self._recording: StreamRecording | None = None
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
@@ -83,7 +85,10 @@ class MediaStreamCall:
             raise protocol.ProtocolError("message for an unknown streamSid")
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
-                self._input.push(message.media.audio())
+                audio = message.media.audio()
+                self._input.push(audio)
+                if self._recording is not None:
+                    self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
@@ -109,14 +114,24 @@ class MediaStreamCall:
         self._call = call = self._runtime.calls.trusted(workflow_id)
         # Listed before attaching: the call's carry_media activity may reach this process before the update answers.
         self._runtime.streams.add(start.stream_sid, self)
+        recording_path = self._runtime.recordings_dir / f"{start.stream_sid}.wav"
+        request = c.AttachMedia(start.stream_sid, self._runtime.media_queue, recording_path=str(recording_path))
         try:
-            attached = await call.attach_media(c.AttachMedia(start.stream_sid, self._runtime.media_queue))
+            attached = await call.attach_media(request)
         except CallActionError as exc:
             raise StreamRejected(exc.reason) from exc
+        if attached.record:
+            self._recording = StreamRecording(recording_path)
         dispatch = DispatchMetadata(
             workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
         )
-        self._output = output = StreamAudioOutput(start.stream_sid, self._send)
+        recording = self._recording
+        self._output = output = StreamAudioOutput(
+            start.stream_sid,
+            self._send,
+            tap=recording.agent if recording is not None else None,
+            on_clear=recording.agent_cut_off if recording is not None else None,
+        )
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
             self._turns = TurnTimer(session, self._input, output, prepared.control)
@@ -151,6 +166,14 @@ class MediaStreamCall:
         if account is None:
             raise StreamRejected("invalid X-Twilio-Signature")
 
+    def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
+        if self._recording is None:
+            return None
+        if paused:
+            self._recording.pause()
+            return None
+        return self._recording.resume()
+
     async def hang_up(self) -> None:
         """Our side ends the stream (the call ended elsewhere, or moved to another process)."""
         self.ended.set()
@@ -160,8 +183,6 @@ class MediaStreamCall:
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
-        if self._stream_sid is not None:
-            self._runtime.streams.discard(self._stream_sid)
         self._input.close()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))
@@ -171,3 +192,7 @@ class MediaStreamCall:
             await self._turns.aclose()
         if self._output is not None:
             await self._output.aclose()
+        if self._stream_sid is not None:
+            # The recording is closed before the stream leaves the registry: its file is then complete to store.
+            spans = self._recording.close().paused_spans if self._recording is not None else []
+            self._runtime.streams.finished(self._stream_sid, spans)

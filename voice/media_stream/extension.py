@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from temporalio.worker import Worker
 
 from activities.media_streams import MediaStreamActivities
+from activities.recording_assets import RecordingAssetActivities
+from storage import build_store
 from voice.media_stream.router import router
 from voice.runtime import VoiceRuntime
 
@@ -38,10 +40,18 @@ class MediaStreamExtension:
             state.settings, state.sessions, calls, state.secret_box, media_queue=media_task_queue(calls.task_queue)
         )
         state.voice = runtime
+        streams = MediaStreamActivities(runtime.streams)
+        # Recordings are written on this process's disk: they are stored from here, by the same activity.
+        recordings = RecordingAssetActivities(state.sessions, build_store(state.settings))
         worker = Worker(
             calls.temporal,
             task_queue=runtime.media_queue,
-            activities=[MediaStreamActivities(runtime.streams).carry_media],
+            activities=[
+                streams.carry_media,
+                streams.finish_stream_recording,
+                streams.set_recording_paused,
+                recordings.store_recording,
+            ],
             max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here
         )
         # Models load before the process takes calls (it answers nothing until then, so load balancers and

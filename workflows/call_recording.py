@@ -1,0 +1,113 @@
+"""After a call ends: its stream recordings stored as space assets and transcribed, and its LiveKit egress file
+registered, for ``CallWorkflow``'s legs (kept apart so the legs stay about the media)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.media_streams import MediaStreamActivities
+    from activities.recording_assets import RecordingAssetActivities
+    from models import calls as c
+    from models import recordings as rec
+    from models.assets import (
+        RegisterEgressAssetInput,
+        StoredAsset,
+        StoreRecordingInput,
+        TranscribeRecordingInput,
+        TranscriptionWorkflowInput,
+        transcription_workflow_id,
+    )
+    from workflows.call_state import CallLedger
+    from workflows.failures import failure_reason
+    from workflows.transcription import TranscriptionWorkflow
+
+ONCE = RetryPolicy(maximum_attempts=1)
+STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+# A stream's process must pick these up: if it is gone, its recording went with it.
+ON_ITS_PROCESS = timedelta(seconds=10)
+
+
+async def store_stream_recording(k: CallLedger, stream: c.AttachMedia) -> StoredAsset | None:
+    """Wait for the stream's recorder to close, store the file as the call's asset from the process that wrote it,
+    and start its transcription. None (noted on the timeline) when the recording could not be stored."""
+    assert k.space_id is not None and stream.recording_path is not None
+    try:
+        done = await workflow.execute_activity_method(
+            MediaStreamActivities.finish_stream_recording,
+            c.StreamRecordingInput(stream.stream_id),
+            task_queue=stream.task_queue,
+            schedule_to_start_timeout=ON_ITS_PROCESS,
+            start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=5),
+            retry_policy=ONCE,
+        )
+        stored = await workflow.execute_activity_method(
+            RecordingAssetActivities.store_recording,
+            StoreRecordingInput(
+                k.space_id, k.start.call_id, stream.recording_path, k.conversation_id, paused_spans=done.paused_spans
+            ),
+            task_queue=stream.task_queue,
+            schedule_to_start_timeout=ON_ITS_PROCESS,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=STORE_RETRY,
+        )
+    except ActivityError as exc:
+        k.recording = rec.RECORDING_FAILED
+        k.note("recording_lost", workflow.now(), failure_reason(exc))
+        return None
+    k.recording = rec.RECORDING_COMPLETE
+    k.note("recording_stored", workflow.now(), stored.asset_id)
+    await transcribe(k, stored.asset_id)
+    return stored
+
+
+async def transcribe(k: CallLedger, asset_id: str) -> None:
+    """Transcribe the recording into the conversation, in a workflow of its own that outlives the call's."""
+    if not (k.space_id and k.conversation_id):
+        return
+    request = TranscribeRecordingInput(k.space_id, asset_id, k.conversation_id, k.start.call_id)
+    try:
+        await workflow.start_child_workflow(
+            TranscriptionWorkflow.run,
+            TranscriptionWorkflowInput(request),
+            id=transcription_workflow_id(asset_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+    except WorkflowAlreadyStartedError:
+        return  # transcribed already (the asset was stored by an earlier attempt)
+    k.note("transcription_started", workflow.now(), asset_id)
+
+
+async def register_egress(k: CallLedger, egress_id: str, location: str | None, error: str | None) -> None:
+    """A LiveKit egress result becomes the call's asset (a failed egress, a failed asset: the call is unaffected)."""
+    if k.space_id is None:
+        return
+    request = RegisterEgressAssetInput(k.space_id, k.start.call_id, egress_id, location, error, k.conversation_id)
+    try:
+        stored = await workflow.execute_activity_method(
+            RecordingAssetActivities.register_egress_asset,
+            request,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=STORE_RETRY,
+        )
+    except ActivityError as exc:
+        k.note("recording_unregistered", workflow.now(), failure_reason(exc))
+        return
+    k.note("recording_registered", workflow.now(), stored.asset_id)
+
+
+async def set_paused(stream: c.AttachMedia, paused: bool) -> c.RecordingPaused:
+    return await workflow.execute_activity_method(
+        MediaStreamActivities.set_recording_paused,
+        c.StreamRecordingInput(stream.stream_id, paused),
+        task_queue=stream.task_queue,
+        schedule_to_start_timeout=ON_ITS_PROCESS,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=ONCE,
+    )
