@@ -160,7 +160,7 @@ class RecordingAssetActivities:
         )
         if request.delete_local_file:
             await asyncio.to_thread(path.unlink, missing_ok=True)
-        log.info("recording stored", extra={"asset_id": asset.id, "call_id": request.call_id, "created": created})
+        log.info("recording stored", extra={"asset_id": asset.id, "call_id": request.call_id, "new_asset": created})
         return _result(asset, created)
 
     def _hash_blob(self, key: str) -> tuple[int, str]:
@@ -211,5 +211,5 @@ class RecordingAssetActivities:
                 created_at=utcnow(),
             )
         )
-        log.info("egress asset registered", extra={"asset_id": asset.id, "failed": failed, "created": created})
+        log.info("egress asset registered", extra={"asset_id": asset.id, "failed": failed, "new_asset": created})
         return _result(asset, created)

@@ -142,8 +142,10 @@ async def line(
             TELEPHONY_LOG_FORMAT="console",
             PYTHONUNBUFFERED="1",
         )
+        # Not the stack's data dir: a folder named like one of our packages (its "storage") would shadow it.
+        (tmp_path / "media-cwd").mkdir()
         for name in ("media-1", "media-2"):
-            media_processes.append(MediaProcess.start(env, tmp_path, name))
+            media_processes.append(MediaProcess.start(env, tmp_path / "media-cwd", name))
         space = await stack.new_space()
         agent = {
             "name": "front desk",
