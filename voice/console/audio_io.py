@@ -8,7 +8,6 @@ ends every unplayed segment as interrupted.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -16,36 +15,20 @@ from livekit import rtc
 from livekit.agents.voice import io
 
 from models import console_protocol as p
+from voice.caller_audio import CallerAudioInput
 from voice.console.link import ConsoleLink
 
 MAX_BACKLOG_FRAMES = 500  # ~10 s of 20 ms frames not yet taken by the agent
 
 
-class ConsoleAudioInput(io.AudioInput):
+class ConsoleAudioInput(CallerAudioInput):
     """The caller's microphone, frame by frame, until the socket closes."""
 
     def __init__(self) -> None:
-        super().__init__(label="console")
-        self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
-        self.last_frame_at = 0.0
+        super().__init__("console", p.SAMPLE_RATE, max_backlog_frames=MAX_BACKLOG_FRAMES)
 
     def push(self, pcm: bytes) -> None:
-        if self._frames.qsize() >= MAX_BACKLOG_FRAMES:
-            return  # a client sending faster than real time cannot grow the queue without bound
-        self.last_frame_at = time.monotonic()
-        samples = len(pcm) // 2
-        frame = rtc.AudioFrame(data=pcm, sample_rate=p.SAMPLE_RATE, num_channels=1, samples_per_channel=samples)
-        self._frames.put_nowait(frame)
-
-    def close(self) -> None:
-        self._frames.put_nowait(None)
-
-    async def __anext__(self) -> rtc.AudioFrame:
-        frame = await self._frames.get()
-        if frame is None:
-            self._frames.put_nowait(None)  # stay closed for later readers
-            raise StopAsyncIteration
-        return frame
+        self.push_pcm(pcm)
 
 
 @dataclass

@@ -27,8 +27,8 @@ from voice.call_setup import AnsweredCall, answer_call
 from voice.console.access import ConsoleRefused, ConsoleTarget, resolve
 from voice.console.audio_io import ConsoleAudioInput, ConsoleAudioOutput
 from voice.console.link import ConsoleLink
-from voice.console.turns import ConsoleTurnTimer
 from voice.runtime import VoiceRuntime
+from voice.turns import TurnTimer
 from workflows.call_client import CallRef
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class ConsoleCall:
         self._output: ConsoleAudioOutput | None = None
         self._call: CallRef | None = None
         self._answered: AnsweredCall | None = None
-        self._turns: ConsoleTurnTimer | None = None
+        self._turns: TurnTimer | None = None
         self._ended = False
         self._digits = 0
 
@@ -153,7 +153,7 @@ class ConsoleCall:
         def follow(session: AgentSession, prepared: PreparedCall) -> None:
             session.on("conversation_item_added", self._on_item)
             session.on("user_input_transcribed", self._on_partial)
-            self._turns = ConsoleTurnTimer(session, output, prepared.control, self._on_turn)
+            self._turns = TurnTimer(session, output, prepared.control, self._on_turn)
             self._link.message(ready)
 
         self._answered = await answer_call(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from livekit import rtc
 from livekit.agents.voice import io
 
+from voice.caller_audio import CallerAudioInput
 from voice.media_stream import protocol
 from voice.speech.audio import UlawStreamEncoder, ulaw8k_to_pcm16
 
@@ -23,31 +24,14 @@ SAMPLE_RATE = 8000
 Send = Callable[[str], Awaitable[None]]
 
 
-class StreamAudioInput(io.AudioInput):
+class StreamAudioInput(CallerAudioInput):
     """The caller's audio, frame by frame, until the stream stops."""
 
     def __init__(self) -> None:
-        super().__init__(label="twilio-media-stream")
-        self._frames: asyncio.Queue[rtc.AudioFrame | None] = asyncio.Queue()
-        self.last_frame_at = 0.0
+        super().__init__("twilio-media-stream", SAMPLE_RATE)
 
     def push(self, ulaw: bytes) -> None:
-        pcm = ulaw8k_to_pcm16(ulaw)
-        self.last_frame_at = time.monotonic()
-        frame = rtc.AudioFrame(
-            data=pcm.tobytes(), sample_rate=SAMPLE_RATE, num_channels=1, samples_per_channel=len(pcm)
-        )
-        self._frames.put_nowait(frame)
-
-    def close(self) -> None:
-        self._frames.put_nowait(None)
-
-    async def __anext__(self) -> rtc.AudioFrame:
-        frame = await self._frames.get()
-        if frame is None:
-            self._frames.put_nowait(None)  # stay closed for later readers
-            raise StopAsyncIteration
-        return frame
+        self.push_pcm(ulaw8k_to_pcm16(ulaw).tobytes())
 
 
 @dataclass

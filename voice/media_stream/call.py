@@ -28,8 +28,8 @@ from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
-from voice.media_stream.turns import TurnTimer
 from voice.runtime import VoiceRuntime
+from voice.turns import TurnTimer
 from workflows.call_client import CallActionError, CallRef
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class MediaStreamCall:
         )
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
-            self._turns = TurnTimer(session, self._input, output, prepared.control)
+            self._turns = TurnTimer(session, output, prepared.control)
 
         self._answered = await answer_call(
             self._runtime,

@@ -1,6 +1,6 @@
-"""Per-turn latency of a console call, as ``voice/media_stream/turns.py`` measures it for carrier streams: from
-the end of the caller's speech to the first agent audio sent, with the STT, LLM first-token and TTS first-byte
-parts; shown to the caller's page as it happens and reported to the call's workflow."""
+"""Per-turn latency of a call, whatever carries it (carrier media streams, the console): from the end of the
+caller's speech to the first agent audio sent, with the STT, LLM first-token and TTS first-byte parts, reported
+to the call's workflow (and, for the console, shown on the caller's page as it happens)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from livekit.agents import AgentSession, MetricsCollectedEvent, UserStateChangedEvent
 from livekit.agents.metrics import EOUMetrics, LLMMetrics, TTSMetrics
+from livekit.agents.voice import io
 
 from models import calls as c
 from voice.call_control import TemporalCallControl
-from voice.console.audio_io import ConsoleAudioOutput
 from voice.runtime import END_OF_SPEECH_SILENCE
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,16 @@ log = logging.getLogger(__name__)
 TTS_METRICS_WAIT = 5.0
 
 
-class ConsoleTurnTimer:
+class TurnTimer:
     def __init__(
         self,
         session: AgentSession,
-        audio_out: ConsoleAudioOutput,
+        audio_out: io.AudioOutput,
         control: TemporalCallControl,
-        on_turn: Callable[[c.TurnMetrics], None],
+        on_turn: Callable[[c.TurnMetrics], None] | None = None,
     ) -> None:
-        self._control = control
         self._on_turn = on_turn
+        self._control = control
         self._speech_ended_at: float | None = None
         self._parts: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -80,7 +80,8 @@ class ConsoleTurnTimer:
             llm_ttft_ms=_ms(parts.get("llm_ttft_ms")),
             tts_ttfb_ms=_ms(parts.get("tts_ttfb_ms")),
         )
-        self._on_turn(turn)
+        if self._on_turn is not None:
+            self._on_turn(turn)
         try:
             await self._control.call.turn_metrics(turn)
         except Exception:  # metrics never disturb the call
