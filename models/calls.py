@@ -408,7 +408,7 @@ class RoomDeleted:
 # process's own task queue for as long as the audio flows. If the process dies, the heartbeat stops and the
 # workflow knows within MEDIA_HEARTBEAT_TIMEOUT: it re-attaches the call to another process.
 UPDATE_ATTACH_MEDIA = "attach_media"
-MEDIA_HEARTBEAT_TIMEOUT_SECONDS = 2.0
+MEDIA_HEARTBEAT_TIMEOUT_SECONDS = 3.0  # margin for a busy process: a false alarm would move a live call
 MEDIA_HEARTBEAT_INTERVAL_SECONDS = 0.5
 MEDIA_REATTACH_WAIT_SECONDS = 20  # after a redirect, how long a new stream has to attach before the call fails
 

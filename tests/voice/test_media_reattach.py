@@ -186,6 +186,15 @@ def _heard(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
     return ears.transcribe(int16_to_float(resample_int16(pcm8k, 8000, 16000))).text.lower()
 
 
+async def _speech(voice: HibariTTS, text: str) -> np.ndarray:
+    """Synthesised off the event loop: the loop also carries the call (and its carry_media heartbeat)."""
+    return await asyncio.to_thread(voice.synthesize_pcm, text)
+
+
+async def _hear(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
+    return await asyncio.to_thread(_heard, ears, pcm8k)
+
+
 @pytest.mark.slow
 async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(line: Line) -> None:
     caller_voice, ears = HibariTTS(voice="heart"), get_whisper_engine()
@@ -196,9 +205,11 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
 
     async with _stream(line.media[0], first) as phone:
         await phone.start()
-        assert "thanks for calling" in _heard(ears, (await phone.next_reply(within=60)).pcm8k())
-        await phone.say(caller_voice.synthesize_pcm("What are your opening hours?"), 24000)
-        heard = _heard(ears, (await phone.next_reply(within=60)).pcm8k())
+        assert "thanks for calling" in await asyncio.to_thread(
+            _heard, ears, (await phone.next_reply(within=60)).pcm8k()
+        )
+        await phone.say(await _speech(caller_voice, "What are your opening hours?"), 24000)
+        heard = await _hear(ears, (await phone.next_reply(within=60)).pcm8k())
         assert "nine" in heard or "9" in heard, heard
         killed_at = time.monotonic()
         line.media[0].kill9()
@@ -212,11 +223,11 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     assert second["workflow_id"] == first["workflow_id"] and second["token"] != first["token"]
     async with _stream(line.media[1], second) as phone:
         await phone.start()
-        resumed = _heard(ears, (await phone.next_reply(within=60)).pcm8k())
+        resumed = await _hear(ears, (await phone.next_reply(within=60)).pcm8k())
         back_after = time.monotonic() - killed_at
         assert "where were we" in resumed and "thanks for calling" not in resumed, resumed
-        await phone.say(caller_voice.synthesize_pcm("Where can I park?"), 24000)
-        assert "park" in _heard(ears, (await phone.next_reply(within=60)).pcm8k())
+        await phone.say(await _speech(caller_voice, "Where can I park?"), 24000)
+        assert "park" in await _hear(ears, (await phone.next_reply(within=60)).pcm8k())
         await phone.stop()
 
     async def ended() -> CallStateView | None:

@@ -128,6 +128,15 @@ def _heard(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
     return ears.transcribe(int16_to_float(resample_int16(pcm8k, 8000, 16000))).text.lower()
 
 
+async def _speech(voice: HibariTTS, text: str) -> np.ndarray:
+    """Synthesised off the event loop: the loop also carries the call (and its carry_media heartbeat)."""
+    return await asyncio.to_thread(voice.synthesize_pcm, text)
+
+
+async def _hear(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
+    return await asyncio.to_thread(_heard, ears, pcm8k)
+
+
 async def _state(line: Line, workflow_id: str) -> c.CallStateView:
     handle = temporal_client(line.stack).get_workflow_handle(workflow_id)
     view: c.CallStateView = await handle.query(CallWorkflow.get_state)
@@ -138,17 +147,17 @@ async def test_the_agent_answers_a_spoken_question_from_its_knowledge_base(
     line: Line, caller_voice: HibariTTS, ears: WhisperEngine
 ) -> None:
     parameters = await _ring(line)
-    question = caller_voice.synthesize_pcm("What are your opening hours?")
+    question = await _speech(caller_voice, "What are your opening hours?")
     async with _stream(line, parameters) as phone:
         await phone.start()
         greeting = await phone.next_reply()
-        assert "thanks for calling" in _heard(ears, greeting.pcm8k())
+        assert "thanks for calling" in await _hear(ears, greeting.pcm8k())
         state = await _state(line, parameters["workflow_id"])
         assert state.state.value == "active"  # the agent's first words made the call active
 
         await phone.say(question, 24000)
         answer = await phone.next_reply()
-        heard = _heard(ears, answer.pcm8k())
+        heard = await _hear(ears, answer.pcm8k())
         assert _says_hours(heard), heard
         assert answer.first_audio_at > phone.last_caller_audio_at
 
@@ -197,8 +206,8 @@ async def test_bad_streams_are_closed_and_others_carry_on(
             await eventually(lambda: _closed(garbage))
         assert garbage.closed is not None and garbage.closed[0] == 1007 and "streamSid" in garbage.closed[1]
 
-        await good.say(caller_voice.synthesize_pcm("What are your opening hours?"), 24000)
-        assert _says_hours(_heard(ears, (await good.next_reply()).pcm8k()))
+        await good.say(await _speech(caller_voice, "What are your opening hours?"), 24000)
+        assert _says_hours(await _hear(ears, (await good.next_reply()).pcm8k()))
         await good.stop()
 
 
@@ -211,15 +220,15 @@ async def test_caller_barging_in_cuts_the_agent_off(line: Line, caller_voice: Hi
     async with _stream(line, parameters) as phone:
         await phone.start()
         await phone.next_reply()
-        await phone.say(caller_voice.synthesize_pcm("Where can I park my car?"), 24000)
+        await phone.say(await _speech(caller_voice, "Where can I park my car?"), 24000)
         await eventually(lambda: _speaking(phone))  # the long answer has started
-        await phone.say(caller_voice.synthesize_pcm("Sorry, what are your opening hours?"), 24000)
+        await phone.say(await _speech(caller_voice, "Sorry, what are your opening hours?"), 24000)
         await eventually(lambda: _cleared(phone))
         cut = phone.segments[-2] if len(phone.segments) > 1 else phone.segments[-1]
-        full_answer_seconds = len(caller_voice.synthesize_pcm(PARKING)) / 24000
+        full_answer_seconds = len(await _speech(caller_voice, PARKING)) / 24000
         assert len(cut.ulaw) / 8000 < full_answer_seconds / 2  # the caller did not have to hear it all
         answer = await phone.next_reply()
-        assert _says_hours(_heard(ears, answer.pcm8k()))
+        assert _says_hours(await _hear(ears, answer.pcm8k()))
         await phone.stop()
 
 
@@ -236,7 +245,7 @@ async def test_asking_for_a_person_transfers_the_call_through_the_carrier(line: 
     async with _stream(line, parameters) as phone:
         await phone.start()
         await phone.next_reply()
-        await phone.say(caller_voice.synthesize_pcm("I would like to speak to a person, please."), 24000)
+        await phone.say(await _speech(caller_voice, "I would like to speak to a person, please."), 24000)
 
         async def transferred() -> c.CallStateView | None:
             view = await _state(line, parameters["workflow_id"])
@@ -268,11 +277,11 @@ async def test_a_recorded_call_becomes_a_stereo_asset_with_its_transcript(
     async with _stream(line, parameters) as phone:
         await phone.start()
         await phone.next_reply()  # the greeting
-        await phone.say(caller_voice.synthesize_pcm("What are your opening hours?"), 24000)
-        assert _says_hours(_heard(ears, (await phone.next_reply()).pcm8k()))
+        await phone.say(await _speech(caller_voice, "What are your opening hours?"), 24000)
+        assert _says_hours(await _hear(ears, (await phone.next_reply()).pcm8k()))
         paused = await line.stack.client.post(f"{call_path}/recording/pause", headers=operator)
         assert paused.status_code == 200 and paused.json()["recording_status"] == "paused"
-        await phone.say(caller_voice.synthesize_pcm("My card number is four one one one."), 24000)
+        await phone.say(await _speech(caller_voice, "My card number is four one one one."), 24000)
         await asyncio.sleep(1.0)
         resumed = await line.stack.client.post(f"{call_path}/recording/resume", headers=operator)
         assert resumed.status_code == 200 and resumed.json()["recording_status"] == "recording"
@@ -293,7 +302,7 @@ async def test_a_recorded_call_becomes_a_stereo_asset_with_its_transcript(
     assert np.sqrt(np.mean(caller**2)) > 100 and np.sqrt(np.mean(agent**2)) > 100  # both sides were heard
     start, end = (int(t * 8000) for t in asset["paused_spans"][0])
     assert end - start > 4000 and not samples[start:end].any()  # the secret is silence, on both channels
-    assert _says_hours(_heard(ears, samples[:, 1].copy()))  # the agent's channel holds the agent's answer
+    assert _says_hours(await _hear(ears, samples[:, 1].copy()))
 
     async def transcribed() -> list[dict[str, Any]] | None:
         path = space.path(f"/conversations/{asset['conversation_id']}/messages")
