@@ -1,4 +1,5 @@
-"""Twilio's voice and status webhook forms as typed, bounded models: nothing reaches a workflow unchecked.
+"""Twilio's voice, call status, SMS and SMS status webhook forms as typed, bounded models: nothing reaches a
+workflow unchecked.
 
 Twilio writes numbers with ASCII digits, ids with fixed patterns and statuses from a short list; anything else is
 a forged or broken request and answers 400 with the field and the reason. Patterns are matched whole
@@ -16,6 +17,7 @@ from fastapi import HTTPException, status
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.call_contract import TWILIO_CALL_STATUSES
+from models.sms import CARRIER_STATUSES, MAX_BODY_CHARS
 from models.twilio_signature import ACCOUNT_SID
 
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
@@ -89,7 +91,40 @@ class StatusForm(_TwilioForm):
     call_duration: AsciiNumber = Field(default=None, alias="CallDuration")
 
 
-F = TypeVar("F", bound="_TwilioForm")
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+MessageSid = Annotated[str, Field(max_length=34), _matching(MESSAGE_SID, "a Twilio message SID (SM/MM + 32 hex)")]
+
+
+def _message_status(value: str) -> str:
+    if value not in CARRIER_STATUSES:
+        raise ValueError(f"not a Twilio message status ({', '.join(sorted(CARRIER_STATUSES))})")
+    return value
+
+
+class _MessageForm(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    message_sid: MessageSid = Field(alias="MessageSid")
+    account_sid: AccountSid = Field(alias="AccountSid")
+
+
+class SmsForm(_MessageForm):
+    """An SMS/MMS reaching one of our numbers."""
+
+    from_number: Party = Field(alias="From")
+    to_number: Party = Field(alias="To")
+    body: str = Field(default="", max_length=MAX_BODY_CHARS, alias="Body")
+    num_media: AsciiNumber = Field(default=None, alias="NumMedia")
+
+
+class SmsStatusForm(_MessageForm):
+    """A message delivery report."""
+
+    message_status: Annotated[str, Field(max_length=16), AfterValidator(_message_status)] = Field(alias="MessageStatus")
+    error_code: AsciiNumber = Field(default=None, alias="ErrorCode")
+
+
+F = TypeVar("F", bound=BaseModel)
 
 
 def _parse(model: type[F], params: Mapping[str, str]) -> F:
@@ -109,3 +144,11 @@ def voice_form(params: Mapping[str, str]) -> VoiceForm:
 
 def status_form(params: Mapping[str, str]) -> StatusForm:
     return _parse(StatusForm, params)
+
+
+def sms_form(params: Mapping[str, str]) -> SmsForm:
+    return _parse(SmsForm, params)
+
+
+def sms_status_form(params: Mapping[str, str]) -> SmsStatusForm:
+    return _parse(SmsStatusForm, params)

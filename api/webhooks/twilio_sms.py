@@ -5,15 +5,15 @@ request are acted on (another space's number is treated exactly like an unknown 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.twilio_auth import verified_twilio_request
+from api.webhooks.twilio_form import sms_form, sms_status_form
 from models import sms as m
 from models.tables import CarrierAccount, Message, PhoneNumber
 from workflows.sms_client import SmsClient, Thread
@@ -21,22 +21,12 @@ from workflows.sms_client import SmsClient, Thread
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
-MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 
 
-def _required(params: dict[str, str], *names: str) -> None:
-    missing = [n for n in names if not params.get(n)]
-    if missing:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"missing parameters: {', '.join(missing)}")
-    if not MESSAGE_SID.match(params["MessageSid"]):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "MessageSid is not a Twilio message SID")
-
-
-def _media(params: dict[str, str]) -> list[str]:
-    count = int(params["NumMedia"]) if params.get("NumMedia", "").isdigit() else 0
-    return [params[f"MediaUrl{i}"] for i in range(min(count, m.MAX_MEDIA_URLS)) if params.get(f"MediaUrl{i}")]
+def _media(params: dict[str, str], count: int | None) -> list[str]:
+    return [params[f"MediaUrl{i}"] for i in range(min(count or 0, m.MAX_MEDIA_URLS)) if params.get(f"MediaUrl{i}")]
 
 
 async def _sms_number(session: AsyncSession, account: CarrierAccount, e164: str) -> PhoneNumber | None:
@@ -59,15 +49,13 @@ async def incoming_sms(
     goes out through the API, paced by the thread)."""
     verified = await verified_twilio_request(request, session, box, settings, signature)
     params = verified.params
-    _required(params, "MessageSid", "From", "To")
-    number = await _sms_number(session, verified.account, params["To"])
+    form = sms_form(params)  # typed and bounded like every Twilio form (400 naming the field)
+    number = await _sms_number(session, verified.account, form.to_number)
     if number is None:
-        log.info("sms to a number we do not route", extra={"message_sid": params["MessageSid"]})
+        log.info("sms to a number we do not route", extra={"message_sid": form.message_sid})
         return Response(EMPTY_TWIML, media_type="application/xml")
-    if len(params.get("Body", "")) > m.MAX_BODY_CHARS:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Body longer than {m.MAX_BODY_CHARS} characters")
-    thread = Thread(number.space_id, number.id, number.e164, params["From"])
-    sms = m.InboundSms(params["MessageSid"], params.get("Body", ""), _media(params))
+    thread = Thread(number.space_id, number.id, number.e164, form.from_number)
+    sms = m.InboundSms(form.message_sid, form.body, _media(params, form.num_media))
     await SmsClient(await temporal.client(), settings.task_queue).deliver_inbound(thread, sms)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
@@ -83,20 +71,17 @@ async def sms_status(
 ) -> None:
     """Delivery reports (queued, sent, delivered, undelivered, failed + ErrorCode), in any order."""
     verified = await verified_twilio_request(request, session, box, settings, signature)
-    params = verified.params
-    _required(params, "MessageSid", "MessageStatus")
-    carrier_status = m.CARRIER_STATUSES.get(params["MessageStatus"])
-    if carrier_status is None:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown MessageStatus {params['MessageStatus']!r}")
+    form = sms_status_form(verified.params)
+    carrier_status = m.CARRIER_STATUSES[form.message_status]
     thread_id = request.query_params.get(m.STATUS_QUERY_THREAD, "")
     message_id = request.query_params.get(m.STATUS_QUERY_MESSAGE, "")
     message = await session.get(Message, message_id) if message_id else None
     space_id = verified.account.space_id
     if message is None or message.space_id != space_id or m.space_of_thread(thread_id) != space_id:
-        log.info("sms status for no message of this space", extra={"message_sid": params["MessageSid"]})
+        log.info("sms status for no message of this space", extra={"message_sid": form.message_sid})
         return
-    error_code = int(params["ErrorCode"]) if params.get("ErrorCode", "").isdigit() else None
-    report = m.DeliveryReport(message.id, carrier_status, params["MessageSid"], error_code)
+    error_code = form.error_code
+    report = m.DeliveryReport(message.id, carrier_status, form.message_sid, error_code)
     if await SmsClient(await temporal.client(), settings.task_queue).report_delivery(thread_id, report):
         return
     # The thread's run completed (idle): the report still reaches the message, with the same ordering rule.
@@ -104,5 +89,5 @@ async def sms_status(
     if m.status_advances(current, carrier_status):
         message.delivery_status = carrier_status.value
         message.error_code = error_code if error_code is not None else message.error_code
-        message.carrier_message_sid = message.carrier_message_sid or params["MessageSid"]
+        message.carrier_message_sid = message.carrier_message_sid or form.message_sid
         await session.commit()
