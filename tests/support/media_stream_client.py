@@ -112,7 +112,7 @@ class TwilioMediaStream:
             }
         )
 
-    async def next_reply(self, within: float = 20.0) -> AgentSpeech:
+    async def next_reply(self, within: float = 45.0) -> AgentSpeech:
         """The next agent segment, once it is complete (its mark has arrived)."""
         seen = len(self.segments)
         deadline = time.monotonic() + within
