@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from models.calls import StartCall
+from models.calls import AmdOptions, StartCall
 from models.enums import CallDirection, EndReason, MediaMode
 from models.secret_box import SecretBox
 
@@ -251,7 +251,11 @@ def outbound_call(
     media_mode: MediaMode,
     from_number: str,
     to_number: str,
-    agent_id: str,
+    agent_id: str | None,
+    flow_id: str | None = None,
+    campaign_id: str | None = None,
+    variables: dict[str, str] | None = None,
+    amd: AmdOptions | None = None,
 ) -> StartCall:
     """A call we place (REST API, campaigns): our call id is the carrier-independent key."""
     return StartCall(
@@ -265,6 +269,10 @@ def outbound_call(
         phone_number_id=phone_number_id,
         media_mode=media_mode,
         agent_id=agent_id,
+        flow_id=flow_id,
+        campaign_id=campaign_id,
+        variables=dict(variables or {}),
+        amd=amd,
     )
 
 

@@ -13,7 +13,16 @@ from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
-from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy, RouteType
+from models.enums import (
+    AnsweredBy,
+    CallDirection,
+    CallState,
+    EndReason,
+    MachinePolicy,
+    MediaMode,
+    RecordingPolicy,
+    RouteType,
+)
 
 CALL_WORKFLOW = "CallWorkflow"
 # Start (or signal-with-start) calls with this policy: a webhook retried after the call ended must not
@@ -34,6 +43,7 @@ UPDATE_RESUME = "resume"
 UPDATE_TRANSFER = "transfer"
 UPDATE_SEND_DTMF = "send_dtmf"
 UPDATE_HANGUP = "hangup"
+UPDATE_REPORT_ANSWERED_BY = "report_answered_by"  # answering-machine detection (carrier callback or our audio)
 # Query
 QUERY_GET_STATE = "get_state"
 
@@ -47,6 +57,7 @@ SA_CALL_STATE = SearchAttributeKey.for_keyword("CallState")
 SA_SPACE_ID = SearchAttributeKey.for_keyword("SpaceId")
 SA_CALL_DIRECTION = SearchAttributeKey.for_keyword("CallDirection")
 SA_PHONE_NUMBER = SearchAttributeKey.for_keyword("PhoneNumber")
+SA_CAMPAIGN_ID = SearchAttributeKey.for_keyword("CampaignId")
 
 RECORDING_OFF = "off"
 RECORDING_REQUESTED = "requested"
@@ -78,6 +89,26 @@ class StartCall:
     room_name: str | None = None  # LiveKit room of the call (livekit mode); created at start when set
     caller_identity: str | None = None  # LiveKit identity of the remote SIP participant, when known
     agent_id: str | None = None  # outbound calls: the agent to run (else the number's route)
+    flow_id: str | None = None  # outbound calls: the flow to run instead of an agent
+    campaign_id: str | None = None  # the campaign that placed this call (search attribute CampaignId)
+    variables: dict[str, str] = field(default_factory=dict)  # passed to the agent's context / the flow
+    amd: AmdOptions | None = None  # outbound calls: detect answering machines and act per the policy
+
+
+@dataclass
+class AmdOptions:
+    policy: MachinePolicy = MachinePolicy.HANGUP
+    message: str | None = None  # LEAVE_MESSAGE: said after the beep
+
+
+@dataclass
+class AnsweredByReport:
+    """An answering-machine detection result; the first report of a call wins, later ones are ignored."""
+
+    answered_by: AnsweredBy
+    decision_ms: int  # from answer to decision
+    source: str  # "carrier" (e.g. Twilio AsyncAmd) or "audio" (our detector)
+    beep_ms: int | None = None  # when the machine's beep ended, if heard (LEAVE_MESSAGE speaks after it)
 
 
 @dataclass
@@ -130,6 +161,9 @@ class CallStateView:
     dtmf_received: str = ""
     on_hold: bool = False
     turns: list[TurnMetrics] = field(default_factory=list)
+    answered_by: AnsweredBy | None = None
+    amd_decision_ms: int | None = None
+    campaign_id: str | None = None
 
 
 # ------------------------------------------------------------------------------- signals

@@ -100,6 +100,22 @@ class EndReason(StrEnum):
     REJECTED = "rejected"
 
 
+class AnsweredBy(StrEnum):
+    """Who answered an outbound call, by answering-machine detection (the carrier's or ours)."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    UNKNOWN = "unknown"
+
+
+class MachinePolicy(StrEnum):
+    """What an outbound call does when a machine answers."""
+
+    CONTINUE = "continue"  # the agent (or flow) talks as it would to a person
+    HANGUP = "hangup"
+    LEAVE_MESSAGE = "leave_message"  # wait for the beep, say the message, hang up
+
+
 class AssetType(StrEnum):
     RECORDING = "recording"
     TRANSCRIPT = "transcript"

@@ -17,6 +17,7 @@ SEARCH_ATTRIBUTES = {
     "CallDirection": "Keyword",
     "PhoneNumber": "Keyword",
     "SmsThreadState": "Keyword",
+    "CampaignId": "Keyword",
 }
 
 

@@ -149,6 +149,10 @@ class CallRef:
     async def resume_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
         return await self._update(CallWorkflow.resume_recording, request)
 
+    async def report_answered_by(self, report: c.AnsweredByReport) -> c.CallStateView:
+        """Answering-machine detection's result (the first report of a call wins)."""
+        return await self._update(CallWorkflow.report_answered_by, report)
+
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""
         return await self._update(CallWorkflow.attach_media, request)

@@ -14,6 +14,7 @@ from models.calls import (
     RECORDING_OFF,
     SA_CALL_DIRECTION,
     SA_CALL_STATE,
+    SA_CAMPAIGN_ID,
     SA_PHONE_NUMBER,
     SA_SPACE_ID,
     UPDATE_HANGUP,
@@ -21,6 +22,7 @@ from models.calls import (
     UPDATE_RESUME,
     UPDATE_SEND_DTMF,
     UPDATE_TRANSFER,
+    AnsweredByReport,
     CallParticipant,
     CallRoute,
     CallStateView,
@@ -178,6 +180,7 @@ class CallLedger:
     dtmf: str = ""
     seen_events: set[str] = field(default_factory=set)
     turns: list[TurnMetrics] = field(default_factory=list)
+    answered_by: AnsweredByReport | None = None
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -233,6 +236,9 @@ class CallLedger:
             dtmf_received=self.dtmf,
             on_hold=self.state is S.HOLD,
             turns=list(self.turns),
+            answered_by=self.answered_by.answered_by if self.answered_by else None,
+            amd_decision_ms=self.answered_by.decision_ms if self.answered_by else None,
+            campaign_id=s.campaign_id,
         )
 
     def route_input(self) -> RouteCallInput:
@@ -259,7 +265,7 @@ class CallLedger:
         )
 
     def search_attributes(self) -> list[SearchAttributeUpdate]:
-        """``CallState``, ``CallDirection``, and ``SpaceId``/``PhoneNumber`` once known."""
+        """``CallState``, ``CallDirection``, and ``SpaceId``/``PhoneNumber``/``CampaignId`` once known."""
         updates: list[SearchAttributeUpdate] = [
             SA_CALL_STATE.value_set(self.state.value),
             SA_CALL_DIRECTION.value_set(self.start.direction.value),
@@ -268,4 +274,6 @@ class CallLedger:
             updates.append(SA_SPACE_ID.value_set(self.space_id))
         if self.our_number:
             updates.append(SA_PHONE_NUMBER.value_set(self.our_number))
+        if self.start.campaign_id:
+            updates.append(SA_CAMPAIGN_ID.value_set(self.start.campaign_id))
         return updates

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from models import calls as c
     from models import recordings as rec
     from models.call_contract import CARRIER_ANSWERED, CARRIER_END_REASONS, room_name
-    from models.enums import CallDirection, CallState, EndReason, MediaMode
+    from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode
     from workflows import call_state as sm
     from workflows.call_leg import CallLeg, run_db
     from workflows.carrier_leg import CarrierStreamLeg
@@ -290,6 +290,27 @@ class CallWorkflow:
     @hangup.validator
     def _validate_hangup(self, request: c.HangupRequest) -> None:
         self._check(c.UPDATE_HANGUP, request)
+
+    @workflow.update  # named after the method: c.UPDATE_REPORT_ANSWERED_BY
+    async def report_answered_by(self, report: c.AnsweredByReport) -> c.CallStateView:
+        """Answering-machine detection: the first result is kept (the carrier's callback and our audio detector
+        may both report); a machine on a call whose policy is to hang up ends it."""
+        k = self.k
+        if k.answered_by is None and k.state is not S.ENDED:
+            k.answered_by = report
+            detail = f"{report.answered_by.value} ({report.source}, {report.decision_ms} ms)"
+            k.note("answered_by", workflow.now(), detail)
+            amd = k.start.amd
+            if report.answered_by is AnsweredBy.MACHINE and amd is not None and amd.policy is MachinePolicy.HANGUP:
+                self.end(EndReason.COMPLETED, "machine_hangup")
+        return k.view()
+
+    @report_answered_by.validator
+    def _validate_report_answered_by(self, report: c.AnsweredByReport) -> None:
+        if self.k.start.direction is not CallDirection.OUTBOUND:
+            raise ApplicationError(
+                "answering-machine detection is for outbound calls", type=c.ILLEGAL_TRANSITION, non_retryable=True
+            )
 
     @workflow.update  # named after the method: c.UPDATE_ATTACH_MEDIA
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
