@@ -9,6 +9,7 @@ from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 
+from api.carrier_directory import CarrierDirectory
 from api.errors import error_responses, install_error_model
 from api.limits import BodyLimitMiddleware, BodyLimits
 from api.routes import (
@@ -63,6 +64,7 @@ def create_app(
         app.state.secret_box = SecretBox.from_setting(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
+        app.state.directory = CarrierDirectory(app.state.secret_box, settings.directory_cache_seconds)
         app.state.temporal = temporal or TemporalGateway(settings)
         app.state.store = build_store(settings)
         try:

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, authenticate, authorize_space
+from api.carrier_directory import CarrierDirectory
 from api.temporal import TemporalGateway
 from models.enums import Role
 from models.secret_box import SecretBox
@@ -32,6 +33,11 @@ def _secret_box(request: Request) -> SecretBox:
     return box
 
 
+def _directory(request: Request) -> CarrierDirectory:
+    directory: CarrierDirectory = request.app.state.directory
+    return directory
+
+
 def _temporal(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
@@ -46,6 +52,20 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SecretBoxDep = Annotated[SecretBox, Depends(_secret_box)]
 TemporalDep = Annotated[TemporalGateway, Depends(_temporal)]
+DirectoryDep = Annotated[CarrierDirectory, Depends(_directory)]
+
+
+async def _forgets_directory(request: Request, directory: DirectoryDep) -> AsyncIterator[None]:
+    """A write to carrier accounts or numbers: the webhooks' cache forgets them before and after it."""
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes:
+        directory.forget()
+    yield
+    if writes:
+        directory.forget()
+
+
+ForgetsCarrierDirectory = Depends(_forgets_directory)
 
 
 async def _principal(

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     agent_body_limit: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Bytes of an agent body (instructions and knowledge base)"
     )
+    directory_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds the API keeps carrier accounts and numbers looked up by webhooks (0: no cache); "
+        "its own REST changes to them apply at once",
+    )
     twilio_accounts_per_sid: int = Field(
         default=4, ge=1, description="Carrier accounts sharing one AccountSid tried when verifying a signature"
     )
