@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -11,16 +12,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, authenticate, authorize_space
 from api.carrier_directory import CarrierDirectory
+from api.errors import database_unavailable
 from api.temporal import TemporalGateway
 from models.enums import Role
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.tables import Space
 
+log = logging.getLogger(__name__)
+
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+    session: AsyncSession = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except Exception as exc:  # the database went away after the answer was made: nothing left to undo
+            if not database_unavailable(exc):
+                raise
+            log.warning("database session closed on a broken connection", extra={"path": request.url.path})
 
 
 def _settings(request: Request) -> Settings:
