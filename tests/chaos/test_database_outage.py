@@ -27,7 +27,7 @@ from tests.api.resources import twilio_number
 from tests.chaos.conftest import ChaosSize
 from tests.conftest import SECRET_KEY, Platform, make_platform, serve_api
 from tests.support.postgres import PostgresServer, start_postgres
-from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from workers.worker import activity_clients, build_worker
 from workflows.call_client import CallClient
 
@@ -72,7 +72,11 @@ async def _carrier_call(
 
 
 async def test_postgres_stopped_during_a_webhook_burst(
-    temporal_env: WorkflowEnvironment, postgres: PostgresServer, tmp_path: Path, size: ChaosSize
+    temporal_env: WorkflowEnvironment,
+    postgres: PostgresServer,
+    twilio_standin: TwilioStandIn,
+    tmp_path: Path,
+    size: ChaosSize,
 ) -> None:
     settings = Settings(
         data_dir=tmp_path,
@@ -80,6 +84,7 @@ async def test_postgres_stopped_during_a_webhook_burst(
         secret_keys=SECRET_KEY,
         task_queue=f"chaos-{uuid.uuid4().hex[:8]}",
         public_url=PUBLIC,
+        twilio_api_base_url=twilio_standin.url,  # hanging up a ringing call cancels it at the carrier
         directory_cache_seconds=0,  # every webhook needs the database: the outage is seen by all of them
     )
     platform: Platform = await make_platform(settings)
