@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes sharing the port (webhooks are CPU-bound: up to the cores)"
+    )
     api_access_log: bool = Field(
         default=False, description="Log every HTTP request (uvicorn's access log); costs CPU on the webhook path"
     )
