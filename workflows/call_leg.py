@@ -90,6 +90,9 @@ class CallLeg:
     async def stop_recording(self) -> None:
         pass
 
+    async def consent_given(self) -> None:
+        """The caller consented to (or was told of) the recording the call wants: start it."""
+
     def recording_update(self, update: rec.RecordingUpdate) -> bool:
         """A recording report from outside; True when it was this leg's and changed something."""
         return False

@@ -5,7 +5,7 @@ caller passes the time in): deterministic, and testable without a server."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from temporalio.common import SearchAttributeUpdate
@@ -36,6 +36,7 @@ from models.calls import (
     TransferRequest,
     TurnMetrics,
 )
+from models.consent import ConsentView
 from models.enums import CallDirection, CallState, EndReason, RecordingPolicy
 from models.phone import is_e164
 
@@ -181,6 +182,7 @@ class CallLedger:
     seen_events: set[str] = field(default_factory=set)
     turns: list[TurnMetrics] = field(default_factory=list)
     answered_by: AnsweredByReport | None = None
+    consent: ConsentView | None = None  # recording consent asked of the caller (workflows/recording_consent.py)
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -239,6 +241,7 @@ class CallLedger:
             answered_by=self.answered_by.answered_by if self.answered_by else None,
             amd_decision_ms=self.answered_by.decision_ms if self.answered_by else None,
             campaign_id=s.campaign_id,
+            recording_consent=replace(self.consent) if self.consent else None,
         )
 
     def route_input(self) -> RouteCallInput:

@@ -107,6 +107,17 @@ class CarrierStreamLeg(CallLeg):
         assert self._stream is not None
         return await call_recording.set_paused(self._stream, paused)
 
+    async def consent_given(self) -> None:
+        """The stream's process starts its recorder once the consent update answers: store its file at the end."""
+        if self._stream is not None and self._stream.recording_path is not None:
+            self._start_recording(self._stream)
+
+    def _start_recording(self, stream: c.AttachMedia) -> None:
+        self._recorded.append(stream)
+        if self.host.k.recording != rec.RECORDING_ACTIVE:
+            self.host.k.recording = rec.RECORDING_ACTIVE
+            self.host.k.note("recording_started", workflow.now(), stream.stream_id)
+
     def capabilities(self) -> LegCapabilities:
         return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
 
@@ -116,10 +127,7 @@ class CarrierStreamLeg(CallLeg):
         self._attachments += 1
         self._stream = request
         if record:
-            self._recorded.append(request)
-            if self.host.k.recording != rec.RECORDING_ACTIVE:
-                self.host.k.recording = rec.RECORDING_ACTIVE
-                self.host.k.note("recording_started", workflow.now(), request.stream_id)
+            self._start_recording(request)
         self.host.k.note("agent_reattached" if resumed else "media_attached", workflow.now(), request.task_queue)
         self._carrying = asyncio.create_task(self._carry(request))
         return resumed

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from models import recordings as rec
     from models.enums import CallDirection, CallState, EndReason
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
-    from workflows import call_recording, recording
+    from workflows import call_recording, recording, recording_consent
     from workflows import call_state as sm
     from workflows.call_leg import A, CallLeg, LegCapabilities, LegHost, Method, run_livekit
     from workflows.failures import ActivityFailure, failure_reason
@@ -36,6 +36,7 @@ class LiveKitLeg(CallLeg):
         self._dispatches = 0
         self._lost_agents: set[str] = set()
         self._redispatching: asyncio.Task[None] | None = None
+        self._egress_starting = False
 
     def capabilities(self) -> LegCapabilities:
         k = self.host.k
@@ -124,6 +125,9 @@ class LiveKitLeg(CallLeg):
         k = self.host.k
         if k.recording != c.RECORDING_REQUESTED or not (k.room and k.space_id) or k.state is S.ENDED:
             return
+        if recording_consent.awaiting(k) or self._egress_starting:  # the agent reports consent; egress then
+            return
+        self._egress_starting = True
         started = await recording.start(k.room, k.start.call_id, k.space_id)
         if isinstance(started, str):
             k.recording = rec.RECORDING_FAILED
@@ -149,6 +153,9 @@ class LiveKitLeg(CallLeg):
             k.note("recording_unconfirmed", workflow.now())
             return
         await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
+
+    async def consent_given(self) -> None:
+        await self.start_recording()
 
     def recording_update(self, update: rec.RecordingUpdate) -> bool:
         k = self.host.k

@@ -15,12 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
 from models.call_contract import DispatchMetadata, RoomMetadata
+from models.consent import ConsentOutcome, ConsentReport
 from models.enums import Role
 from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn, build_event, sign
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
-from workflows.call_client import CallClient
+from workflows.call_client import CallActionRefused, CallClient
 from workflows.calls import CallWorkflow
 
 
@@ -377,3 +378,58 @@ async def test_an_agent_leaving_without_a_hangup_is_replaced_once(
         return (await _detail(platform, line.space, row["id"]))["state"] == "ended"
 
     await eventually(ended)
+
+
+async def test_egress_waits_for_the_callers_consent(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """A space that requires consent: no egress until the agent reports the caller's consent through the typed
+    call client; a refusal on another call means no egress at all, and both calls go on to end normally."""
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    assert (
+        await platform.client.patch(space.path(), json={"recording_consent": "require"}, headers=space.owner)
+    ).is_success
+    numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    patched = await platform.client.patch(
+        space.path(f"/phone-numbers/{numbers[0]['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    calls = CallClient(temporal_client(platform), platform.settings.task_queue)
+    outcomes = {"call-room-yes": ConsentOutcome.GIVEN, "call-room-no": ConsentOutcome.REFUSED}
+    for room, outcome in outcomes.items():
+        caller = await livekit_standin.add_sip_caller(room, unique_e164(), line.e164, trunk_id=line.inbound_trunk_id)
+
+        async def asked(room: str = room) -> dict[str, Any] | None:
+            rows = (await platform.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
+            for row in rows:
+                detail = await _detail(platform, space, row["id"])
+                if detail["room_name"] == room and detail["state"] != "ringing":
+                    return detail
+            return None
+
+        detail = await eventually(asked)
+        assert detail["recording_consent"] == {"mode": "require", "outcome": "pending", "by": None}
+        assert detail["recording_status"] == "requested"
+        assert not [r for r in livekit_standin.calls("StartRoomCompositeEgress") if r.room_name == room]
+        call = calls.call(detail["workflow_id"], space_id=space.id)
+        answered = await call.report_recording_consent(ConsentReport(outcome, "dtmf"))
+        assert answered.record is (outcome is ConsentOutcome.GIVEN)
+        again = await call.report_recording_consent(ConsentReport(ConsentOutcome.REFUSED, "speech"))
+        assert again.outcome is outcome  # the first answer counts
+        with pytest.raises(CallActionRefused):
+            await call.report_recording_consent(ConsentReport(ConsentOutcome.ANNOUNCED, "announcement"))
+        after = await _detail(platform, space, detail["id"])
+        assert after["recording_consent"]["outcome"] == outcome.value
+        await livekit_standin.hang_up(room, caller.identity)
+        result = await temporal_client(platform).get_workflow_handle(detail["workflow_id"]).result()
+        assert result["state"] == "ended" and result["end_reason"] == "completed"
+        started = [r for r in livekit_standin.calls("StartRoomCompositeEgress") if r.room_name == room]
+        events = [e["event"] for e in result["timeline"]]
+        if outcome is ConsentOutcome.GIVEN:
+            assert len(started) == 1 and result["recording_status"] == "complete"
+            assert events.index("recording_consent") < events.index("recording_started")
+        else:
+            assert started == [] and result["recording_status"] == "declined"
+            assert "recording_started" not in events
