@@ -14,6 +14,7 @@ import numpy as np
 
 from models import calls as c
 from models.consent import ConsentOutcome
+from models.enums import EndReason
 from tests.support.media_stream_client import AgentSpeech, TwilioMediaStream
 from tests.support.stack import eventually, temporal_client
 from tests.voice import test_media_stream as media
@@ -91,7 +92,7 @@ async def test_announced_recording_begins_after_the_announcement(
         await phone.stop()
 
     final = await _ended(line, parameters["workflow_id"])
-    assert final.recording_consent.outcome is ConsentOutcome.ANNOUNCED
+    assert final.recording_consent is not None and final.recording_consent.outcome is ConsentOutcome.ANNOUNCED
     events = [e.event for e in final.timeline]
     assert events.index("recording_consent") < events.index("recording_started") < events.index("recording_stored")
     asset = await _stored(line)
@@ -118,7 +119,8 @@ async def test_required_consent_given_by_pressing_1_records_the_call(
         await phone.stop()
 
     final = await _ended(line, parameters["workflow_id"])
-    assert final.recording_consent.outcome is ConsentOutcome.GIVEN and final.recording_consent.by == "dtmf"
+    consent = final.recording_consent
+    assert consent is not None and consent.outcome is ConsentOutcome.GIVEN and consent.by == "dtmf"
     asset = await _stored(line)
     samples = await _channels(line, asset["id"])
     caller, agent = samples[:, 0], samples[:, 1].copy()
@@ -142,8 +144,9 @@ async def test_without_consent_the_call_goes_on_and_is_never_recorded(
         await phone.stop()
 
     final = await _ended(line, parameters["workflow_id"])
-    assert final.end_reason.value == "completed"
-    assert final.recording_consent.outcome is ConsentOutcome.REFUSED and final.recording_consent.by == "timeout"
+    assert final.end_reason is EndReason.COMPLETED
+    consent = final.recording_consent
+    assert consent is not None and consent.outcome is ConsentOutcome.REFUSED and consent.by == "timeout"
     assert final.recording_status == "declined"
     events = [e.event for e in final.timeline]
     assert "recording_consent" in events and "recording_started" not in events and "recording_lost" not in events
