@@ -67,6 +67,7 @@ class LegCapabilities:
     has_outbound_trunk: bool = False
     has_carrier_leg: bool = False
     carries_media_streams: bool = False  # a transport process attaches itself to the call (attach_media)
+    can_hold: bool = False  # hold/resume without a LiveKit room (a media stream's process holds the caller)
 
 
 class CallLeg:

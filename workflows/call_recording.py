@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptionWorkflowInput,
         transcription_workflow_id,
     )
+    from models.stream_hold import StreamHeld, StreamHoldInput
     from workflows.call_state import CallLedger
     from workflows.failures import failure_reason
     from workflows.transcription import TranscriptionWorkflow
@@ -106,6 +107,17 @@ async def set_paused(stream: c.AttachMedia, paused: bool) -> c.RecordingPaused:
     return await workflow.execute_activity_method(
         MediaStreamActivities.set_recording_paused,
         c.StreamRecordingInput(stream.stream_id, paused),
+        task_queue=stream.task_queue,
+        schedule_to_start_timeout=ON_ITS_PROCESS,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=ONCE,
+    )
+
+
+async def set_stream_hold(stream: c.AttachMedia, on_hold: bool, pause_recording: bool) -> StreamHeld:
+    return await workflow.execute_activity_method(
+        MediaStreamActivities.set_stream_hold,
+        StreamHoldInput(stream.stream_id, on_hold, pause_recording),
         task_queue=stream.task_queue,
         schedule_to_start_timeout=ON_ITS_PROCESS,
         start_to_close_timeout=timedelta(seconds=10),

@@ -132,6 +132,7 @@ def action_problem(
     has_room_and_caller: bool,
     has_outbound_trunk: bool,
     has_carrier_leg: bool = False,
+    can_hold: bool = False,
 ) -> str | None:
     """Why ``action`` is illegal right now, or ``None``: the update validators' single rule book."""
     if not action_allowed(action, state):
@@ -141,9 +142,10 @@ def action_problem(
     if busy:
         return "another call action (hold, resume or transfer) is in progress"
     carrier_transfer = has_carrier_leg and isinstance(request, TransferRequest) and request.mode is TransferMode.COLD
-    if not has_room_and_caller and not carrier_transfer:
+    stream_hold = can_hold and action in (UPDATE_HOLD, UPDATE_RESUME)
+    if not has_room_and_caller and not carrier_transfer and not stream_hold:
         if has_carrier_leg:
-            return f"{action} is not available on a carrier media stream (only hang-up and cold transfer)"
+            return f"{action} is not available on a carrier media stream (only hang-up, hold and cold transfer)"
         return f"{action} needs the call's LiveKit room and SIP participant (media mode livekit)"
     if isinstance(request, DtmfRequest) and not valid_dtmf(request.digits):
         return "digits must be 1-64 of 0-9, *, #, A-D or w"

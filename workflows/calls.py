@@ -420,6 +420,7 @@ class CallWorkflow:
             has_room_and_caller=can.has_room_and_caller,
             has_outbound_trunk=can.has_outbound_trunk,
             has_carrier_leg=can.has_carrier_leg,
+            can_hold=can.can_hold,
         )
         if problem is not None:
             raise ApplicationError(problem, type=c.ILLEGAL_TRANSITION, non_retryable=True)

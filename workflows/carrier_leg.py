@@ -99,6 +99,7 @@ class CarrierStreamLeg(CallLeg):
         self._attachments = 0
         self._carrying: asyncio.Task[None] | None = None
         self._recorded: list[c.AttachMedia] = []  # the streams whose process records the call
+        self._paused_by_hold = False  # the recording is paused because the caller is on hold
 
     def can_pause_recording(self) -> bool:
         return bool(self._recorded) and self._recorded[-1] is self._stream
@@ -119,7 +120,34 @@ class CarrierStreamLeg(CallLeg):
             self.host.k.note("recording_started", workflow.now(), stream.stream_id)
 
     def capabilities(self) -> LegCapabilities:
-        return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
+        return LegCapabilities(
+            has_carrier_leg=self.carrier_call_id is not None,
+            carries_media_streams=True,
+            can_hold=self._stream is not None,
+        )
+
+    async def set_hold(self, on_hold: bool) -> None:
+        """The stream's process holds the caller; the recording follows the space's policy: paused over the hold
+        (silence in the file, marked on the timeline like a pause) unless the space records time on hold."""
+        k, stream = self.host.k, self._stream
+        assert stream is not None  # the validator allows hold only once a stream carries the call
+        if on_hold:
+            pause = (
+                self.can_pause_recording() and not self.host.route.record_hold and k.recording == rec.RECORDING_ACTIVE
+            )
+        else:
+            pause = self._paused_by_hold
+        held = await call_recording.set_stream_hold(stream, on_hold, pause)
+        if not pause:
+            return
+        self._paused_by_hold = on_hold
+        if on_hold:
+            k.recording = rec.RECORDING_PAUSED
+            k.note("recording_paused", workflow.now(), "hold")
+        else:
+            k.recording = rec.RECORDING_ACTIVE
+            span = held.paused_span
+            k.note("recording_resumed", workflow.now(), f"{span[0]:.2f}-{span[1]:.2f} s (hold)" if span else "hold")
 
     # ------------------------------------------------------------------- the process carrying the audio
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:

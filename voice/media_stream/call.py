@@ -59,6 +59,7 @@ class MediaStreamCall:
         self.ended_by = "closed"
         self._recording: StreamRecording | None = None
         self._consent: ConsentGate | None = None
+        self._on_hold = False
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
@@ -88,7 +89,7 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                self._input.push(audio)
+                self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence to the agent
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
@@ -180,6 +181,12 @@ class MediaStreamCall:
     def _agent_cut_off(self) -> None:
         if self._recording is not None:
             self._recording.agent_cut_off()
+
+    def set_on_hold(self, on_hold: bool) -> None:
+        """On hold the agent hears line silence instead of the caller, and stops what it was saying."""
+        self._on_hold = on_hold
+        if on_hold and self._answered is not None:
+            self._answered.session.interrupt()
 
     def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
         if self._recording is None:
