@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
+from models.assets import TranscriptionView
 from models.consent import ConsentRequest, ConsentView, RecordingConsent
 from models.enums import (
     AnsweredBy,
@@ -166,6 +167,7 @@ class CallStateView:
     amd_decision_ms: int | None = None
     campaign_id: str | None = None
     recording_consent: ConsentView | None = None  # the space asks for consent before recording (models.consent)
+    transcription: TranscriptionView | None = None  # the recording's transcription, once started
 
 
 # ------------------------------------------------------------------------------- signals

@@ -16,10 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from models import calls as c
     from models import recordings as rec
     from models.assets import (
+        TRANSCRIPTION_STARTED,
         RegisterEgressAssetInput,
         StoredAsset,
         StoreRecordingInput,
         TranscribeRecordingInput,
+        TranscriptionView,
         TranscriptionWorkflowInput,
         transcription_workflow_id,
     )
@@ -81,7 +83,9 @@ async def transcribe(k: CallLedger, asset_id: str) -> None:
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
     except WorkflowAlreadyStartedError:
+        k.transcription = TranscriptionView(asset_id, TRANSCRIPTION_STARTED)
         return  # transcribed already (the asset was stored by an earlier attempt)
+    k.transcription = TranscriptionView(asset_id, TRANSCRIPTION_STARTED)
     k.note("transcription_started", workflow.now(), asset_id)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from temporalio.common import SearchAttributeUpdate
 
+from models.assets import TranscriptionView
 from models.calls import (
     RECORDING_OFF,
     SA_CALL_DIRECTION,
@@ -185,6 +186,7 @@ class CallLedger:
     turns: list[TurnMetrics] = field(default_factory=list)
     answered_by: AnsweredByReport | None = None
     consent: ConsentView | None = None  # recording consent asked of the caller (workflows/recording_consent.py)
+    transcription: TranscriptionView | None = None  # the recording's transcription workflow, once started
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -244,6 +246,7 @@ class CallLedger:
             amd_decision_ms=self.answered_by.decision_ms if self.answered_by else None,
             campaign_id=s.campaign_id,
             recording_consent=replace(self.consent) if self.consent else None,
+            transcription=replace(self.transcription) if self.transcription else None,
         )
 
     def route_input(self) -> RouteCallInput:

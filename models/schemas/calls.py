@@ -73,6 +73,14 @@ class RecordingConsentOut(OutSchema):
     by: str | None = None
 
 
+class TranscriptionOut(OutSchema):
+    asset_id: str
+    status: str
+    chunks_done: int
+    chunks: int = Field(description="0 while the recording is being read")
+    messages_written: int
+
+
 class CallDetail(OutSchema):
     """A call as its workflow sees it now."""
 
@@ -95,6 +103,9 @@ class CallDetail(OutSchema):
     turns: list[TurnMetricsOut] = Field(description="Per-turn latency: end of caller speech → first agent audio")
     recording_consent: RecordingConsentOut | None = Field(
         default=None, description="The space asks before recording: its mode and the caller's answer"
+    )
+    transcription: TranscriptionOut | None = Field(
+        default=None, description="The recording's transcription: status (started, running, complete, failed)"
     )
 
 

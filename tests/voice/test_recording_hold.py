@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from models.enums import Role
+from tests.support.stack import eventually
 from tests.voice import test_media_stream as media
 from tests.voice.test_media_stream import Line, _hear, _ring, _says_hours, _speech, _stream
 from tests.voice.test_recording_consent import _channels, _ended, _segment, _stored
@@ -70,6 +71,20 @@ async def test_hold_pauses_the_recording_by_default(line: Line, caller_voice: Hi
     assert resumed and resumed[0] is not None and resumed[0].endswith("(hold)"), notes
     events = [e.event for e in final.timeline]
     assert events.index("hold") < events.index("recording_resumed") and "resume" in events
+
+    # The recording's transcription, in the call's state as GET call shows it: started, then complete.
+    assert final.transcription is not None and final.transcription.asset_id == asset["id"]
+    space = line.space
+
+    async def transcribed() -> dict[str, Any] | None:
+        detail = (await line.stack.client.get(space.path(f"/calls/{final.call_id}"), headers=space.viewer)).json()
+        progress: dict[str, Any] = detail["transcription"]
+        assert progress["status"] in ("started", "running", "complete"), progress
+        return progress if progress["status"] == "complete" else None
+
+    progress = await eventually(transcribed, within=120)
+    assert progress["chunks"] >= 1 and progress["chunks_done"] == progress["chunks"]
+    assert progress["messages_written"] > 0
 
 
 async def test_a_space_that_records_hold_keeps_it_in_the_file(
