@@ -24,6 +24,7 @@ S = CallState
 ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: a retry could ring twice
 SIP_TIMEOUT = timedelta(seconds=90)
 RECORDING_SETTLE = timedelta(seconds=60)
+REGISTER_FAILED_EGRESS = "register-failed-egress"  # workflow.patched: an egress that failed mid-call is registered
 
 
 class LiveKitLeg(CallLeg):
@@ -139,6 +140,10 @@ class LiveKitLeg(CallLeg):
 
     async def stop_recording(self) -> None:
         k = self.host.k
+        if self._egress_id and k.recording == rec.RECORDING_FAILED and workflow.patched(REGISTER_FAILED_EGRESS):
+            # The egress failed during the call (egress_ended said so): its asset is a failed one; the call is not.
+            await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
+            return
         if not (self._egress_id and k.recording == rec.RECORDING_ACTIVE):
             return
         failure = await recording.stop(self._egress_id)

@@ -271,7 +271,7 @@ async def test_recording_follows_the_numbers_policy(
     request = await eventually(recording)
     row = await _the_call(platform, space)
     assert request.audio_only is True
-    assert [o.filepath for o in request.file_outputs] == [f"recordings/{space.id}/{row['id']}.ogg"]
+    assert [o.filepath for o in request.file_outputs] == [f"spaces/{space.id}/recordings/{row['id']}.ogg"]
 
     async def recording_state() -> dict[str, Any] | None:
         detail = await _detail(platform, space, row["id"])
@@ -282,7 +282,7 @@ async def test_recording_follows_the_numbers_policy(
     result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
     assert result["recording_status"] == "complete"
     [complete] = [e for e in result["timeline"] if e["event"] == "recording_complete"]
-    assert complete["detail"] == f"recordings/{space.id}/{row['id']}.ogg"
+    assert complete["detail"] == f"spaces/{space.id}/recordings/{row['id']}.ogg"
     assert len(livekit_standin.calls("StopEgress")) == 1
 
 
@@ -433,3 +433,52 @@ async def test_egress_waits_for_the_callers_consent(
         else:
             assert started == [] and result["recording_status"] == "declined"
             assert "recording_started" not in events
+
+
+async def test_a_failed_egress_is_a_failed_recording_and_the_call_goes_on(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """LiveKit reports the egress failed mid-call (``egress_ended``, EGRESS_FAILED): the call's recording is failed,
+    its asset is registered as failed with LiveKit's reason, and the call carries on and ends normally."""
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    patched = await platform.client.patch(
+        space.path(f"/phone-numbers/{numbers[0]['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-egress-fail", "+14155550189", line.e164, trunk_id=line.inbound_trunk_id
+    )
+    row = await _the_call(platform, space)
+
+    async def recording() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["recording_status"] == "recording" else None
+
+    await eventually(recording)
+    [egress] = [r for r in livekit_standin.state.egresses.values() if r.room_name == "call-room-egress-fail"]
+    await livekit_standin.fail_egress(egress.egress_id, "upload failed: access denied")
+
+    async def failed() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["recording_status"] == "failed" else None
+
+    detail = await eventually(failed)
+    assert detail["state"] in ("connected", "active")  # the call is unaffected
+    calls = CallClient(temporal_client(platform), platform.settings.task_queue)
+    await calls.call(row["workflow_id"], space_id=space.id).active(c.ActiveEvent(agent_identity="agent-egress"))
+    held = await platform.client.post(space.path(f"/calls/{row['id']}/hold"), headers=space.as_role(Role.OPERATOR))
+    assert held.status_code == 200, held.text  # and still takes actions
+    await livekit_standin.hang_up("call-room-egress-fail", caller.identity)
+    result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+    assert result["state"] == "ended" and result["end_reason"] == "completed"
+    assert result["recording_status"] == "failed"
+    events = [(e["event"], e["detail"]) for e in result["timeline"]]
+    assert ("recording_failed", "upload failed: access denied") in events
+    assert any(event == "recording_registered" for event, _ in events), events
+    assert livekit_standin.calls("StopEgress") == []  # nothing left to stop
+    assets = (await platform.client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+    [asset] = [a for a in assets if a["call_id"] == row["id"]]
+    assert asset["status"] == "failed" and "access denied" in (asset["error"] or "")
