@@ -155,3 +155,25 @@ async def test_without_consent_the_call_goes_on_and_is_never_recorded(
     assert rows == []
     recordings = line.stack.settings.data_dir / "recordings" / "streams"
     assert not recordings.exists() or not list(recordings.glob("*.wav"))  # no file was ever written
+
+
+async def test_required_consent_given_by_saying_yes_is_not_answered_by_the_agent(
+    line: Line, caller_voice: HibariTTS, ears: WhisperEngine
+) -> None:
+    await _configure(line, "require")
+    parameters = await _ring(line)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await _segment(phone, 0)  # the question
+        await phone.say(await _speech(caller_voice, "Yes, that's fine."), 24000)
+        greeting = await _hear(ears, (await _segment(phone, 1)).pcm8k())
+        assert "thanks for calling" in greeting, greeting  # the answer went to the consent, not to the agent
+        await asyncio.sleep(0.5)
+        await phone.stop()
+
+    final = await _ended(line, parameters["workflow_id"])
+    consent = final.recording_consent
+    assert consent is not None and consent.outcome is ConsentOutcome.GIVEN and consent.by == "speech"
+    asset = await _stored(line)
+    heard = await _hear(ears, (await _channels(line, asset["id"]))[:, 1].copy())
+    assert "thanks for calling" in heard and "press" not in heard, heard
