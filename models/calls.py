@@ -372,6 +372,7 @@ class SetHoldInput:
     room_name: str
     participant_identity: str
     on_hold: bool
+    mute_caller: bool = False  # on hold: the caller's audio leaves the room too (so the egress records silence)
 
 
 @dataclass

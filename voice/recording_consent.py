@@ -69,10 +69,17 @@ class ConsentGate:
         return True
 
     async def run(self, session: AgentSession) -> ConsentOutcome:
-        """Play the announcement, wait for the answer if one is needed, report; the outcome."""
+        """Play the announcement, wait for the answer if one is needed, report; the outcome (PENDING when the
+        announcement was cut short: nothing is reported and the recording never starts)."""
         if self.request.mode is RecordingConsent.REQUIRE:
             self._answer = asyncio.get_running_loop().create_future()
-        await session.say(self.request.announcement, allow_interruptions=False)  # until played out
+        played = session.say(self.request.announcement, allow_interruptions=False)
+        await played  # until the caller has heard it
+        if played.interrupted:  # the call ended (or the session closed) before it was heard: nothing is allowed
+            log.info("recording announcement not played out")
+            if self._answer is not None:
+                self._answer.cancel()
+            return ConsentOutcome.PENDING
         if self.request.mode is RecordingConsent.ANNOUNCE:
             outcome, by = ConsentOutcome.ANNOUNCED, "announcement"
         else:

@@ -127,3 +127,18 @@ async def set_stream_hold(stream: c.AttachMedia, on_hold: bool, pause_recording:
         start_to_close_timeout=timedelta(seconds=10),
         retry_policy=ONCE,
     )
+
+
+def hold_pauses_recording(k: CallLedger, route: c.CallRoute, can_pause: bool) -> bool:
+    """Going on hold: the recording pauses over it unless the space records time on hold."""
+    return can_pause and not route.record_hold and k.recording == rec.RECORDING_ACTIVE
+
+
+def note_hold_pause(k: CallLedger, on_hold: bool, span: tuple[float, float] | None = None) -> None:
+    """The recording paused because the call went on hold, or resumed because it came off it (like a pause)."""
+    if on_hold:
+        k.recording = rec.RECORDING_PAUSED
+        k.note("recording_paused", workflow.now(), "hold")
+    else:
+        k.recording = rec.RECORDING_ACTIVE
+        k.note("recording_resumed", workflow.now(), f"{span[0]:.2f}-{span[1]:.2f} s (hold)" if span else "hold")

@@ -132,22 +132,13 @@ class CarrierStreamLeg(CallLeg):
         k, stream = self.host.k, self._stream
         assert stream is not None  # the validator allows hold only once a stream carries the call
         if on_hold:
-            pause = (
-                self.can_pause_recording() and not self.host.route.record_hold and k.recording == rec.RECORDING_ACTIVE
-            )
+            pause = call_recording.hold_pauses_recording(k, self.host.route, self.can_pause_recording())
         else:
             pause = self._paused_by_hold
         held = await call_recording.set_stream_hold(stream, on_hold, pause)
-        if not pause:
-            return
-        self._paused_by_hold = on_hold
-        if on_hold:
-            k.recording = rec.RECORDING_PAUSED
-            k.note("recording_paused", workflow.now(), "hold")
-        else:
-            k.recording = rec.RECORDING_ACTIVE
-            span = held.paused_span
-            k.note("recording_resumed", workflow.now(), f"{span[0]:.2f}-{span[1]:.2f} s (hold)" if span else "hold")
+        if pause:
+            self._paused_by_hold = on_hold
+            call_recording.note_hold_pause(k, on_hold, held.paused_span)
 
     # ------------------------------------------------------------------- the process carrying the audio
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:

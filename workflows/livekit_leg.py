@@ -38,6 +38,7 @@ class LiveKitLeg(CallLeg):
         self._lost_agents: set[str] = set()
         self._redispatching: asyncio.Task[None] | None = None
         self._egress_starting = False
+        self._paused_by_hold = False  # the caller is muted in the room because the recording pauses over the hold
 
     def capabilities(self) -> LegCapabilities:
         k = self.host.k
@@ -144,7 +145,7 @@ class LiveKitLeg(CallLeg):
             # The egress failed during the call (egress_ended said so): its asset is a failed one; the call is not.
             await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
             return
-        if not (self._egress_id and k.recording == rec.RECORDING_ACTIVE):
+        if not (self._egress_id and k.recording in (rec.RECORDING_ACTIVE, rec.RECORDING_PAUSED)):  # paused: on hold
             return
         failure = await recording.stop(self._egress_id)
         k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
@@ -166,7 +167,8 @@ class LiveKitLeg(CallLeg):
         k = self.host.k
         if update.egress_id != self._egress_id or k.recording in (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED):
             return False
-        k.recording = update.status
+        if not (self._paused_by_hold and update.status == rec.RECORDING_ACTIVE):  # still paused by the hold
+            k.recording = update.status
         self._egress_location = update.location or self._egress_location
         self._egress_error = update.error or self._egress_error
         k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
@@ -174,9 +176,17 @@ class LiveKitLeg(CallLeg):
 
     # ----------------------------------------------------------------------------------- actions
     async def set_hold(self, on_hold: bool) -> None:
+        """Hold by permissions. The egress records the whole room and cannot pause: where the recording pauses over
+        the hold (the space does not record hold), the caller stops publishing too, so the room, and the file, are
+        silent over it; marked on the timeline like a pause."""
         k = self.host.k
         assert k.room is not None and k.caller is not None
-        await run_livekit(LiveKitRoomActivities.set_hold, c.SetHoldInput(k.room, k.caller, on_hold))
+        can_pause = self._egress_id is not None
+        pause = call_recording.hold_pauses_recording(k, self.host.route, can_pause) if on_hold else self._paused_by_hold
+        await run_livekit(LiveKitRoomActivities.set_hold, c.SetHoldInput(k.room, k.caller, on_hold, mute_caller=pause))
+        if pause:
+            self._paused_by_hold = on_hold
+            call_recording.note_hold_pause(k, on_hold)
 
     async def transfer(self, request: c.TransferRequest, target: str) -> c.SipOutcome:
         k, route = self.host.k, self.host.route

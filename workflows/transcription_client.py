@@ -45,9 +45,9 @@ class TranscriptionClient:
         try:
             described = await handle.describe()
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+            if exc.status != RPCStatusCode.NOT_FOUND:  # the call's own state still says it started
+                log.warning("transcription progress unavailable", extra={"asset_id": asset_id, "status": exc.status})
+            return None
         if described.status in ENDED_BADLY:
             return TranscriptionView(asset_id, TRANSCRIPTION_FAILED)
         if described.status == WorkflowExecutionStatus.COMPLETED:

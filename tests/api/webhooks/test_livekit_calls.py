@@ -482,3 +482,58 @@ async def test_a_failed_egress_is_a_failed_recording_and_the_call_goes_on(
     assets = (await platform.client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
     [asset] = [a for a in assets if a["call_id"] == row["id"]]
     assert asset["status"] == "failed" and "access denied" in (asset["error"] or "")
+
+
+async def test_hold_mutes_the_recorded_caller_unless_the_space_records_hold(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """LiveKit egress cannot pause: where the recording pauses over a hold, the held caller stops publishing into the
+    room (its audio, and the file, are silent), marked on the timeline like a pause; a call ended while on hold still
+    has its egress stopped and registered. A space that records hold leaves the caller's audio in."""
+    platform, _ = stack
+    operator = Role.OPERATOR
+    for record_hold in (False, True):
+        line = await _line(platform)
+        space = line.space
+        assert (
+            await platform.client.patch(space.path(), json={"record_hold": record_hold}, headers=space.owner)
+        ).is_success
+        numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+        policy = {"recording_policy": "always"}
+        number_path = space.path(f"/phone-numbers/{numbers[0]['id']}")
+        assert (await platform.client.patch(number_path, json=policy, headers=space.admin)).is_success
+        room = f"call-room-hold-{record_hold}"
+        caller = await livekit_standin.add_sip_caller(room, unique_e164(), line.e164, trunk_id=line.inbound_trunk_id)
+        row = await _the_call(platform, space)
+        path = space.path(f"/calls/{row['id']}")
+        await (
+            temporal_client(platform)
+            .get_workflow_handle(row["workflow_id"])
+            .signal(CallWorkflow.active, c.ActiveEvent())
+        )
+
+        async def recording(path: str = path, viewer: dict[str, str] = space.viewer) -> dict[str, Any] | None:
+            detail = (await platform.client.get(path, headers=viewer)).json()
+            return detail if detail["state"] == "active" and detail["recording_status"] == "recording" else None
+
+        await eventually(recording)
+        seen = len(livekit_standin.calls("UpdateParticipant"))
+        held = await platform.client.post(f"{path}/hold", headers=space.as_role(operator))
+        assert held.status_code == 200, held.text
+        assert held.json()["recording_status"] == ("recording" if record_hold else "paused")
+        [update] = livekit_standin.calls("UpdateParticipant")[seen:]
+        assert update.identity == caller.identity and not update.permission.can_subscribe
+        assert update.permission.can_publish is record_hold  # muted in the room: the file is silent over the hold
+        resumed = await platform.client.post(f"{path}/resume", headers=space.as_role(operator))
+        assert resumed.status_code == 200 and resumed.json()["recording_status"] == "recording"
+        assert livekit_standin.calls("UpdateParticipant")[-1].permission.can_publish
+        assert (await platform.client.post(f"{path}/hold", headers=space.as_role(operator))).status_code == 200
+        stops = len(livekit_standin.calls("StopEgress"))
+        await livekit_standin.hang_up(room, caller.identity)  # ends while on hold
+        result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+        assert result["end_reason"] == "completed" and result["recording_status"] == "complete"
+        assert len(livekit_standin.calls("StopEgress")) == stops + 1
+        notes = [(e["event"], e["detail"]) for e in result["timeline"]]
+        paused = [n for n in notes if n == ("recording_paused", "hold")]
+        assert len(paused) == (0 if record_hold else 2), notes
+        assert (("recording_resumed", "hold") in notes) is not record_hold
