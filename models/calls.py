@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
+from models.assets import TranscriptionView
+from models.consent import ConsentRequest, ConsentView, RecordingConsent
 from models.enums import (
     AnsweredBy,
     CallDirection,
@@ -164,6 +166,8 @@ class CallStateView:
     answered_by: AnsweredBy | None = None
     amd_decision_ms: int | None = None
     campaign_id: str | None = None
+    recording_consent: ConsentView | None = None  # the space asks for consent before recording (models.consent)
+    transcription: TranscriptionView | None = None  # the recording's transcription, once started
 
 
 # ------------------------------------------------------------------------------- signals
@@ -287,6 +291,9 @@ class CallRoute:
     ringing_timeout_seconds: int = 45
     max_call_duration_seconds: int = 3600
     hold_timeout_seconds: int = 600
+    recording_consent: RecordingConsent = RecordingConsent.NONE
+    recording_announcement: str = ""  # what is played before recording (consent announce/require)
+    record_hold: bool = False  # False: the recording is paused while the call is on hold
 
 
 @dataclass
@@ -365,6 +372,7 @@ class SetHoldInput:
     room_name: str
     participant_identity: str
     on_hold: bool
+    mute_caller: bool = False  # on hold: the caller's audio leaves the room too (so the egress records silence)
 
 
 @dataclass
@@ -464,6 +472,7 @@ class MediaAttached:
     conversation_id: str | None
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
     record: bool = False  # record caller and agent as the two channels of one stereo file
+    consent: ConsentRequest | None = None  # record only after this (announcement played, caller consented)
 
 
 @dataclass
@@ -506,3 +515,8 @@ UPDATE_RESUME_RECORDING = "resume_recording"
 @dataclass
 class RecordingPauseRequest:
     by: str = "staff"
+
+
+# Update: the voice runtime reports the recording-consent outcome (models.consent.ConsentReport); named after the
+# method. LiveKit calls start their egress then; media-stream calls start their recorder on its answer.
+UPDATE_REPORT_RECORDING_CONSENT = "report_recording_consent"

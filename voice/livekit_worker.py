@@ -18,11 +18,14 @@ from livekit.agents import AgentServer, JobContext, JobProcess
 
 from models import calls as c
 from models.call_contract import DispatchMetadata
+from models.consent import ConsentOutcome, ConsentRequest
 from models.settings import Settings
 from models.sip_headers import DTMF_TOPIC
 from voice.call_setup import answer_call
+from voice.recording_consent import ConsentGate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
+from workflows.call_client import CallRef
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,14 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
             continue
         await participant.publish_dtmf(code=code, digit=key)
         await asyncio.sleep(0.1)  # keys need a gap between them to be heard as separate presses
+
+
+async def consent_gate(call: CallRef) -> ConsentGate | None:
+    """The recording announcement/consent the call's workflow waits for before it starts the egress, if any."""
+    asked = (await call.state()).recording_consent
+    if asked is None or asked.outcome is not ConsentOutcome.PENDING:
+        return None
+    return ConsentGate(ConsentRequest(asked.mode, asked.announcement), call.report_recording_consent)
 
 
 def _prewarm(proc: JobProcess) -> None:
@@ -68,6 +79,7 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
     await ctx.connect()
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     call = runtime.calls.trusted(dispatch.workflow_id)
+    consent = await consent_gate(call)
     background: set[asyncio.Task[object]] = set()
 
     def run(work: Coroutine[Any, Any, object]) -> None:
@@ -77,6 +89,8 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
 
     @ctx.room.on("sip_dtmf_received")
     def on_dtmf(event: rtc.SipDTMF) -> None:
+        if consent is not None:
+            consent.digit(event.digit)
         run(call.dtmf_received(c.DtmfEvent(digits=event.digit, participant_identity=caller.identity)))
 
     @ctx.room.on("data_received")
@@ -91,7 +105,12 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
         run(play_dtmf(ctx.room.local_participant, digits))
 
     answered = await answer_call(
-        runtime, dispatch, agent_identity=ctx.room.local_participant.identity, room=ctx.room, resumed=dispatch.resumed
+        runtime,
+        dispatch,
+        agent_identity=ctx.room.local_participant.identity,
+        room=ctx.room,
+        resumed=dispatch.resumed,
+        consent=consent,
     )
 
     async def cleanup(reason: str) -> None:

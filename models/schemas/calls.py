@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from models.consent import ConsentOutcome, RecordingConsent
 from models.enums import CallDirection, CallState, EndReason, MediaMode
 from models.schemas.common import E164, OutSchema, Ref, Schema, TransferTarget
 
@@ -66,6 +67,20 @@ class TurnMetricsOut(OutSchema):
     tts_ttfb_ms: float | None
 
 
+class RecordingConsentOut(OutSchema):
+    mode: RecordingConsent
+    outcome: ConsentOutcome
+    by: str | None = None
+
+
+class TranscriptionOut(OutSchema):
+    asset_id: str
+    status: str
+    chunks_done: int
+    chunks: int = Field(description="0 while the recording is being read")
+    messages_written: int
+
+
 class CallDetail(OutSchema):
     """A call as its workflow sees it now."""
 
@@ -86,6 +101,12 @@ class CallDetail(OutSchema):
     recording_status: str
     on_hold: bool
     turns: list[TurnMetricsOut] = Field(description="Per-turn latency: end of caller speech → first agent audio")
+    recording_consent: RecordingConsentOut | None = Field(
+        default=None, description="The space asks before recording: its mode and the caller's answer"
+    )
+    transcription: TranscriptionOut | None = Field(
+        default=None, description="The recording's transcription: status (started, running, complete, failed)"
+    )
 
 
 class TransferOut(OutSchema):

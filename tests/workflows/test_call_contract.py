@@ -51,6 +51,7 @@ NAMES: dict[str, Any] = {
     c.UPDATE_ATTACH_MEDIA: CallWorkflow.attach_media,
     c.UPDATE_PAUSE_RECORDING: CallWorkflow.pause_recording,
     c.UPDATE_RESUME_RECORDING: CallWorkflow.resume_recording,
+    c.UPDATE_REPORT_RECORDING_CONSENT: CallWorkflow.report_recording_consent,
     c.QUERY_GET_STATE: CallWorkflow.get_state,
 }
 CONSTANTS = {

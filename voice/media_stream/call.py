@@ -28,6 +28,7 @@ from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
+from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
 from voice.turns import TurnTimer
 from workflows.call_client import CallActionError, CallRef
@@ -57,6 +58,8 @@ class MediaStreamCall:
         self.ended = asyncio.Event()
         self.ended_by = "closed"
         self._recording: StreamRecording | None = None
+        self._consent: ConsentGate | None = None
+        self._on_hold = False
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
@@ -86,10 +89,12 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                self._input.push(audio)
+                self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence to the agent
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
+            if self._consent is not None:
+                self._consent.digit(message.dtmf.digit)
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -120,17 +125,19 @@ class MediaStreamCall:
             attached = await call.attach_media(request)
         except CallActionError as exc:
             raise StreamRejected(exc.reason) from exc
-        if attached.record:
+        if attached.record and attached.consent is not None:  # the recorder starts once the consent allows it
+
+            def record() -> None:
+                self._recording = StreamRecording(recording_path)
+
+            self._consent = ConsentGate(attached.consent, call.report_recording_consent, on_record=record)
+        elif attached.record:
             self._recording = StreamRecording(recording_path)
         dispatch = DispatchMetadata(
             workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
         )
-        recording = self._recording
         self._output = output = StreamAudioOutput(
-            start.stream_sid,
-            self._send,
-            tap=recording.agent if recording is not None else None,
-            on_clear=recording.agent_cut_off if recording is not None else None,
+            start.stream_sid, self._send, tap=self._record_agent, on_clear=self._agent_cut_off
         )
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
@@ -145,6 +152,7 @@ class MediaStreamCall:
             resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
             before_start=time_turns,
             resumed=attached.resumed,
+            consent=self._consent,
         )
         log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
 
@@ -165,6 +173,20 @@ class MediaStreamCall:
             )
         if account is None:
             raise StreamRejected("invalid X-Twilio-Signature")
+
+    def _record_agent(self, ulaw: bytes) -> None:
+        if self._recording is not None:
+            self._recording.agent(ulaw)
+
+    def _agent_cut_off(self) -> None:
+        if self._recording is not None:
+            self._recording.agent_cut_off()
+
+    def set_on_hold(self, on_hold: bool) -> None:
+        """On hold the agent hears line silence instead of the caller, and stops what it was saying."""
+        self._on_hold = on_hold
+        if on_hold and self._answered is not None:
+            self._answered.session.interrupt()
 
     def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
         if self._recording is None:
