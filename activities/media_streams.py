@@ -13,7 +13,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.calls import (
+    MEDIA_HANDED_OVER,
     MEDIA_HEARTBEAT_INTERVAL_SECONDS,
+    STREAM_HANDED_OVER,
     CarryMediaInput,
     MediaCarried,
     RecordingPaused,
@@ -39,6 +41,10 @@ class LiveStream(Protocol):
 
     def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
         """Pause or resume the stream's recording; the paused span once resumed."""
+
+    def hand_over(self) -> bool:
+        """This process drains: end carry_media (the workflow moves the call) but keep talking until the carrier
+        closes the stream; False if it had already ended."""
 
 
 class LiveStreams(Protocol):
@@ -69,6 +75,9 @@ class MediaStreamActivities:
             log.info("call ended or moved: hanging the stream up", extra={"call_id": request.call_id})
             await stream.hang_up()
             raise
+        if stream.ended_by == STREAM_HANDED_OVER:
+            # This process drains: the workflow redirects the live call to another media process.
+            raise ApplicationError("media server draining: handed over", type=MEDIA_HANDED_OVER, non_retryable=True)
         return MediaCarried(request.stream_id, stream.ended_by)
 
     @activity.defn

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     media_stream_max_message: int = Field(
         default=64 * 1024, ge=1024, description="Bytes of one media-stream text message (Twilio's are ~0.5 KB)"
     )
+    media_drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, seconds a media process lets its calls finish before handing them to another one",
+    )
 
     livekit_url: str | None = None
     livekit_api_key: str | None = None
