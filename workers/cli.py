@@ -110,6 +110,10 @@ def cmd_media(args: argparse.Namespace) -> int:
 
     follow_supervisor()
     settings = _settings(args.data_dir, **({"media_port": args.port} if args.port else {}))
+    # Before any thread starts (Linux applies nice per thread; new threads inherit it): when the machine's cores
+    # are busy with speech, the API's webhooks and the worker's workflow tasks still get the CPU first.
+    if settings.media_nice:
+        os.nice(settings.media_nice)
     run_media_server(create_media_app(settings), settings)  # SIGTERM drains: calls finish or move, then exit 0
     _exit_now(0)
     return 0  # not reached

@@ -41,7 +41,7 @@ PARKING = "Parking is free in the garage behind the building."
 
 @dataclass
 class MediaProcess:
-    """``python -m workers.cli media`` on its own port, its output in a log file."""
+    """``python -m workers.cli media`` (or ``api``) on its own port, its output in a log file."""
 
     port: int
     process: subprocess.Popen[bytes]
@@ -56,6 +56,22 @@ class MediaProcess:
         process = subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "media", "--port", str(port)],
             env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        return cls(port, process, log, log_file)
+
+    @classmethod
+    def api(cls, env: Mapping[str, str], cwd: Path) -> MediaProcess:
+        """``python -m workers.cli api`` (the webhook path, no speech models) on its own port."""
+        port = free_port()
+        log = cwd / "api.log"
+        log_file = log.open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "api"],
+            env=dict(env) | {"TELEPHONY_API_HOST": "127.0.0.1", "TELEPHONY_API_PORT": str(port)},
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -195,3 +211,9 @@ async def speech(voice: HibariTTS, text: str) -> np.ndarray:
 
 async def hear(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
     return await asyncio.to_thread(heard, ears, pcm8k)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
