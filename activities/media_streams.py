@@ -13,7 +13,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.calls import (
+    MEDIA_HANDED_OVER,
     MEDIA_HEARTBEAT_INTERVAL_SECONDS,
+    STREAM_HANDED_OVER,
     CarryMediaInput,
     MediaCarried,
     RecordingPaused,
@@ -44,6 +46,10 @@ class LiveStream(Protocol):
     def set_on_hold(self, on_hold: bool) -> None:
         """Hold: the agent neither hears nor answers the caller; resume: back to the conversation."""
 
+    def hand_over(self) -> bool:
+        """This process drains: end carry_media (the workflow moves the call) but keep talking until the carrier
+        closes the stream; False if it had already ended."""
+
 
 class LiveStreams(Protocol):
     def get(self, stream_id: str) -> LiveStream | None: ...
@@ -73,6 +79,9 @@ class MediaStreamActivities:
             log.info("call ended or moved: hanging the stream up", extra={"call_id": request.call_id})
             await stream.hang_up()
             raise
+        if stream.ended_by == STREAM_HANDED_OVER:
+            # This process drains: the workflow redirects the live call to another media process.
+            raise ApplicationError("media server draining: handed over", type=MEDIA_HANDED_OVER, non_retryable=True)
         return MediaCarried(request.stream_id, stream.ended_by)
 
     @activity.defn

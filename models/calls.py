@@ -453,6 +453,10 @@ UPDATE_ATTACH_MEDIA = "attach_media"
 MEDIA_HEARTBEAT_TIMEOUT_SECONDS = 3.0  # margin for a busy process: a false alarm would move a live call
 MEDIA_HEARTBEAT_INTERVAL_SECONDS = 0.5
 MEDIA_REATTACH_WAIT_SECONDS = 20  # after a redirect, how long a new stream has to attach before the call fails
+# A draining media process (SIGTERM) ends a call's carry_media with this failure type: the workflow moves the call
+# to another process at once, as if the process had died, and its timeline says the call was handed over.
+MEDIA_HANDED_OVER = "MediaHandedOver"
+STREAM_HANDED_OVER = "handed_over"  # MediaCarried.ended_by of a stream its process gave back to the workflow
 
 
 @dataclass

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     media_stream_max_message: int = Field(
         default=64 * 1024, ge=1024, description="Bytes of one media-stream text message (Twilio's are ~0.5 KB)"
     )
+    media_drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, seconds a media process lets its calls finish before handing them to another one",
+    )
+    media_nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="Nice increment of `telephony media` (e.g. 5 where it shares cores with the API and worker: speech "
+        "work yields the CPU to webhooks; too much starves its carry_media heartbeat and moves live calls)",
+    )
 
     livekit_url: str | None = None
     livekit_api_key: str | None = None

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
 from voice.streams import StreamRegistry
 from workflows.call_client import CallClient
@@ -34,6 +35,7 @@ class VoiceRuntime:
     engine: AsyncEngine | None = None  # set when this runtime owns its engine (see connect)
     media_queue: str = ""  # this process's own task queue: the workflows hold their carry_media activities there
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
+    drain: MediaDrain = field(default_factory=lambda: MediaDrain())  # SIGTERM: no new sockets, calls handed over
 
     @property
     def recordings_dir(self) -> Path:

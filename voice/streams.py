@@ -27,5 +27,9 @@ class StreamRegistry:
     def get(self, stream_id: str) -> LiveStream | None:
         return self._streams.get(stream_id)
 
+    def live(self) -> dict[str, LiveStream]:
+        """The streams carried now (a copy: a drain hands them over while they leave)."""
+        return dict(self._streams)
+
     def __len__(self) -> int:
         return len(self._streams)

@@ -107,21 +107,17 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_media(args: argparse.Namespace) -> int:
     """Carrier media streams answered by the voice agent: one or more per machine, behind TELEPHONY_MEDIA_PUBLIC_URL."""
-    import uvicorn
-
     from voice.media_stream.app import create_media_app
+    from voice.media_stream.serve import run_media_server
     from workers.dev import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir, **({"media_port": args.port} if args.port else {}))
-    uvicorn.run(
-        create_media_app(settings),
-        host=settings.media_host,
-        port=settings.media_port,
-        log_level="info",
-        log_config=None,
-        access_log=False,
-    )
+    # Before any thread starts (Linux applies nice per thread; new threads inherit it): when the machine's cores
+    # are busy with speech, the API's webhooks and the worker's workflow tasks still get the CPU first.
+    if settings.media_nice:
+        os.nice(settings.media_nice)
+    run_media_server(create_media_app(settings), settings)  # SIGTERM drains: calls finish or move, then exit 0
     _exit_now(0)
     return 0  # not reached
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -167,7 +167,9 @@ class CarrierStreamLeg(CallLeg):
         except (ActivityError, CancelledError) as exc:
             if k.state is CallState.ENDED or self._stream is not stream or isinstance(exc, CancelledError):
                 return
-            k.note("media_lost", workflow.now(), failure_reason(exc))
+            cause = exc.cause if isinstance(exc, ActivityError) else None
+            handed_over = isinstance(cause, ApplicationError) and cause.type == c.MEDIA_HANDED_OVER
+            k.note("media_handed_over" if handed_over else "media_lost", workflow.now(), failure_reason(exc))
             await self._reattach(stream)
 
     async def _reattach(self, lost: c.AttachMedia) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, WebSocket
 
 from models import console_protocol as p
 from voice.console.call import ConsoleCall
+from voice.media_stream.drain import TRY_AGAIN_LATER
 from voice.runtime import VoiceRuntime
 
 router = APIRouter(tags=["console"])
@@ -17,7 +18,11 @@ router = APIRouter(tags=["console"])
 @router.websocket(p.PATH)
 async def console_socket(websocket: WebSocket) -> None:
     runtime: VoiceRuntime = websocket.app.state.voice
-    await websocket.accept()
-    outcome = await ConsoleCall(runtime, websocket).run()
-    with contextlib.suppress(Exception):  # the client may already be gone
-        await websocket.close(code=outcome.code, reason=outcome.reason)
+    if runtime.drain.draining:  # SIGTERM: the client reconnects to another media process
+        await websocket.close(code=TRY_AGAIN_LATER, reason="draining")
+        return
+    with runtime.drain.socket():
+        await websocket.accept()
+        outcome = await ConsoleCall(runtime, websocket).run()
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await websocket.close(code=outcome.code, reason=outcome.reason)

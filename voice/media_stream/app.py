@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from api.temporal import TemporalGateway
 from models.db import create_engine, session_factory
@@ -39,7 +39,11 @@ def create_media_app(settings: Settings) -> FastAPI:
     app.include_router(console.router)  # the console page's audio (the page itself is served by the API)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str | int]:
-        return {"status": "ok", "streams": len(app.state.voice.streams)}
+    async def healthz(response: Response) -> dict[str, str | int]:
+        runtime = app.state.voice
+        if runtime.drain.draining:  # a load balancer sends new streams elsewhere
+            response.status_code = 503
+        status = "draining" if runtime.drain.draining else "ok"
+        return {"status": status, "streams": len(runtime.streams), "sockets": runtime.drain.sockets}
 
     return app

@@ -101,6 +101,8 @@ class MediaStreamCall:
             if self._output is not None:
                 self._output.marked(message.mark.name)
         elif isinstance(message, protocol.Stop):
+            if self.ended_by == c.STREAM_HANDED_OVER:
+                return False  # the carrier moved the call to a new stream: it goes on there
             self._ended, self.ended_by = True, "caller"
             await self._call.hangup_received(c.HangupEvent(by="caller"))
             return False
@@ -195,6 +197,15 @@ class MediaStreamCall:
             self._recording.pause()
             return None
         return self._recording.resume()
+
+    def hand_over(self) -> bool:
+        """This process drains: the call's workflow redirects the carrier's leg to a stream on another process.
+        The agent here keeps talking until the carrier closes this stream; its stop is no hang-up."""
+        if self.ended.is_set() or self._call is None:
+            return False
+        self._ended, self.ended_by = True, c.STREAM_HANDED_OVER
+        self.ended.set()
+        return True
 
     async def hang_up(self) -> None:
         """Our side ends the stream (the call ended elsewhere, or moved to another process)."""

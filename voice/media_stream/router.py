@@ -12,6 +12,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from models.call_contract import MEDIA_STREAM_PATH
 from voice.media_stream import protocol
 from voice.media_stream.call import MediaStreamCall, StreamRejected
+from voice.media_stream.drain import TRY_AGAIN_LATER
 from voice.media_stream.frames import FrameLimits, FrameRejected, silent_too_long, text_of
 from voice.runtime import VoiceRuntime
 
@@ -57,6 +58,15 @@ async def _messages(websocket: WebSocket, call: MediaStreamCall, limits: FrameLi
 @router.websocket(MEDIA_STREAM_PATH)
 async def twilio_media_stream(websocket: WebSocket) -> None:
     runtime: VoiceRuntime = websocket.app.state.voice
+    if runtime.drain.draining:  # SIGTERM: the carrier opens the stream on another media process
+        log.info("media stream refused: this media server is draining")
+        await websocket.close(code=TRY_AGAIN_LATER, reason="draining")
+        return
+    with runtime.drain.socket():
+        await _serve(websocket, runtime)
+
+
+async def _serve(websocket: WebSocket, runtime: VoiceRuntime) -> None:
     settings = runtime.settings
     limits = FrameLimits(settings.media_stream_max_message, settings.media_stream_start_timeout)
     await websocket.accept()

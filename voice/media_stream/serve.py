@@ -1,0 +1,65 @@
+"""Runs ``telephony media`` under uvicorn with a graceful drain on ``SIGTERM`` (see ``voice.media_stream.drain``).
+
+uvicorn's own ``SIGTERM`` handling closes every open WebSocket with 1012 at once: every call on the process
+would lose its agent (and a stream closed without ``stop`` hangs its call up). Here the first ``SIGTERM`` drains
+instead, and the server shuts down once the drain is over; ``SIGINT`` (or a second ``SIGTERM``) still stops at
+once, as before."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from models.settings import Settings
+from voice.runtime import VoiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._drain_seconds = drain_seconds
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)  # type: ignore[arg-type]
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM or self._draining is not None or self._loop is None or not self.started:
+            super().handle_exit(sig, frame)  # SIGINT, a second SIGTERM, or before start-up: stop now
+            return
+        self._loop.call_soon_threadsafe(self._begin_drain)
+
+    def _begin_drain(self) -> None:
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        runtime: VoiceRuntime = self._app.state.voice
+        try:
+            await runtime.drain.run(self._drain_seconds, runtime.streams.live)
+        except Exception:
+            log.exception("media drain failed")
+        finally:
+            self.should_exit = True
+
+
+def run_media_server(app: FastAPI, settings: Settings) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.media_host,
+        port=settings.media_port,
+        log_level="info",
+        log_config=None,  # uvicorn logs through our structured handler
+        access_log=False,
+    )
+    DrainingServer(config, app, settings.media_drain_seconds).run()
