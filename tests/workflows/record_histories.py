@@ -45,10 +45,12 @@ from models.calls import (
     StartCall,
     TransferRequest,
 )
+from models.consent import ConsentOutcome, ConsentReport, RecordingConsent
 from models.db import create_engine, migrate, session_factory
-from models.enums import CallDirection, CallState, EndReason, MediaMode
+from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy
+from models.recordings import RecordingUpdate
 from models.settings import Settings
-from models.tables import new_id
+from models.tables import PhoneNumber, Space, new_id
 from tests.conftest import SECRET_KEY, unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.temporal import start_dev_server
@@ -191,6 +193,36 @@ async def rejected_disabled_number(calls: CallHarness, name: str) -> Handle:
     return handle
 
 
+async def consent_recording_hold(calls: CallHarness, name: str) -> Handle:
+    """A space that requires consent, a recorded number: the agent's consent report starts the egress; a hold
+    pauses the recording (the caller muted in the room) and resume resumes it; staff hang up; the egress result
+    arrives as its webhook would and is registered."""
+    line = await calls.new_line()
+    async with calls.sessions() as db:
+        space, number = await db.get(Space, line.space_id), await db.get(PhoneNumber, line.number_id)
+        assert space is not None and number is not None
+        space.recording_consent, number.recording_policy = RecordingConsent.REQUIRE, RecordingPolicy.ALWAYS
+        await db.commit()
+    handle = await answer(calls, inbound(line, name))
+    recorded = await handle.execute_update(
+        CallWorkflow.report_recording_consent, ConsentReport(ConsentOutcome.GIVEN, "dtmf")
+    )
+    assert recorded.record, recorded
+    await handle.execute_update(CallWorkflow.hold, HoldRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.resume, ResumeRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
+    stopped = await until(handle, lambda v: any(e.event == "recording_stopped" for e in v.timeline))
+    [egress_id] = [e.detail for e in stopped.timeline if e.event == "recording_started"]
+    assert egress_id is not None
+    location = f"s3://bucket/spaces/{line.space_id}/recordings/{stopped.call_id}.ogg"
+    await handle.signal(CallWorkflow.recording_update, RecordingUpdate(egress_id, "complete", location))
+    view = await handle.result()
+    assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED), view
+    events = [e.event for e in view.timeline]
+    assert "recording_consent" in events and "recording_paused" in events and "recording_registered" in events
+    return handle
+
+
 Scenario = Callable[[CallHarness, str], Awaitable[Handle]]
 SCENARIOS: dict[str, Scenario] = {
     "inbound_hold_dtmf_hangup": inbound_hold_dtmf_hangup,
@@ -198,6 +230,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ringing_timeout": ringing_timeout,
     "outbound_answered": outbound_answered,
     "rejected_disabled_number": rejected_disabled_number,
+    "consent_recording_hold": consent_recording_hold,
 }
 
 
