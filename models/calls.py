@@ -44,6 +44,7 @@ UPDATE_TRANSFER = "transfer"
 UPDATE_SEND_DTMF = "send_dtmf"
 UPDATE_HANGUP = "hangup"
 UPDATE_REPORT_ANSWERED_BY = "report_answered_by"  # answering-machine detection (carrier callback or our audio)
+UPDATE_VOICEMAIL_LEFT = "voicemail_left"  # LEAVE_MESSAGE: the message was said to the machine; the call ends
 # Query
 QUERY_GET_STATE = "get_state"
 
@@ -112,6 +113,15 @@ class AnsweredByReport:
 
 
 @dataclass
+class VoicemailLeft:
+    """The voice runtime said the call's AMD message to a machine (after its beep, or after its greeting fell
+    silent); the call ends with it (timeline ``voicemail_left``, ``CallStateView.voicemail_left``)."""
+
+    message_ms: int  # how long the message played
+    after_beep: bool  # False: no beep was heard, the message started once the greeting fell silent
+
+
+@dataclass
 class TimelineEntry:
     at: datetime
     event: str  # e.g. "ringing", "connected", "hold", "transfer_failed", "dtmf_received"
@@ -164,6 +174,7 @@ class CallStateView:
     answered_by: AnsweredBy | None = None
     amd_decision_ms: int | None = None
     campaign_id: str | None = None
+    voicemail_left: bool = False  # LEAVE_MESSAGE: the message was said to the machine
 
 
 # ------------------------------------------------------------------------------- signals
@@ -464,6 +475,7 @@ class MediaAttached:
     conversation_id: str | None
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
     record: bool = False  # record caller and agent as the two channels of one stereo file
+    amd: AmdOptions | None = None  # outbound: detect a machine on the audio before the agent greets
 
 
 @dataclass

@@ -181,6 +181,7 @@ class CallLedger:
     seen_events: set[str] = field(default_factory=set)
     turns: list[TurnMetrics] = field(default_factory=list)
     answered_by: AnsweredByReport | None = None
+    voicemail_left: bool = False
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -239,6 +240,7 @@ class CallLedger:
             answered_by=self.answered_by.answered_by if self.answered_by else None,
             amd_decision_ms=self.answered_by.decision_ms if self.answered_by else None,
             campaign_id=s.campaign_id,
+            voicemail_left=self.voicemail_left,
         )
 
     def route_input(self) -> RouteCallInput:
