@@ -29,8 +29,8 @@ from api.routes import (
 from api.temporal import TemporalGateway
 from api.webhooks import livekit as livekit_webhooks
 from api.webhooks import twilio as twilio_webhooks
-from api.webhooks import twilio_sms as twilio_sms_webhooks
 from api.webhooks import twilio_amd as twilio_amd_webhooks
+from api.webhooks import twilio_sms as twilio_sms_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings

@@ -353,7 +353,14 @@ class CallWorkflow:
             k.join(identity, c.ParticipantKind.CALLER, workflow.now())
             self.transition(S.CONNECTED, "connected")
         return c.MediaAttached(
-            k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed, record, k.start.amd
+            k.start.call_id,
+            k.start.workflow_id,
+            k.space_id,
+            k.agent_id,
+            k.conversation_id,
+            resumed,
+            record,
+            amd=k.start.amd,
         )
 
     @attach_media.validator

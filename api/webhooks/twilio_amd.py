@@ -9,8 +9,8 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from api.errors import error_responses
 from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.errors import error_responses
 from api.webhooks.twilio import SignatureHeader
 from api.webhooks.twilio_auth import verified_twilio_request
 from api.webhooks.twilio_form import amd_form

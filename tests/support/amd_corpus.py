@@ -109,7 +109,8 @@ def voicemail_case(
 def amd_cases() -> list[AmdCase]:
     """The whole set: six people, six voicemail greetings with beeps (blocking: synthesises ~1 min of speech)."""
     humans = [human_case(i, text) for i, text in enumerate(HUMAN_GREETINGS)]
-    machines = [voicemail_case(i, text, hz) for i, (text, hz) in enumerate(zip(VOICEMAIL_GREETINGS, BEEPS_HZ))]
+    pairs = enumerate(zip(VOICEMAIL_GREETINGS, BEEPS_HZ, strict=True))
+    machines = [voicemail_case(i, text, hz) for i, (text, hz) in pairs]
     return humans + machines
 
 

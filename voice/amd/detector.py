@@ -20,7 +20,7 @@ for a greeting without one, ``greeting_end_silence_ms`` of silence after its las
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,7 @@ class AmdParams:
     max_decision_ms: int = 6000
     greeting_end_silence_ms: int = 2000
     max_message_wait_ms: int = 30000
-    tone: ToneParams = ToneParams()
+    tone: ToneParams = field(default_factory=ToneParams)
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,16 @@ class AnsweringMachineDetector:
         self.decision: AmdDecision | None = None
         self.cue: MessageCue | None = None
         self.beep: Beep | None = None
+        self._cue_wanted = False
 
     @property
     def heard_ms(self) -> int:
         return round(self._t)
+
+    def expect_message(self) -> None:
+        """Look for where a message can start even without our own machine decision (the carrier's AMD said
+        machine first)."""
+        self._cue_wanted = True
 
     def push(self, pcm: npt.NDArray[np.int16] | bytes) -> None:
         """Mono int16 PCM at ``sample_rate`` (any chunk size)."""
@@ -105,7 +111,8 @@ class AnsweringMachineDetector:
             self._last_speech_end = end
         if self.decision is None:
             self._decide(end)
-        if self.decision is not None and self.decision.answered_by is AnsweredBy.MACHINE:
+        machine = self.decision is not None and self.decision.answered_by is AnsweredBy.MACHINE
+        if machine or self._cue_wanted:
             self._cue(end)
 
     def _decide(self, now: float) -> None:
@@ -131,7 +138,7 @@ class AnsweringMachineDetector:
             self.cue = MessageCue(self.beep.end_ms, self.beep)
         elif self._beeps.in_beep:
             return  # the beep is still sounding
-        elif self._last_speech_end is not None and now - self._last_speech_end >= p.greeting_end_silence_ms:
-            self.cue = MessageCue(round(now), None)
-        elif now >= p.max_message_wait_ms:
-            self.cue = MessageCue(round(now), None)
+        else:
+            fell_silent = self._last_speech_end is not None and now - self._last_speech_end >= p.greeting_end_silence_ms
+            if fell_silent or now >= p.max_message_wait_ms:
+                self.cue = MessageCue(round(now), None)

@@ -100,7 +100,9 @@ def events(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [e for e in body["timeline"] if e["event"] == name]
 
 
-async def test_calls_with_amd_ask_the_carrier_for_async_detection(stack: Platform, twilio_standin: TwilioStandIn) -> None:
+async def test_calls_with_amd_ask_the_carrier_for_async_detection(
+    stack: Platform, twilio_standin: TwilioStandIn
+) -> None:
     ours = await line(stack, twilio_standin)
     with_amd = await place(stack, twilio_standin, {"on_machine": "hangup"}, ours)
     [create] = [r for r in twilio_standin.requests_for("create_call") if r.form["To"] == with_amd.record.to]
@@ -202,10 +204,9 @@ async def test_an_inbound_call_cannot_be_given_a_verdict(stack: Platform, twilio
     e164 = await twilio_number(
         stack.client, space, media_mode="stream", account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN
     )
-    twilio_standin.add_incoming(
-        TEST_ACCOUNT_SID, e164, VoiceUrl=f"{PUBLIC}/webhooks/twilio/voice", StatusCallback=f"{PUBLIC}/webhooks/twilio/status"
-    )
+    webhooks = {"VoiceUrl": f"{PUBLIC}/webhooks/twilio/voice", "StatusCallback": f"{PUBLIC}/webhooks/twilio/status"}
+    twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164, **webhooks)
     record, _ = await twilio_standin.incoming_call(e164, "+14155550177")
-    params = {"AccountSid": TEST_ACCOUNT_SID, "CallSid": record.sid, "AnsweredBy": "human", "MachineDetectionDuration": "1"}
+    params = {"AccountSid": TEST_ACCOUNT_SID, "CallSid": record.sid, "AnsweredBy": "human"}
     refused = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/amd", params, TEST_AUTH_TOKEN)
     assert refused.status_code == 409 and "outbound" in refused.json()["detail"]
