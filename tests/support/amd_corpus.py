@@ -86,31 +86,50 @@ def _join(*parts: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
     return np.concatenate(parts).astype(np.int16)
 
 
-def human_case(index: int, text: str, *, answer_ms: int = 400, after_ms: int = 4000) -> AmdCase:
-    spoken = speech(text)
-    lead = line_noise(answer_ms, seed=index)
-    pcm = _join(lead, spoken, line_noise(after_ms, seed=100 + index))
+def human_case(
+    index: int, text: str, *, answer_ms: int = 400, after_ms: int = 4000, speed: float = 1.0, noise: float = 30.0
+) -> AmdCase:
+    spoken = speech(text, speed)
+    lead = line_noise(answer_ms, seed=index, level=noise)
+    pcm = _join(lead, _noisy(spoken, noise, 50 + index), line_noise(after_ms, seed=100 + index, level=noise))
     end = answer_ms + len(spoken) * 1000 // RATE
     return AmdCase(f"human-{index}", AnsweredBy.HUMAN, pcm, answer_ms, end, None)
 
 
 def voicemail_case(
-    index: int, text: str, beep_hz: float, *, answer_ms: int = 700, gap_ms: int = 400, after_ms: int = 3000
+    index: int,
+    text: str,
+    beep_hz: float,
+    *,
+    answer_ms: int = 700,
+    gap_ms: int = 400,
+    after_ms: int = 3000,
+    speed: float = 1.05,
+    noise: float = 30.0,
 ) -> AmdCase:
-    spoken = speech(text, speed=1.05)
-    tone = beep(beep_hz)
-    lead = line_noise(answer_ms, seed=200 + index)
-    pcm = _join(lead, spoken, line_noise(gap_ms, seed=300 + index), tone, line_noise(after_ms, seed=400 + index))
+    spoken = _noisy(speech(text, speed), noise, 150 + index)
+    tone = _noisy(beep(beep_hz), noise, 250 + index)
+    lead = line_noise(answer_ms, seed=200 + index, level=noise)
+    gap, after = line_noise(gap_ms, seed=300 + index, level=noise), line_noise(after_ms, seed=400 + index, level=noise)
+    pcm = _join(lead, spoken, gap, tone, after)
     end = answer_ms + len(spoken) * 1000 // RATE
     beep_end = end + gap_ms + len(tone) * 1000 // RATE
     return AmdCase(f"voicemail-{index}", AnsweredBy.MACHINE, pcm, answer_ms, end, beep_end)
 
 
-def amd_cases() -> list[AmdCase]:
-    """The whole set: six people, six voicemail greetings with beeps (blocking: synthesises ~1 min of speech)."""
-    humans = [human_case(i, text) for i, text in enumerate(HUMAN_GREETINGS)]
+def _noisy(pcm: npt.NDArray[np.int16], noise: float, seed: int) -> npt.NDArray[np.int16]:
+    """``pcm`` with the line's hiss under it (the hiss runs through speech too)."""
+    hiss = np.random.default_rng(seed).normal(0.0, noise, len(pcm))
+    return np.clip(pcm.astype(np.float64) + hiss, -32768, 32767).astype(np.int16)
+
+
+def amd_cases(*, speed: float = 1.0, noise: float = 30.0) -> list[AmdCase]:
+    """The whole set: six people, six voicemail greetings with beeps (blocking: synthesises ~1 min of speech).
+    ``speed`` scales how fast everyone talks; ``noise`` is the line's hiss (standard deviation, int16 units:
+    30 ≈ -60 dBFS, 300 ≈ -40 dBFS)."""
+    humans = [human_case(i, text, speed=speed, noise=noise) for i, text in enumerate(HUMAN_GREETINGS)]
     pairs = enumerate(zip(VOICEMAIL_GREETINGS, BEEPS_HZ, strict=True))
-    machines = [voicemail_case(i, text, hz) for i, (text, hz) in pairs]
+    machines = [voicemail_case(i, text, hz, speed=1.05 * speed, noise=noise) for i, (text, hz) in pairs]
     return humans + machines
 
 
