@@ -364,6 +364,7 @@ class DispatchAgentInput:
     workflow_id: str | None = None
     resumed: bool = False  # a new agent for a call whose agent was lost: it picks up, no greeting
     attempt: int = 0  # one dispatch per attempt, however often the activity is retried
+    amd: AmdOptions | None = None  # outbound calls: the agent listens for a machine before it greets
 
 
 @dataclass

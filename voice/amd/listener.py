@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import numpy.typing as npt
+from livekit import rtc
 from livekit.agents import AgentSession
 
 from models import calls as c
@@ -35,7 +36,12 @@ SAY_TIMEOUT = 120.0  # a message longer than this is not waited for
 
 class AmdListener:
     def __init__(
-        self, call: CallRef, options: c.AmdOptions, *, sample_rate: int = 8000, params: AmdParams | None = None
+        self,
+        call: CallRef,
+        options: c.AmdOptions,
+        *,
+        sample_rate: int = 8000,
+        params: AmdParams | None = None,
     ) -> None:
         self._call = call
         self.options = options
@@ -43,6 +49,7 @@ class AmdListener:
         self.detector = AnsweringMachineDetector(sample_rate, vad.window, vad.probability, params)
         self.listening = True  # the callee's audio is ours, not the agent's, while this holds
         self.outcome: str | None = None  # "greeted", "hung up", "voicemail left", ...
+        self.on_release: Callable[[], object] | None = None  # a transport's own input back on (LiveKit rooms)
         self._decided = asyncio.Event()
         self._cued = asyncio.Event()
 
@@ -86,6 +93,8 @@ class AmdListener:
             await self._leave_message(session, message)
             return
         self.listening = False  # the agent hears the callee from now on
+        if self.on_release is not None:
+            self.on_release()
         greet()
         self.outcome = "greeted"
 
@@ -106,3 +115,12 @@ class AmdListener:
             log.warning("could not end the call after the voicemail message", extra={"reason": exc.reason})
         self.outcome = "voicemail left"
         log.info("voicemail message left", extra={"beep": cue.beep is not None, "cue_ms": cue.at_ms})
+
+
+async def listen_to(frames: AsyncIterator[rtc.AudioFrameEvent], listener: AmdListener) -> None:
+    """Feed a room participant's audio (``rtc.AudioStream`` events, mono PCM16) to ``listener`` until it stops
+    listening (LiveKit-carried calls: the agent session's own room input is off meanwhile)."""
+    async for event in frames:
+        pcm = np.frombuffer(bytes(event.frame.data), dtype="<i2")
+        if not listener.hears(pcm):
+            return
