@@ -84,3 +84,17 @@ async def test_room_audio_of_a_person_lets_the_agent_greet(calls: CallHarness) -
     assert greeted == [True] and released == [True] and not listener.listening
     detail = next(e.detail for e in view.timeline if e.event == "answered_by")
     assert detail is not None and "audio" in detail
+
+
+async def test_a_machine_with_no_message_to_leave_is_hung_up(calls: CallHarness) -> None:
+    handle, metadata = await dialed(calls, AmdOptions(MachinePolicy.LEAVE_MESSAGE, None))
+    assert metadata.amd is not None
+    runtime = calls.voice_runtime(secret_box=None)
+    listener = AmdListener(runtime.calls.trusted(metadata.workflow_id), metadata.amd, sample_rate=RATE)
+    case = await asyncio.to_thread(voicemail_case, 1, VOICEMAIL_GREETINGS[1], 1400.0)
+    feeding = asyncio.create_task(listen_to(room_audio(at_rate(case.pcm, RATE)), listener))
+    await listener.run(AgentSession(), lambda: None)
+    feeding.cancel()
+    view = await wait_for(handle, lambda v: v.state is CallState.ENDED)
+    assert view.answered_by is AnsweredBy.MACHINE and not view.voicemail_left
+    assert [(e.event, e.detail) for e in view.timeline][-1] == ("hangup", "amd")

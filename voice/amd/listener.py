@@ -88,15 +88,24 @@ class AmdListener:
         if verdict is AnsweredBy.MACHINE and self.options.policy is MachinePolicy.HANGUP:
             self.outcome = "ended"
             return
-        message = self.options.message
-        if verdict is AnsweredBy.MACHINE and self.options.policy is MachinePolicy.LEAVE_MESSAGE and message:
-            await self._leave_message(session, message)
+        if verdict is AnsweredBy.MACHINE and self.options.policy is MachinePolicy.LEAVE_MESSAGE:
+            if self.options.message:
+                await self._leave_message(session, self.options.message)
+            else:  # nothing to say (the API requires a message; another caller of the contract may not)
+                await self._hang_up()
             return
         self.listening = False  # the agent hears the callee from now on
         if self.on_release is not None:
             self.on_release()
         greet()
         self.outcome = "greeted"
+
+    async def _hang_up(self) -> None:
+        try:
+            await self._call.hangup(c.HangupRequest(by="amd"))
+        except CallActionError as exc:
+            log.warning("could not hang up on the machine", extra={"reason": exc.reason})
+        self.outcome = "ended"
 
     async def _leave_message(self, session: AgentSession, message: str) -> None:
         self.detector.expect_message()
