@@ -132,3 +132,26 @@ async def test_a_machine_on_a_hangup_call_is_hung_up_without_a_word(
         return line.carrier.calls[record.sid].status == "completed"
 
     await eventually(carrier_hung_up)
+
+
+async def test_the_first_verdict_wins_when_the_carrier_answers_first(
+    line: Line,  # noqa: F811
+    ears: WhisperEngine,  # noqa: F811
+) -> None:
+    """The carrier's AMD said "human" before our detector finished: the workflow keeps the carrier's verdict, and
+    the voice runtime follows it (the agent greets) even though our detector hears a machine."""
+    call, record, parameters = await _dial(line, {"on_machine": "leave_message", "message": MESSAGE})
+    voicemail = await asyncio.to_thread(_voicemail)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        speaking = asyncio.create_task(phone.say(voicemail, 8000))
+        carrier = await line.carrier.send_amd_callback(record.sid, "human", 700)
+        assert carrier.status_code == 204
+        greeting = await phone.next_reply(within=60)
+        assert "thanks for calling" in await _hear(ears, greeting.pcm8k())
+        speaking.cancel()
+        view = await _state(line, call["workflow_id"])
+        await phone.stop()
+    assert view.answered_by is not None and view.answered_by.value == "human" and not view.voicemail_left
+    [verdict] = [e.detail for e in view.timeline if e.event == "answered_by"]
+    assert verdict == "human (carrier, 700 ms)"
