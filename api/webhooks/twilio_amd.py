@@ -9,7 +9,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import DirectoryDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import error_responses
 from api.webhooks.twilio import SignatureHeader
 from api.webhooks.twilio_auth import verified_twilio_request
@@ -26,14 +26,14 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 async def answered_by(
     request: Request,
     session: SessionDep,
-    box: SecretBoxDep,
+    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     signature: SignatureHeader = None,
 ) -> None:
     """Who answered one of our outbound calls, by the carrier's AMD: recorded on the call; a machine on a call
     whose policy is to hang up ends it."""
-    verified = await verified_twilio_request(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, directory, settings, signature)
     space_id = verified.account.space_id
     form = amd_form(verified.params)
     # Our callback URL names the call's workflow (covered by the signature); without it, the carrier's call id.
