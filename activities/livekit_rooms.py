@@ -95,6 +95,8 @@ class LiveKitRoomActivities:
             request.conversation_id,
             request.resumed,
             request.attempt,
+            request.amd.policy if request.amd is not None else None,
+            request.amd.message if request.amd is not None else None,
         ).encode()
         try:
             for existing in await api.agent_dispatch.list_dispatch(request.room_name):

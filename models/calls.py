@@ -46,6 +46,7 @@ UPDATE_TRANSFER = "transfer"
 UPDATE_SEND_DTMF = "send_dtmf"
 UPDATE_HANGUP = "hangup"
 UPDATE_REPORT_ANSWERED_BY = "report_answered_by"  # answering-machine detection (carrier callback or our audio)
+UPDATE_VOICEMAIL_LEFT = "voicemail_left"  # LEAVE_MESSAGE: the message was said to the machine; the call ends
 # Query
 QUERY_GET_STATE = "get_state"
 
@@ -114,6 +115,15 @@ class AnsweredByReport:
 
 
 @dataclass
+class VoicemailLeft:
+    """The voice runtime said the call's AMD message to a machine (after its beep, or after its greeting fell
+    silent); the call ends with it (timeline ``voicemail_left``, ``CallStateView.voicemail_left``)."""
+
+    message_ms: int  # how long the message played
+    after_beep: bool  # False: no beep was heard, the message started once the greeting fell silent
+
+
+@dataclass
 class TimelineEntry:
     at: datetime
     event: str  # e.g. "ringing", "connected", "hold", "transfer_failed", "dtmf_received"
@@ -168,6 +178,7 @@ class CallStateView:
     campaign_id: str | None = None
     recording_consent: ConsentView | None = None  # the space asks for consent before recording (models.consent)
     transcription: TranscriptionView | None = None  # the recording's transcription, once started
+    voicemail_left: bool = False  # LEAVE_MESSAGE: the message was said to the machine
 
 
 # ------------------------------------------------------------------------------- signals
@@ -360,6 +371,7 @@ class DispatchAgentInput:
     workflow_id: str | None = None
     resumed: bool = False  # a new agent for a call whose agent was lost: it picks up, no greeting
     attempt: int = 0  # one dispatch per attempt, however often the activity is retried
+    amd: AmdOptions | None = None  # outbound calls: the agent listens for a machine before it greets
 
 
 @dataclass
@@ -477,6 +489,7 @@ class MediaAttached:
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
     record: bool = False  # record caller and agent as the two channels of one stereo file
     consent: ConsentRequest | None = None  # record only after this (announcement played, caller consented)
+    amd: AmdOptions | None = None  # outbound: detect a machine on the audio before the agent greets
 
 
 @dataclass

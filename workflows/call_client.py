@@ -158,6 +158,10 @@ class CallRef:
         """The recording-consent outcome from the voice runtime (see ``models.consent``); the first one counts."""
         return await self._update(CallWorkflow.report_recording_consent, report)
 
+    async def voicemail_left(self, request: c.VoicemailLeft) -> c.CallStateView:
+        """The AMD message was said to the machine: the call ends (LEAVE_MESSAGE)."""
+        return await self._update(CallWorkflow.voicemail_left, request)
+
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""
         return await self._update(CallWorkflow.attach_media, request)

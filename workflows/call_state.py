@@ -187,6 +187,7 @@ class CallLedger:
     answered_by: AnsweredByReport | None = None
     consent: ConsentView | None = None  # recording consent asked of the caller (workflows/recording_consent.py)
     transcription: TranscriptionView | None = None  # the recording's transcription workflow, once started
+    voicemail_left: bool = False
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -247,6 +248,7 @@ class CallLedger:
             campaign_id=s.campaign_id,
             recording_consent=replace(self.consent) if self.consent else None,
             transcription=replace(self.transcription) if self.transcription else None,
+            voicemail_left=self.voicemail_left,
         )
 
     def route_input(self) -> RouteCallInput:

@@ -315,6 +315,28 @@ class CallWorkflow:
                 "answering-machine detection is for outbound calls", type=c.ILLEGAL_TRANSITION, non_retryable=True
             )
 
+    @workflow.update  # named after the method: c.UPDATE_VOICEMAIL_LEFT
+    async def voicemail_left(self, request: c.VoicemailLeft) -> c.CallStateView:
+        """LEAVE_MESSAGE: the voice runtime said the message to the machine; the call ends here."""
+        k = self.k
+        k.voicemail_left = True
+        detail = f"{request.message_ms} ms, {'after the beep' if request.after_beep else 'after the greeting'}"
+        self.end(EndReason.COMPLETED, "voicemail_left", detail)
+        return k.view()
+
+    @voicemail_left.validator
+    def _validate_voicemail_left(self, request: c.VoicemailLeft) -> None:
+        k, amd = self.k, self.k.start.amd
+        if k.state is S.ENDED:
+            raise ApplicationError("the call has ended", type=c.ILLEGAL_TRANSITION, non_retryable=True)
+        machine = k.answered_by is not None and k.answered_by.answered_by is AnsweredBy.MACHINE
+        if amd is None or amd.policy is not MachinePolicy.LEAVE_MESSAGE or not machine:
+            raise ApplicationError(
+                "no message is to be left on this call (it needs a machine and the leave_message policy)",
+                type=c.ILLEGAL_TRANSITION,
+                non_retryable=True,
+            )
+
     @workflow.update  # named after the method: c.UPDATE_ATTACH_MEDIA
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process carries the call's audio and agent from now on (the first one, or another
@@ -335,7 +357,15 @@ class CallWorkflow:
             k.join(identity, c.ParticipantKind.CALLER, workflow.now())
             self.transition(S.CONNECTED, "connected")
         return c.MediaAttached(
-            k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed, record, consent
+            k.start.call_id,
+            k.start.workflow_id,
+            k.space_id,
+            k.agent_id,
+            k.conversation_id,
+            resumed,
+            record,
+            consent,
+            amd=k.start.amd,
         )
 
     @attach_media.validator

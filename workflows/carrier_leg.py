@@ -43,6 +43,7 @@ async def place(start: c.StartCall, route: c.CallRoute) -> CarrierCallPlaced | s
         to_number=start.to_number,
         from_number=start.from_number,
         ringing_timeout_seconds=route.ringing_timeout_seconds,
+        amd=start.amd is not None,
     )
     try:
         return await workflow.execute_activity_method(

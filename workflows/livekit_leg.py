@@ -102,6 +102,7 @@ class LiveKitLeg(CallLeg):
             workflow.info().workflow_id,
             resumed=resumed,
             attempt=self._dispatches,
+            amd=k.start.amd,
         )
         self._dispatches += 1
         try:

@@ -97,6 +97,7 @@ async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDe
         from_number=body.from_number,
         to_number=body.to_number,
         agent_id=agent_id,
+        amd=c.AmdOptions(body.amd.on_machine, body.amd.message) if body.amd is not None else None,
     )
     calls = await temporal.calls()
     await calls.start(start)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from models.calls import (
     ActiveEvent,
+    AmdOptions,
+    AnsweredByReport,
     CallStateView,
     ConnectedEvent,
     DtmfEvent,
@@ -44,10 +47,11 @@ from models.calls import (
     ResumeRequest,
     StartCall,
     TransferRequest,
+    VoicemailLeft,
 )
 from models.consent import ConsentOutcome, ConsentReport, RecordingConsent
 from models.db import create_engine, migrate, session_factory
-from models.enums import CallDirection, CallState, EndReason, MediaMode, RecordingPolicy
+from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode, RecordingPolicy
 from models.recordings import RecordingUpdate
 from models.settings import Settings
 from models.tables import PhoneNumber, Space, new_id
@@ -184,6 +188,22 @@ async def outbound_answered(calls: CallHarness, name: str) -> Handle:
     return handle
 
 
+async def outbound_voicemail_left(calls: CallHarness, name: str) -> Handle:
+    """Outbound call with AMD (leave a message): answered, the audio detector reports a machine, the message is
+    left and the call ends (``report_answered_by``, then ``voicemail_left``)."""
+    line = await calls.with_trunk(await calls.new_line())
+    start = replace(outbound(line, name), amd=AmdOptions(MachinePolicy.LEAVE_MESSAGE, "Please call us back."))
+    handle = await calls.start(start)
+    await until(handle, dispatched)
+    await handle.execute_update(CallWorkflow.report_answered_by, AnsweredByReport(AnsweredBy.MACHINE, 2900, "audio"))
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
+    await until(handle, lambda v: v.state is S.ACTIVE)
+    await handle.execute_update(CallWorkflow.voicemail_left, VoicemailLeft(message_ms=2400, after_beep=True))
+    view = await handle.result()
+    assert view.voicemail_left and view.answered_by is AnsweredBy.MACHINE, view
+    return handle
+
+
 async def rejected_disabled_number(calls: CallHarness, name: str) -> Handle:
     """A call to a disabled number: routed, rejected, recorded as ENDED/rejected."""
     line = await calls.new_line(enabled=False)
@@ -231,6 +251,7 @@ SCENARIOS: dict[str, Scenario] = {
     "outbound_answered": outbound_answered,
     "rejected_disabled_number": rejected_disabled_number,
     "consent_recording_hold": consent_recording_hold,
+    "outbound_voicemail_left": outbound_voicemail_left,
 }
 
 

@@ -23,13 +23,15 @@ from models.call_contract import (
     stream_token_valid,
 )
 from models.twilio_signature import signing_account
-from voice.agent import PreparedCall
+from voice.agent import PreparedCall, default_greeting
+from voice.amd.listener import AmdListener
 from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
 from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
+from voice.speech.audio import ulaw8k_to_pcm16
 from voice.turns import TurnTimer
 from workflows.call_client import CallActionError, CallRef
 
@@ -69,6 +71,8 @@ class MediaStreamCall:
         self._answered: AnsweredCall | None = None
         self._turns: TurnTimer | None = None
         self._ended = False
+        self._amd: AmdListener | None = None  # outbound calls with AMD: the callee's first seconds go here
+        self._amd_task: asyncio.Task[None] | None = None
 
     async def handle(
         self,
@@ -89,7 +93,8 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence to the agent
+                if self._amd is None or not self._amd.hears(ulaw8k_to_pcm16(audio)):
+                    self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
@@ -142,8 +147,13 @@ class MediaStreamCall:
             start.stream_sid, self._send, tap=self._record_agent, on_clear=self._agent_cut_off
         )
 
+        if attached.amd is not None and not attached.resumed:
+            self._amd = AmdListener(call, attached.amd)
+
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
             self._turns = TurnTimer(session, output, prepared.control)
+            if self._amd is not None:
+                prepared.agent.greet = False  # the agent greets once AMD has heard a person
 
         self._answered = await answer_call(
             self._runtime,
@@ -157,6 +167,9 @@ class MediaStreamCall:
             consent=self._consent,
         )
         log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
+        if self._amd is not None:
+            session, greeting = self._answered.session, default_greeting(self._answered.prepared.config)
+            self._amd_task = asyncio.create_task(self._amd.run(session, lambda: session.say(greeting)))
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
@@ -217,6 +230,8 @@ class MediaStreamCall:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
         self._input.close()
+        if self._amd_task is not None:
+            self._amd_task.cancel()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))
         if self._answered is not None:
