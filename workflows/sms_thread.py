@@ -46,10 +46,12 @@ CARRIER_TIMEOUT = timedelta(seconds=12)
 AGENT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
 AGENT_TIMEOUT = timedelta(seconds=60)
 UNSUBSCRIBED = 21610  # Twilio's "Attempt to send to unsubscribed recipient"
-# The pacer answers at once when a worker runs it. Asking is bounded (a worker shutting down must not wait on an
-# update only a worker can answer); a thread that got no slot asks again after SLOT_ASK_AGAIN (a durable timer).
-SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=2)
-SLOT_TIMEOUT = timedelta(seconds=6)
+# Asking the pacer is a (remote) activity, not a local one: a local activity holds its workflow task while it
+# waits, and with enough threads asking at once every workflow task slot of the worker would be held waiting for
+# an update only a free slot can answer (seen in bench/sms.py at 200 threads). Asking is bounded; a thread that got
+# no slot asks again after SLOT_ASK_AGAIN (a durable timer).
+SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=3)
+SLOT_TIMEOUT = timedelta(seconds=10)
 SLOT_ASK_AGAIN = timedelta(seconds=5)
 # Runs before this patch paced sends with a token bucket per thread; from it on, per number (SmsPacerWorkflow).
 PER_NUMBER_PACING = "sms-per-number-pacing"
@@ -155,7 +157,7 @@ class SmsThreadWorkflow:
             ask = p.ReserveSlotInput(self.k.start.space_id, self.k.start.our_number, self.k.pending[0].message_id,
                                      self.route.messages_per_second, self.route.burst)  # fmt: skip
             try:
-                self.slot = await workflow.execute_local_activity_method(
+                self.slot = await workflow.execute_activity_method(
                     SmsPacingActivities.reserve_send_slot, ask, start_to_close_timeout=SLOT_TIMEOUT,
                     retry_policy=SLOT_RETRY,
                 )  # fmt: skip
