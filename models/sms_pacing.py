@@ -29,7 +29,8 @@ SMS_PACER_ID_CONFLICT_POLICY = WorkflowIDConflictPolicy.USE_EXISTING
 UPDATE_RESERVE_SLOT = "reserve_slot"
 QUERY_PACER_STATE = "get_state"
 
-MAX_GRANTS_PER_RUN = 500  # continue-as-new bound (each grant is one update in the history)
+MAX_GRANTS_PER_RUN = 2000  # continue-as-new bound (slots granted; a batch of them is one update in the history)
+MAX_TICKETS_PER_REQUEST = 100
 PACER_IDLE = timedelta(minutes=10)  # a pacer with a full bucket and no request for this long completes
 MIN_SLOT_VALIDITY = timedelta(milliseconds=200)
 
@@ -78,9 +79,18 @@ class StartSmsPacer:
 
 @dataclass
 class SlotRequest:
-    ticket: str  # the update id: a retried request is one slot
+    """Slots for one or more sends, granted in the order of ``tickets`` (a worker asks for the sends waiting on it
+    together: one update in flight per pacer and worker, far below Temporal's limit of updates in flight)."""
+
+    request_id: str  # the update id: a retried request is the same slots
+    tickets: list[str]
     messages_per_second: float
     burst: int
+
+
+@dataclass
+class SlotGrants:
+    grants: list[SlotGrant]
 
 
 @dataclass

@@ -48,9 +48,12 @@ class SmsPacerWorkflow:
         )
 
     @workflow.update(name=p.UPDATE_RESERVE_SLOT)
-    def reserve_slot(self, request: p.SlotRequest) -> p.SlotGrant:
-        at, valid_until, waiting = self.ledger.reserve(workflow.now(), request.messages_per_second, request.burst)
-        return p.SlotGrant(request.ticket, at, valid_until, waiting)
+    def reserve_slot(self, request: p.SlotRequest) -> p.SlotGrants:
+        now, grants = workflow.now(), []
+        for ticket in request.tickets:
+            at, valid_until, waiting = self.ledger.reserve(now, request.messages_per_second, request.burst)
+            grants.append(p.SlotGrant(ticket, at, valid_until, waiting))
+        return p.SlotGrants(grants)
 
     @reserve_slot.validator
     def _validate_reserve(self, request: p.SlotRequest) -> None:
@@ -58,6 +61,8 @@ class SmsPacerWorkflow:
             raise ValueError("messages_per_second must be positive")
         if request.burst < 1:
             raise ValueError("burst must be at least 1")
+        if not 1 <= len(request.tickets) <= p.MAX_TICKETS_PER_REQUEST:
+            raise ValueError(f"between 1 and {p.MAX_TICKETS_PER_REQUEST} tickets per request")
 
     @workflow.query(name=p.QUERY_PACER_STATE)
     def get_state(self) -> p.PacerView:

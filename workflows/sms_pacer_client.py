@@ -22,9 +22,10 @@ class SmsPacerClient:
 
     async def reserve(
         self, key: p.PacerKey, request: p.SlotRequest, rpc_timeout: timedelta = timedelta(seconds=5)
-    ) -> p.SlotGrant:
-        """A send slot from the number's pacer, starting the pacer if none runs (update-with-start). The ticket
-        is the update id: the same ticket again (in the same run) is the same slot."""
+    ) -> p.SlotGrants:
+        """Send slots from the number's pacer, one per ticket in their order, starting the pacer if none runs
+        (update-with-start). The request id is the update id: the same request again (in the same run) is the
+        same slots."""
         start = WithStartWorkflowOperation(
             SmsPacerWorkflow.run,
             p.StartSmsPacer(key.space_id, self._max_grants_per_run),
@@ -34,14 +35,14 @@ class SmsPacerClient:
             id_reuse_policy=p.SMS_PACER_ID_REUSE_POLICY,
             search_attributes=TypedSearchAttributes([SearchAttributePair(SA_SPACE_ID, key.space_id)]),
         )
-        grant: p.SlotGrant = await self._client.execute_update_with_start_workflow(
+        grants: p.SlotGrants = await self._client.execute_update_with_start_workflow(
             SmsPacerWorkflow.reserve_slot,
             request,
             start_workflow_operation=start,
-            id=request.ticket,
+            id=request.request_id,
             rpc_timeout=rpc_timeout,
         )
-        return grant
+        return grants
 
     async def state(self, key: p.PacerKey, rpc_timeout: timedelta = timedelta(seconds=5)) -> p.PacerView | None:
         """The pacer's state from its latest run; None if the number never sent."""
