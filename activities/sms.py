@@ -6,8 +6,9 @@ at most one carrier message (see ``send_to_carrier``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -271,6 +272,8 @@ class SmsActivities:
             if in_doubt and (found := await self._sent_earlier(session, client, request, since)) is not None:
                 log.info("sms send reconciled with the carrier", extra={"message_id": request.message_id})
                 return await self._accepted(session, row, found)
+            if not await self._in_slot(request):
+                return m.CarrierAccepted(None, m.DeliveryStatus.QUEUED, slot_passed=True)
             row.delivery_status = m.DeliveryStatus.SENDING.value
             await session.commit()
             try:
@@ -287,6 +290,17 @@ class SmsActivities:
             except httpx.HTTPError:
                 raise  # the answer is lost, not the request: the next attempt reconciles
             return await self._accepted(session, row, created)
+
+    @staticmethod
+    async def _in_slot(request: m.SendCarrierInput) -> bool:
+        """Post inside the pacer's slot only: wait for its opening if early; False if past its validity (a thread
+        whose worker was down, or busy, asks for a new slot rather than posting with the ones that opened since)."""
+        if request.slot_at is None or request.slot_valid_until is None:
+            return True
+        early = (request.slot_at - datetime.now(UTC)).total_seconds()
+        if early > 0:
+            await asyncio.sleep(early)
+        return datetime.now(UTC) <= request.slot_valid_until
 
     def _params(self, request: m.SendCarrierInput) -> list[tuple[str, str]]:
         callback = urlencode({m.STATUS_QUERY_THREAD: request.workflow_id, m.STATUS_QUERY_MESSAGE: request.message_id})

@@ -19,7 +19,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from bench._support import exit_now
 from models.settings import Settings
-from workers.worker import WORKFLOWS, activity_clients
+from workers.worker import WORKFLOWS, activity_clients, client_activities
 from workflows.sandbox import workflow_runner
 
 
@@ -32,7 +32,7 @@ async def run(max_cached: int, unsandboxed: bool) -> None:
             client,
             task_queue=settings.task_queue,
             workflows=WORKFLOWS,
-            activities=clients.activities(),
+            activities=[*clients.activities(), *client_activities(client, settings)],
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
             max_cached_workflows=max_cached,
             workflow_runner=runner,

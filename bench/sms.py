@@ -3,7 +3,8 @@ handed to the carrier (the Twilio stand-in's Messages API), on one ``telephony w
 
     .venv/bin/python -m bench.sms [--threads 200] [--rate 20] [--seconds 20] [--ramp 4,8,12,16] [--step 10]
 
-Open loop: messages leave on a fixed schedule across ``--threads`` parties, whatever the latency. Latency = webhook
+Open loop: messages leave on a fixed schedule across ``--threads`` parties of one number, whatever the latency;
+every reply takes a send slot from the number's pacer (``--number-rate``, ``--number-burst``). Latency = webhook
 sent -> the reply created at the carrier. Figures: the threads' first messages (workflow starts); rising rates on
 open threads until p99 passes 1 s (the highest rate under it is what one worker sustains); p50/p99 at ``--rate``,
 and the same rate with the webhook skipped (the bench hands the message to the thread with the typed client: the
@@ -92,9 +93,9 @@ class Clock:
         return sum(len(q) for q in self.sent.values())
 
 
-async def setup(bench: Stack, standin: TwilioStandIn) -> tuple[str, str, str]:
-    """A space with the stand-in's account, an agent with a knowledge base and an SMS number: (space, number id,
-    number)."""
+async def setup(bench: Stack, standin: TwilioStandIn, rate: float, burst: int) -> tuple[str, str, str]:
+    """A space with the stand-in's account, an agent with a knowledge base and an SMS number paced at ``rate``
+    messages a second (``burst`` at once): (space, number id, number)."""
     admin = {"Authorization": f"Bearer {bench.admin_key}"}
     async with httpx.AsyncClient(base_url=bench.api_url, timeout=30) as http:
 
@@ -105,7 +106,8 @@ async def setup(bench: Stack, standin: TwilioStandIn) -> tuple[str, str, str]:
             created: dict[str, Any] = response.json()
             return created
 
-        space = (await post("/v1/spaces", {"name": "bench sms"}))["id"]
+        sms = {"messages_per_second": rate, "burst": burst}
+        space = (await post("/v1/spaces", {"name": "bench sms", "call_settings": {"sms": sms}}))["id"]
         base = f"/v1/spaces/{space}"
         account = await post(
             f"{base}/carrier-accounts", {"name": "twilio", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
@@ -183,7 +185,7 @@ async def main(args: argparse.Namespace) -> None:
         async with stack("sms", twilio_api_base_url=standin.url) as bench:
             api = await bench.start_api()
             worker = bench.start_worker()
-            space, number_id, e164 = await setup(bench, standin)
+            space, number_id, e164 = await setup(bench, standin, args.number_rate, args.number_burst)
             await polling(bench)
             sms = SmsClient(bench.client, bench.settings.task_queue)
             parties = [f"+1415600{n:04d}" for n in range(args.threads)]
@@ -219,7 +221,10 @@ async def main(args: argparse.Namespace) -> None:
             errors, lat = await run_at(via_client, clock, parties, args.rate, args.seconds)
             rows.append(row("baseline: typed client", args.rate, errors, lat, cpu))
             print()
-            print(f"SMS inbound -> agent reply at the carrier: {args.threads} threads, one worker, open loop")
+            print(
+                f"SMS inbound -> agent reply at the carrier: {args.threads} threads of one number (paced at "
+                f"{args.number_rate:g}/s, burst {args.number_burst}), one worker, open loop"
+            )
             cpu_columns = ["CPU ms/msg worker", "api", "temporal"]
             print(table(["path", "msg/s", "replies", "errors", "p50 ms", "p99 ms", *cpu_columns], rows))
             print(f"highest rate with p99 <= {P99_LIMIT_MS:.0f} ms on one worker: {sustained:g} messages/s")
@@ -233,6 +238,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the measured phases at --rate")
     parser.add_argument("--ramp", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0, 12.0, 16.0])
     parser.add_argument("--step", type=float, default=10.0, help="seconds per ramp step")
+    # Every reply leaves from the one number, so its pace (a short code's 100/s here) bounds the replies a second.
+    parser.add_argument("--number-rate", type=float, default=100.0, help="the number's messages_per_second")
+    parser.add_argument("--number-burst", type=int, default=20, help="the number's burst")
     return parser.parse_args()
 
 

@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, Work
 
 from models.calls import SA_PHONE_NUMBER, SA_SPACE_ID
 from models.enums import MessageRole
+from models.sms_pacing import SlotGrant
 
 SMS_THREAD_WORKFLOW = "SmsThreadWorkflow"
 SMS_THREAD_PREFIX = "sms-"
@@ -211,6 +212,7 @@ class ThreadCarry:
     runs: int
     recent: list[ThreadMessage] = field(default_factory=list)
     failures: list[ThreadMessage] = field(default_factory=list)
+    slot: SlotGrant | None = None  # the send slot held from the number's pacer for the head of the queue
 
 
 @dataclass
@@ -376,12 +378,15 @@ class SendCarrierInput:
     to_number: str
     body: str
     media_urls: list[str] = field(default_factory=list)
+    slot_at: datetime | None = None  # the pacer's slot: never post before it,
+    slot_valid_until: datetime | None = None  # nor after it (SLOT_EXPIRED: the thread asks for a new one)
 
 
 @dataclass
 class CarrierAccepted:
-    carrier_message_sid: str
+    carrier_message_sid: str | None  # None only when the slot had passed (nothing was posted)
     status: DeliveryStatus
+    slot_passed: bool = False  # came after its pacer slot's validity: nothing posted, ask for a new slot
 
 
 @dataclass

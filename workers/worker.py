@@ -26,6 +26,7 @@ from activities.recordings import RecordingActivities
 from activities.retention import RetentionActivities
 from activities.sms import SmsActivities
 from activities.sms_agent import SmsAgentActivities
+from activities.sms_pacing import SmsPacingActivities
 from activities.transcription import TranscriptionActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
@@ -38,6 +39,8 @@ from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrun
 from workflows.retention import RetentionWorkflow
 from workflows.retention_schedule import ensure_retention_schedule
 from workflows.sandbox import workflow_runner
+from workflows.sms_pacer import SmsPacerWorkflow
+from workflows.sms_pacer_client import SmsPacerClient
 from workflows.sms_thread import SmsThreadWorkflow
 from workflows.transcription import TranscriptionWorkflow
 
@@ -52,7 +55,13 @@ WORKFLOWS = [
     SmsThreadWorkflow,
     TranscriptionWorkflow,
     RetentionWorkflow,
+    SmsPacerWorkflow,
 ]
+
+
+def client_activities(client: Client, settings: Settings) -> list[Callable[..., Any]]:
+    """Activities that talk to Temporal itself (a workflow cannot send another one an update)."""
+    return [SmsPacingActivities(SmsPacerClient(client, settings.task_queue)).reserve_send_slot]
 
 
 @dataclass
@@ -160,7 +169,7 @@ def build_worker(client: Client, settings: Settings, clients: ActivityClients) -
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=clients.activities(),
+        activities=[*clients.activities(), *client_activities(client, settings)],
         # A replacement worker picks up a crashed one's workflows quickly instead of waiting ~10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Bounds the worker's memory however many calls are open (bench/concurrency.py).

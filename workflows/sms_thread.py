@@ -2,15 +2,16 @@
 
 Inbound messages arrive by signal-with-start from the webhook; sends are updates (validated first: an opted-out
 party is refused before anything is written); delivery reports are signals applied in any order. Outbound
-messages wait in the thread's queue and leave as the token bucket allows (pacing is workflow state, so it
-survives a worker restart). Past a size bound the run continues as new carrying the queue, the opt-out state and
-the conversation; idle past the space's window, it pauses the conversation and completes (the next message
-starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``."""
+messages wait in the thread's queue; the head of the queue leaves in a slot granted by its number's
+``SmsPacerWorkflow`` (workflows/sms_pacer.py), which paces every thread of that number together (pacing is
+workflow state, so it survives a worker restart). Past a size bound the run continues as new carrying the queue,
+the opt-out state and the conversation; idle past the space's window, it pauses the conversation and completes
+(the next message starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -18,8 +19,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import models.sms_pacing as p  # the full name: the sandbox then knows the module (its types resolve)
     from activities.sms import SmsActivities
     from activities.sms_agent import SmsAgentActivities
+    from activities.sms_pacing import SmsPacingActivities
     from models import sms as m
     from models.enums import MessageRole
     from workflows import sms_state as st
@@ -43,6 +46,15 @@ CARRIER_TIMEOUT = timedelta(seconds=12)
 AGENT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
 AGENT_TIMEOUT = timedelta(seconds=60)
 UNSUBSCRIBED = 21610  # Twilio's "Attempt to send to unsubscribed recipient"
+# Asking the pacer is a (remote) activity, not a local one: a local activity holds its workflow task while it
+# waits, and with enough threads asking at once every workflow task slot of the worker would be held waiting for
+# an update only a free slot can answer (seen in bench/sms.py at 200 threads). Asking is bounded; a thread that got
+# no slot asks again after SLOT_ASK_AGAIN (a durable timer).
+SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=3)
+SLOT_TIMEOUT = timedelta(seconds=10)
+SLOT_ASK_AGAIN = timedelta(seconds=5)
+# Runs before this patch paced sends with a token bucket per thread; from it on, per number (SmsPacerWorkflow).
+PER_NUMBER_PACING = "sms-per-number-pacing"
 
 
 async def _db(method: Method[A, R], arg: A) -> R:
@@ -62,6 +74,8 @@ class SmsThreadWorkflow:
         self.k = st.ThreadLedger.begin(start, workflow.info().workflow_id)
         carry = start.carry
         self.bucket = st.TokenBucket(1.0, 1, carry.tokens if carry else 1.0, carry.tokens_at if carry else None)
+        self.slot: p.SlotGrant | None = carry.slot if carry else None  # held for the head of the queue
+        self._ask_again_at: datetime | None = None  # the pacer did not answer: when to ask again
         self.inbox: list[m.InboundSms] = []
         self.reports: list[m.DeliveryReport] = []
         self.route: m.SmsRoute | None = None
@@ -97,7 +111,7 @@ class SmsThreadWorkflow:
                 await self._inbound(self.inbox.pop(0))
             elif self.reports:
                 await self._report(self.reports.pop(0))
-            elif k.pending and self.bucket.take(workflow.now()):
+            elif k.pending and await self._slot_open():
                 await self._send(k.pending[0])
             elif k.run_messages >= route.max_messages_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -116,7 +130,7 @@ class SmsThreadWorkflow:
         self._upsert()  # the state the thread rests in (a message answered at once never shows as "sending")
         now, seen = workflow.now(), self.changes
         if self.k.pending:
-            timeout = max(self.bucket.wait(now), timedelta(milliseconds=1))
+            timeout = max(self._until_slot(now), timedelta(milliseconds=1))
         else:
             timeout = self._last_activity + idle - now
             if timeout <= timedelta(0):
@@ -126,6 +140,40 @@ class SmsThreadWorkflow:
         except TimeoutError:
             return bool(self.k.pending)
         return True
+
+    # ------------------------------------------------------------------------------- pacing
+    def _per_number(self) -> bool:
+        return workflow.patched(PER_NUMBER_PACING)  # memoized for the run
+
+    async def _slot_open(self) -> bool:
+        """Whether the head of the queue may leave now: its slot from the number's pacer has opened (asked for
+        first if none is held). Before the patch: the thread's own token bucket."""
+        if not self._per_number():
+            return self.bucket.take(workflow.now())
+        if self.slot is None:
+            if self._ask_again_at is not None and workflow.now() < self._ask_again_at:
+                return False
+            assert self.route is not None
+            ask = p.ReserveSlotInput(self.k.start.space_id, self.k.start.our_number, self.k.pending[0].message_id,
+                                     self.route.messages_per_second, self.route.burst)  # fmt: skip
+            try:
+                self.slot = await workflow.execute_activity_method(
+                    SmsPacingActivities.reserve_send_slot, ask, start_to_close_timeout=SLOT_TIMEOUT,
+                    retry_policy=SLOT_RETRY,
+                )  # fmt: skip
+            except ActivityFailure as exc:
+                workflow.logger.warning("no send slot from the pacer", extra={"reason": failure_reason(exc)})
+                self._ask_again_at = workflow.now() + SLOT_ASK_AGAIN
+                return False
+            self._ask_again_at = None
+        return self.slot.at <= workflow.now()
+
+    def _until_slot(self, now: datetime) -> timedelta:
+        if not self._per_number():
+            return self.bucket.wait(now)
+        if self.slot is None:
+            return self._ask_again_at - now if self._ask_again_at else timedelta(0)
+        return self.slot.at - now
 
     # -------------------------------------------------------------------------------- steps
     async def _inbound(self, sms: m.InboundSms) -> None:
@@ -214,19 +262,25 @@ class SmsThreadWorkflow:
             s.party,
             out.body,
             out.media_urls,
+            self.slot.at if self.slot else None,
+            self.slot.valid_until if self.slot else None,
         )
         try:
             accepted = await workflow.execute_local_activity_method(
                 SmsActivities.send_to_carrier, send, start_to_close_timeout=CARRIER_TIMEOUT, retry_policy=CARRIER_RETRY
             )
         except ActivityFailure as exc:
-            k.pending.pop(0)
             cause = exc.cause if isinstance(exc, ActivityError) else exc
+            self.slot = None
+            k.pending.pop(0)
             code = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
             failed = m.DeliveryReport(out.message_id, m.DeliveryStatus.FAILED,
                                       error_code=code if isinstance(code, int) else None)  # fmt: skip
             await self._report(failed, failure_reason(exc))
             return
+        self.slot = None  # used, or passed
+        if accepted.slot_passed:
+            return  # came too late to its slot: the message stays at the head and asks for a new one
         k.pending.pop(0)
         report = m.DeliveryReport(out.message_id, accepted.status, accepted.carrier_message_sid)
         k.report(report)  # the activity already wrote the carrier's id and status to the row
@@ -298,7 +352,9 @@ class SmsThreadWorkflow:
 
     def _continued(self) -> m.StartSmsThread:
         s = self.k.start
-        return m.StartSmsThread(s.space_id, s.phone_number_id, s.our_number, s.party, self.k.carry(self.bucket))
+        carry = self.k.carry(self.bucket)
+        carry.slot = self.slot
+        return m.StartSmsThread(s.space_id, s.phone_number_id, s.our_number, s.party, carry)
 
     def _upsert(self) -> None:
         state = self.k.state

@@ -19,6 +19,7 @@ router = APIRouter(tags=["console"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
 FILES = {
     "console.js": "text/javascript",
+    "sms.js": "text/javascript",
     "capture-worklet.js": "text/javascript",
     "playback-worklet.js": "text/javascript",
     "console.css": "text/css",

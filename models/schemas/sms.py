@@ -23,7 +23,9 @@ from models.sms import (
 class SmsSettings(Schema):
     """A space's SMS settings (``call_settings["sms"]``)."""
 
-    messages_per_second: float = Field(default=1.0, gt=0, le=100, description="pace of sends per thread")
+    messages_per_second: float = Field(
+        default=1.0, gt=0, le=100, description="pace of sends per number (all its threads together)"
+    )
     burst: int = Field(default=1, ge=1, le=100, description="sends allowed at once before pacing starts")
     idle_timeout_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400, description="idle thread pauses")
     help_text: str = Field(default=DEFAULT_HELP_TEXT, max_length=MAX_BODY_CHARS)

@@ -15,7 +15,7 @@ from temporalio.workflow import _QueryDefinition, _SignalDefinition
 
 from models import calls as c
 from models import recordings as rec
-from models import sms
+from models import sms, sms_pacing
 from models.call_contract import (
     MEDIA_STREAM_PATH,
     DispatchMetadata,
@@ -58,7 +58,7 @@ NAMES: dict[str, Any] = {
 }
 CONSTANTS = {
     name
-    for module in (c, rec, sms)
+    for module in (c, rec, sms, sms_pacing)
     for name in dir(module)
     if name.startswith(("SIGNAL_", "UPDATE_", "QUERY_")) and isinstance(getattr(module, name), str)
 }
