@@ -27,6 +27,7 @@ from tests.twilio_standin.resources import (
     new_sid,
     not_found,
 )
+from tests.twilio_standin.dialing import CallScript
 from tests.twilio_standin.traffic import CallRecord, MessageRecord
 from tests.twilio_standin.webhooks import SentWebhook, WebhookSender
 
@@ -83,6 +84,9 @@ class TwilioStandIn(WebhookSender):
         self.webhook_transport = webhook_transport
         self._failures: list[InjectedFailure] = []
         self.delays: dict[str, float] = {}  # operation -> seconds its answer is held back (after taking effect)
+        self.dial_plan: dict[str, CallScript] = {}  # outbound calls to these numbers play out on their own
+        self.default_script: CallScript | None = None  # ...and to every other number, when set
+        self.call_tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -181,6 +185,8 @@ class TwilioStandIn(WebhookSender):
         self._url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        for task in list(self.call_tasks):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
