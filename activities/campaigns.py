@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from models.calls import HangupRequest
 from models.campaigns import (
     AttemptAllowed,
     AttemptRecorded,
@@ -32,8 +31,8 @@ from models.campaigns import (
     HangUpCallsInput,
     RecordAttemptInput,
     SetCampaignStatusInput,
+    limits_json,
 )
-from models.calls import HangupRequest
 from models.enums import CampaignStatus, ContactStatus
 from models.tables import Campaign, CampaignContact, DoNotCall, PhoneNumber, SmsOptOut
 from workflows.call_client import CallActionError, CallClient
@@ -153,7 +152,7 @@ class CampaignActivities:
                 if request.status in FINISHED_CAMPAIGN:
                     campaign.finished_at = campaign.finished_at or request.at
                 if request.limits is not None:
-                    campaign.limits = _json(asdict(request.limits))
+                    campaign.limits = limits_json(request.limits)
                 await session.commit()
         return CampaignStatusSet(request.campaign_id)
 
@@ -171,23 +170,6 @@ class CampaignActivities:
             except CallActionError:
                 pass  # it ended meanwhile
         return CallsHungUp(done)
-
-
-def _json(value: object) -> dict[str, object]:
-    """Limits as JSON (datetimes as ISO text)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    raise TypeError("limits must be a mapping")
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def campaign_activities(campaigns: CampaignActivities) -> list[Callable[..., Any]]:

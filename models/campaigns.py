@@ -9,12 +9,14 @@ claims small batches of them, dials each as a child ``CallWorkflow`` and writes 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time
+from typing import Any
 
 from temporalio.common import WorkflowIDReusePolicy
 
 from models.calls import AmdOptions
+from models.campaign_contacts import known_zone
 from models.enums import AttemptResult, CampaignStatus, ContactOutcome, MediaMode
 
 CAMPAIGN_WORKFLOW = "CampaignWorkflow"
@@ -299,3 +301,84 @@ class HangUpCallsInput:
 @dataclass
 class CallsHungUp:
     hung_up: int
+
+
+# ------------------------------------------------------------------------------ limits as JSON (database rows)
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def limits_json(limits: CampaignLimits) -> dict[str, Any]:
+    plain: dict[str, Any] = _plain(asdict(limits))
+    return plain
+
+
+def limits_of(data: dict[str, Any]) -> CampaignLimits:
+    window, ends_at = data.get("window"), data.get("ends_at")
+    return CampaignLimits(
+        max_concurrent=data["max_concurrent"],
+        calls_per_second=data["calls_per_second"],
+        window=CallingWindow(**window) if window else None,
+        max_attempts=data["max_attempts"],
+        backoff_seconds=dict(data["backoff_seconds"]),
+        backoff_multiplier=data["backoff_multiplier"],
+        ends_at=datetime.fromisoformat(ends_at) if ends_at else None,
+        default_time_zone=data["default_time_zone"],
+    )
+
+
+# ------------------------------------------------------------------------------------------ checks
+def parse_hhmm(text: str) -> time:
+    """``"09:00"`` → 09:00; raises ValueError for anything else (``"24:00"`` is the end of the day)."""
+    hours, sep, minutes = text.partition(":")
+    if not sep or len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
+        raise ValueError(f"not a time of day (HH:MM): {text!r}")
+    h, m = int(hours), int(minutes)
+    if (h, m) == (24, 0):
+        return time.max
+    if h > 23 or m > 59:
+        raise ValueError(f"not a time of day (HH:MM): {text!r}")
+    return time(h, m)
+
+
+def window_problem(window: CallingWindow) -> str | None:
+    """Why a window cannot be used, or None."""
+    try:
+        start, end = parse_hhmm(window.start), parse_hhmm(window.end)
+    except ValueError as exc:
+        return str(exc)
+    if start >= end:
+        return "the window must start before it ends (same local day)"
+    if not window.days or any(d not in range(1, 8) for d in window.days):
+        return "days must be ISO weekdays 1 (Monday) to 7 (Sunday), at least one"
+    return None
+
+
+def limits_problem(limits: CampaignLimits) -> str | None:
+    """Why limits cannot be used, or None (update validators and the API share it)."""
+    if not 1 <= limits.max_concurrent <= 1000:
+        return "max_concurrent must be 1 to 1000"
+    if not 0 < limits.calls_per_second <= 100:
+        return "calls_per_second must be above 0 and at most 100"
+    if not 1 <= limits.max_attempts <= 20:
+        return "max_attempts must be 1 to 20"
+    if limits.backoff_multiplier < 1 or limits.backoff_multiplier > 10:
+        return "backoff_multiplier must be 1 to 10"
+    valid_results = {r.value for r in (AttemptResult.NO_ANSWER, AttemptResult.BUSY, AttemptResult.FAILED)}
+    valid_results.add(AttemptResult.MACHINE.value)
+    for key, seconds in limits.backoff_seconds.items():
+        if key not in valid_results:
+            return f"backoff_seconds: {key!r} is not one of {', '.join(sorted(valid_results))}"
+        if not 0 <= seconds <= 30 * 86400:
+            return f"backoff_seconds[{key!r}] must be 0 to 30 days"
+    if not known_zone(limits.default_time_zone):
+        return f"unknown time zone {limits.default_time_zone!r}"
+    if limits.window is not None:
+        return window_problem(limits.window)
+    return None

@@ -11,6 +11,7 @@ The rule book (windows, pacing, outcomes, backoff) is ``workflows/campaign_sched
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -136,10 +137,8 @@ class CampaignWorkflow:
         """Until something changes (a call ended, an operator acted) or ``until``."""
         seen = self.version
         timeout = None if until is None else max(until - workflow.now(), timedelta(milliseconds=1))
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self.version != seen, timeout=timeout)
-        except TimeoutError:
-            pass
 
     def _continue_as_new_due(self) -> bool:
         return self.dials_this_run >= self.start.continue_after_dials or workflow.info().is_continue_as_new_suggested()
@@ -176,7 +175,9 @@ class CampaignWorkflow:
     async def _attempt(self, contact: m.ContactRef, attempt: int, call_id: str, number: m.FromNumber) -> None:
         s = self.start
         try:
-            begin = m.BeginAttemptInput(s.campaign_id, s.space_id, contact.seq, attempt, call_id, number.phone_number_id)
+            begin = m.BeginAttemptInput(
+                s.campaign_id, s.space_id, contact.seq, attempt, call_id, number.phone_number_id
+            )
             allowed = await run_db(CampaignActivities.begin_attempt, begin)
             if not allowed.allowed:
                 await self._record(contact, attempt, None, None, ContactOutcome.OPTED_OUT)

@@ -106,7 +106,10 @@ class CampaignClient:
                 task_queue=self.task_queue,
                 id_reuse_policy=m.CAMPAIGN_ID_REUSE_POLICY,
                 search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(SA_SPACE_ID, start.space_id), SearchAttributePair(SA_CAMPAIGN_ID, start.campaign_id)]
+                    [
+                        SearchAttributePair(SA_SPACE_ID, start.space_id),
+                        SearchAttributePair(SA_CAMPAIGN_ID, start.campaign_id),
+                    ]
                 ),
             )
         except WorkflowAlreadyStartedError:

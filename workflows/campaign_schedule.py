@@ -7,16 +7,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import phonenumbers
-from phonenumbers import timezone as phone_zones
+from zoneinfo import ZoneInfo
 
 from models.calls import AmdOptions, CallStateView
-from models.campaigns import UPDATE_PAUSE, UPDATE_RESUME, UPDATE_UPDATE_LIMITS, CallingWindow, CampaignLimits
-from models.enums import AnsweredBy, AttemptResult, CampaignStatus, ContactOutcome, EndReason, MachinePolicy
+from models.campaign_contacts import known_zone as valid_zone
+from models.campaign_contacts import zone_of_number
+from models.campaigns import (
+    UPDATE_PAUSE,
+    UPDATE_RESUME,
+    UPDATE_UPDATE_LIMITS,
+    CallingWindow,
+    CampaignLimits,
+    limits_problem,
+    parse_hhmm,
+    window_problem,
+)
+from models.enums import AnsweredBy, AttemptResult, CallState, CampaignStatus, ContactOutcome, EndReason, MachinePolicy
 
-UNKNOWN_ZONE = "Etc/Unknown"
 MAX_WINDOW_SEARCH_DAYS = 8  # a week and a day covers every allowed weekday, DST shifts included
 RATE_SPAN = timedelta(seconds=10)  # current rate: dials over the last 10 s
 
@@ -27,54 +34,13 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def valid_zone(name: str) -> bool:
-    try:
-        zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def contact_time_zone(e164: str, given: str | None, default: str = "UTC") -> str:
     """The zone a contact is called in: the one given, else the number's (``phonenumbers``), else ``default``.
     A number spanning several zones (a national mobile range) takes the first the metadata lists."""
-    if given:
-        return given
-    try:
-        zones = phone_zones.time_zones_for_number(phonenumbers.parse(e164, None))
-    except phonenumbers.NumberParseException:
-        return default
-    known = [z for z in zones if z != UNKNOWN_ZONE and valid_zone(z)]
-    return known[0] if known else default
+    return given or zone_of_number(e164, default)
 
 
 # ------------------------------------------------------------------------------------- windows
-def parse_hhmm(text: str) -> time:
-    """``"09:00"`` → 09:00; raises ValueError for anything else (``"24:00"`` is the end of the day)."""
-    hours, sep, minutes = text.partition(":")
-    if not sep or len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
-        raise ValueError(f"not a time of day (HH:MM): {text!r}")
-    h, m = int(hours), int(minutes)
-    if (h, m) == (24, 0):
-        return time.max
-    if h > 23 or m > 59:
-        raise ValueError(f"not a time of day (HH:MM): {text!r}")
-    return time(h, m)
-
-
-def window_problem(window: CallingWindow) -> str | None:
-    """Why a window cannot be used, or None."""
-    try:
-        start, end = parse_hhmm(window.start), parse_hhmm(window.end)
-    except ValueError as exc:
-        return str(exc)
-    if start >= end:
-        return "the window must start before it ends (same local day)"
-    if not window.days or any(d not in range(1, 8) for d in window.days):
-        return "days must be ISO weekdays 1 (Monday) to 7 (Sunday), at least one"
-    return None
-
-
 def in_window(now: datetime, tz: str, window: CallingWindow | None) -> bool:
     """Is ``now`` (aware) inside the window in the local time of ``tz``?"""
     if window is None:
@@ -137,8 +103,11 @@ def current_rate(recent: list[datetime], now: datetime) -> float:
 
 
 # ------------------------------------------------------------------------------------ outcomes
+ANSWERED_STATES = frozenset({CallState.CONNECTED, CallState.ACTIVE, CallState.HOLD, CallState.TRANSFERRING})
+
+
 def _was_answered(view: CallStateView) -> bool:
-    return view.answered_by is not None or any(e.event in ("connected", "active") for e in view.timeline)
+    return view.answered_by is not None or any(e.state in ANSWERED_STATES for e in view.timeline)
 
 
 def classify(view: CallStateView, amd: AmdOptions | None) -> AttemptResult:
@@ -189,30 +158,6 @@ def after_attempt(
     return None, due
 
 
-def limits_problem(limits: CampaignLimits) -> str | None:
-    """Why limits cannot be used, or None (update validators and the API share it)."""
-    if not 1 <= limits.max_concurrent <= 1000:
-        return "max_concurrent must be 1 to 1000"
-    if not 0 < limits.calls_per_second <= 100:
-        return "calls_per_second must be above 0 and at most 100"
-    if not 1 <= limits.max_attempts <= 20:
-        return "max_attempts must be 1 to 20"
-    if limits.backoff_multiplier < 1 or limits.backoff_multiplier > 10:
-        return "backoff_multiplier must be 1 to 10"
-    valid_results = {r.value for r in (AttemptResult.NO_ANSWER, AttemptResult.BUSY, AttemptResult.FAILED)}
-    valid_results.add(AttemptResult.MACHINE.value)
-    for key, seconds in limits.backoff_seconds.items():
-        if key not in valid_results:
-            return f"backoff_seconds: {key!r} is not one of {', '.join(sorted(valid_results))}"
-        if not 0 <= seconds <= 30 * 86400:
-            return f"backoff_seconds[{key!r}] must be 0 to 30 days"
-    if not valid_zone(limits.default_time_zone):
-        return f"unknown time zone {limits.default_time_zone!r}"
-    if limits.window is not None:
-        return window_problem(limits.window)
-    return None
-
-
 # ------------------------------------------------------------------------------ operator actions
 def action_problem(action: str, status: CampaignStatus, limits: CampaignLimits | None = None) -> str | None:
     """Why an operator's action is refused in this status, or None (the update validators' rule book)."""
@@ -225,3 +170,6 @@ def action_problem(action: str, status: CampaignStatus, limits: CampaignLimits |
     if action == UPDATE_UPDATE_LIMITS:
         return "no limits given" if limits is None else limits_problem(limits)
     return None
+
+
+__all__ = ["limits_problem", "parse_hhmm", "valid_zone", "window_problem"]

@@ -25,8 +25,8 @@ from workflows import campaign_schedule as rules
 WEEKDAYS = CallingWindow("09:00", "18:00", [1, 2, 3, 4, 5])
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_zone_given_derived_from_the_number_or_the_default() -> None:

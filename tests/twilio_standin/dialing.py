@@ -50,7 +50,9 @@ async def _until_ended(call: CallRecord, seconds: float) -> bool:
 async def _report(st: TwilioStandIn, call: CallRecord, status: str) -> None:
     if not call.status_callback:
         return
-    event = "completed" if status in TERMINAL_CALL_STATUSES else {"ringing": "ringing", "in-progress": "answered"}[status]
+    event = (
+        "completed" if status in TERMINAL_CALL_STATUSES else {"ringing": "ringing", "in-progress": "answered"}[status]
+    )
     if event not in call.status_callback_events:
         if status in TERMINAL_CALL_STATUSES:
             st.set_call_status(call.sid, status)

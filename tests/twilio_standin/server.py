@@ -12,6 +12,7 @@ import httpx
 from aiohttp import BasicAuth, web
 
 from tests.twilio_standin import calls, numbers
+from tests.twilio_standin.dialing import CallScript
 from tests.twilio_standin.resources import (
     ACCOUNT_SID,
     FORM,
@@ -27,7 +28,6 @@ from tests.twilio_standin.resources import (
     new_sid,
     not_found,
 )
-from tests.twilio_standin.dialing import CallScript
 from tests.twilio_standin.traffic import CallRecord, MessageRecord
 from tests.twilio_standin.webhooks import SentWebhook, WebhookSender
 
