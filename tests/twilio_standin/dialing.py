@@ -112,3 +112,14 @@ def max_simultaneous(calls: list[CallRecord]) -> int:
         live += delta
         peak = max(peak, live)
     return peak
+
+
+def max_in_one_second(times: list[float]) -> int:
+    """The most requests in any window of one second (``times`` in seconds, any order)."""
+    ordered = sorted(times)
+    peak, start = 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= 1.0:
+            start += 1
+        peak = max(peak, end - start + 1)
+    return peak
