@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from livekit import api as lk
 from sqlalchemy import select
@@ -27,8 +28,12 @@ from models.campaign_contacts import ContactIn, zone_of_number
 from models.campaigns import CampaignLimits
 from models.settings import SEARCH_ATTRIBUTES
 from models.tables import Call, CampaignContact
+from tests.api.resources import twilio_number
+from tests.conftest import Platform, SpaceKeys
 from tests.livekit_standin import LiveKitStandIn
+from tests.support.stack import running_stack, temporal_client
 from tests.support.temporal import temporal_binary
+from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from tests.workflows.conftest import AGENT_NAME, CallHarness, call_db, call_livekit
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
@@ -147,3 +152,29 @@ async def skipping_campaigns(
             yield SkippingCampaigns(env, harness, CampaignClient(env.client, queue))
     finally:
         await env.shutdown()
+
+
+@dataclass
+class Line:
+    stack: Platform
+    space: SpaceKeys
+    space_id: str
+    e164: str
+    campaigns: CampaignClient
+    calls: CallClient
+
+
+@pytest.fixture
+async def line(
+    temporal_env: WorkflowEnvironment, twilio_standin: TwilioStandIn, livekit_standin: LiveKitStandIn, tmp_path: Path
+) -> AsyncIterator[Line]:
+    async with running_stack(temporal_env, tmp_path, twilio_api_base_url=twilio_standin.url) as stack:
+        assert stack.app is not None
+        twilio_standin.webhook_transport = httpx.ASGITransport(app=stack.app)
+        space = await stack.new_space()
+        e164 = await twilio_number(
+            stack.client, space, media_mode="stream", account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN
+        )
+        twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164)
+        client, queue = temporal_client(stack), stack.settings.task_queue
+        yield Line(stack, space, space.id, e164, CampaignClient(client, queue), CallClient(client, queue))

@@ -6,52 +6,20 @@ continue-as-new never dials anyone twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from models.call_contract import call_workflow_id
 from models.calls import AmdOptions, AnsweredByReport, HangupRequest
 from models.campaigns import CampaignLimits, CancelRequest, PauseRequest, ResumeRequest, attempt_call_id
 from models.enums import AnsweredBy, AttemptResult, CampaignStatus, ContactOutcome, MachinePolicy
-from tests.api.resources import twilio_number
-from tests.campaigns.conftest import contact, contact_rows, start_campaign
-from tests.conftest import Platform, unique_e164
-from tests.livekit_standin import LiveKitStandIn
-from tests.support.stack import eventually, running_stack, temporal_client
-from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
+from tests.campaigns.conftest import Line, contact, contact_rows, start_campaign
+from tests.conftest import unique_e164
+from tests.support.stack import eventually
+from tests.twilio_standin import TwilioStandIn
 from tests.twilio_standin.dialing import CallScript, max_in_one_second, max_simultaneous
-from workflows.call_client import CallClient, CallNotRunning, CallRef
-from workflows.campaign_client import CampaignActionRefused, CampaignClient, CampaignRef
-
-
-@dataclass
-class Line:
-    stack: Platform
-    space_id: str
-    e164: str
-    campaigns: CampaignClient
-    calls: CallClient
-
-
-@pytest.fixture
-async def line(
-    temporal_env: WorkflowEnvironment, twilio_standin: TwilioStandIn, livekit_standin: LiveKitStandIn, tmp_path: Path
-) -> AsyncIterator[Line]:
-    async with running_stack(temporal_env, tmp_path, twilio_api_base_url=twilio_standin.url) as stack:
-        assert stack.app is not None
-        twilio_standin.webhook_transport = httpx.ASGITransport(app=stack.app)
-        space = await stack.new_space()
-        e164 = await twilio_number(
-            stack.client, space, media_mode="stream", account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN
-        )
-        twilio_standin.add_incoming(TEST_ACCOUNT_SID, e164)
-        client, queue = temporal_client(stack), stack.settings.task_queue
-        yield Line(stack, space.id, e164, CampaignClient(client, queue), CallClient(client, queue))
+from workflows.call_client import CallNotRunning, CallRef
+from workflows.campaign_client import CampaignActionRefused, CampaignRef
 
 
 async def _start(line: Line, numbers: list[str], limits: CampaignLimits, **kwargs: object) -> CampaignRef:
