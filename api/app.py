@@ -16,9 +16,11 @@ from api.routes import (
     agents,
     api_keys,
     calls,
+    campaigns,
     carrier_accounts,
     console,
     conversations,
+    do_not_call,
     health,
     phone_numbers,
     recordings,
@@ -97,6 +99,8 @@ def create_app(
         calls,
         sms,
         recordings,
+        campaigns,
+        do_not_call,
     ):
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)

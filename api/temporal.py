@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 
 from models.settings import Settings
 from workflows.call_client import CallClient
+from workflows.campaign_client import CampaignClient
 
 
 class TemporalGateway:
@@ -35,3 +36,6 @@ class TemporalGateway:
 
     async def calls(self) -> CallClient:
         return CallClient(await self.client(), self._settings.task_queue)
+
+    async def campaigns(self) -> CampaignClient:
+        return CampaignClient(await self.client(), self._settings.task_queue)

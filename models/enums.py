@@ -129,3 +129,47 @@ class ProvisioningStatus(StrEnum):
     PROVISIONING = "provisioning"
     PROVISIONED = "provisioned"
     FAILED = "failed"
+
+
+class CampaignStatus(StrEnum):
+    """Where an outbound campaign stands (``CampaignWorkflow``)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"  # no new dials; the calls in progress finish or are hung up
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ContactStatus(StrEnum):
+    """A campaign contact's place in the dialling queue (kept in the database, not in workflow history)."""
+
+    PENDING = "pending"  # never dialled
+    DIALING = "dialing"  # an attempt is in progress
+    WAITING = "waiting"  # waits for its next attempt (backoff) or for its calling window to open
+    DONE = "done"  # has its final outcome
+
+
+class ContactOutcome(StrEnum):
+    """The one final outcome of a campaign contact."""
+
+    ANSWERED = "answered"
+    VOICEMAIL_LEFT = "voicemail-left"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    OPTED_OUT = "opted-out"
+    OUTSIDE_WINDOW = "outside-window"
+    CANCELLED = "cancelled"
+
+
+class AttemptResult(StrEnum):
+    """What one dial of a campaign contact came to (retries are decided per result)."""
+
+    ANSWERED = "answered"
+    VOICEMAIL_LEFT = "voicemail-left"
+    MACHINE = "machine"  # a machine answered and no message was left
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -14,10 +14,14 @@ from models.assets import AssetAction, AssetStatus
 from models.consent import RecordingConsent
 from models.enums import (
     AssetType,
+    AttemptResult,
     CallDirection,
     CallState,
+    CampaignStatus,
     CarrierProvider,
     Channel,
+    ContactOutcome,
+    ContactStatus,
     ConversationStatus,
     EndReason,
     MediaMode,
@@ -42,6 +46,8 @@ ID_PREFIXES = {
     "assets": "as",
     "sms_opt_outs": "oo",
     "asset_audits": "aud",
+    "campaigns": "cmp",
+    "do_not_call": "dnc",
 }
 
 
@@ -364,3 +370,68 @@ class WebhookEvent(Base):
     id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     source: Mapped[str] = mapped_column(sa.String(32))
     received_at: Mapped[datetime] = _created()
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+class Campaign(Base):
+    """An outbound campaign; its progress lives in its ``CampaignWorkflow``, its contacts in the table below."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (sa.Index("ix_campaigns_space_created", "space_id", "created_at"),)
+    id: Mapped[str] = _id("campaigns")
+    space_id: Mapped[str] = _space_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[CampaignStatus]
+    workflow_id: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    agent_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agents.id", ondelete="SET NULL"))
+    flow_id: Mapped[str | None] = mapped_column(sa.String(64))
+    from_numbers: Mapped[list[Any]]  # [{"phone_number_id", "e164", "media_mode"}]
+    limits: Mapped[dict[str, Any]]
+    amd: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _updated()
+
+
+class CampaignContact(Base):
+    """One contact of a campaign: its queue state, attempts and final outcome. ``seq`` orders the dialling and
+    pages the workflow through the list; ``claim`` makes a retried claim return the same contacts."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "seq"),
+        sa.UniqueConstraint("campaign_id", "e164", name="uq_campaign_contacts_campaign_e164"),
+        sa.Index("ix_campaign_contacts_queue", "campaign_id", "status", "next_attempt_at"),
+        sa.Index("ix_campaign_contacts_claim", "campaign_id", "claim"),
+    )
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
+    space_id: Mapped[str] = _space_fk()
+    seq: Mapped[int]
+    line: Mapped[int | None]  # the CSV line it came from
+    e164: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    variables: Mapped[dict[str, Any]]
+    time_zone: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[ContactStatus]
+    claim: Mapped[int | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_call_id: Mapped[str | None] = mapped_column(sa.String(40))
+    last_result: Mapped[AttemptResult | None]
+    answered_by: Mapped[str | None] = mapped_column(sa.String(16))
+    outcome: Mapped[ContactOutcome | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = _updated()
+
+
+class DoNotCall(Base):
+    """A number the space must never dial (checked right before every campaign dial)."""
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (sa.UniqueConstraint("space_id", "e164", name="uq_do_not_call_space_e164"),)
+    id: Mapped[str] = _id("do_not_call")
+    space_id: Mapped[str] = _space_fk()
+    e164: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = _created()

@@ -17,6 +17,7 @@ from typing import Any
 
 from models.settings import Settings
 from workers.call_cli import add_arguments as add_call_arguments
+from workers.campaign_cli import add_arguments as add_campaign_arguments
 from workers.logs import configure_logging
 
 log = logging.getLogger("workers.cli")
@@ -170,6 +171,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from workers.campaign_cli import run
+
+    _exit_now(asyncio.run(run(args)))
+    return 0  # not reached
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from models.db import migrate
 
@@ -275,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_call_arguments(call)
     call.set_defaults(func=cmd_call)
+
+    campaign = commands.add_parser(
+        "campaign",
+        help="start an outbound campaign from a CSV, see or control it, watch its progress",
+        description="Exits 0 when done, 1 when a watched campaign ended cancelled, 2 when the API refused.",
+    )
+    add_campaign_arguments(campaign)
+    campaign.set_defaults(func=cmd_campaign)
     return parser
 
 

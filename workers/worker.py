@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 from livekit import api as lk
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
+from activities.campaigns import CampaignActivities, campaign_activities
 from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
@@ -33,7 +35,9 @@ from models.secret_box import SecretBox
 from models.settings import Settings
 from storage import build_store
 from voice.speech.whisper_engine import get_whisper_engine
+from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
+from workflows.campaign import CampaignWorkflow
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
 from workflows.retention import RetentionWorkflow
@@ -56,6 +60,7 @@ WORKFLOWS = [
     TranscriptionWorkflow,
     RetentionWorkflow,
     SmsPacerWorkflow,
+    CampaignWorkflow,
 ]
 
 
@@ -77,6 +82,7 @@ class ActivityClients:
     recording_assets: RecordingAssetActivities
     transcription: TranscriptionActivities
     retention: RetentionActivities
+    sessions: async_sessionmaker[AsyncSession] | None = None  # campaign activities get theirs in build_worker
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -156,6 +162,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 recording_assets=RecordingAssetActivities(sessions, store),
                 transcription=TranscriptionActivities(sessions, store, lambda: get_whisper_engine(cpu_threads=threads)),
                 retention=RetentionActivities(sessions, store),
+                sessions=sessions,
             )
         finally:
             if livekit is not None:
@@ -164,12 +171,15 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
 
 
 def build_worker(client: Client, settings: Settings, clients: ActivityClients) -> Worker:
+    activities = clients.activities()
+    if clients.sessions is not None:  # campaigns hang calls up through the typed call client
+        activities += campaign_activities(CampaignActivities(clients.sessions, CallClient(client, settings.task_queue)))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=[*clients.activities(), *client_activities(client, settings)],
+        activities=[*activities, *client_activities(client, settings)],
         # A replacement worker picks up a crashed one's workflows quickly instead of waiting ~10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # Bounds the worker's memory however many calls are open (bench/concurrency.py).

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from tests.twilio_standin.dialing import start_script
 from tests.twilio_standin.numbers import account_of, form_of, page_body
 from tests.twilio_standin.resources import (
     E164,
@@ -102,6 +103,7 @@ async def create_call(st: TwilioStandIn, request: web.Request) -> web.Response:
         params={k: list(v) for k, v in multi.items()},
     )
     st.calls[call.sid] = call
+    start_script(st, call)
     return web.json_response(call.to_json(), status=201)
 
 

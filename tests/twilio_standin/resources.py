@@ -249,6 +249,7 @@ class RecordedRequest:
     operation: str | None = None
     account_sid: str | None = None  # the authenticated account, None when authentication failed
     status: int | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # pacing checks use it
 
     def param(self, name: str) -> str | None:
         return self.form.get(name, self.query.get(name))

@@ -12,6 +12,7 @@ import httpx
 from aiohttp import BasicAuth, web
 
 from tests.twilio_standin import calls, numbers
+from tests.twilio_standin.dialing import CallScript
 from tests.twilio_standin.resources import (
     ACCOUNT_SID,
     FORM,
@@ -84,6 +85,9 @@ class TwilioStandIn(WebhookSender):
         self.webhook_transport = webhook_transport
         self._failures: list[InjectedFailure] = []
         self.delays: dict[str, float] = {}  # operation -> seconds its answer is held back (after taking effect)
+        self.dial_plan: dict[str, CallScript] = {}  # outbound calls to these numbers play out on their own
+        self.default_script: CallScript | None = None  # ...and to every other number, when set
+        self.call_tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -182,6 +186,8 @@ class TwilioStandIn(WebhookSender):
         self._url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        for task in list(self.call_tasks):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
