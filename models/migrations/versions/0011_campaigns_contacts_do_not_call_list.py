@@ -1,7 +1,7 @@
 """campaigns, contacts, do-not-call list
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30 13:48:52.499067
 """
 
