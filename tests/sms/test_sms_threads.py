@@ -269,7 +269,7 @@ async def test_continue_as_new_keeps_every_message_and_the_opt_out(line_factory:
         view = await line.view(callee)
         return view.runs if view.runs >= 3 and view.total_messages == 12 else None
 
-    await eventually(runs)
+    await eventually(runs, within=45.0)  # three runs handing over on a loaded CI machine
     rows = await line.rows()
     assert len(rows) == 12 and len({r.id for r in rows}) == 12
     assert [x.body for x in line.carrier_messages(callee)] == [f"note {n}" for n in range(7)] + [m.STOP_REPLY]
