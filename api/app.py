@@ -18,6 +18,7 @@ from api.routes import (
     carrier_accounts,
     console,
     conversations,
+    flows,
     health,
     phone_numbers,
     recordings,
@@ -94,6 +95,7 @@ def create_app(
         calls,
         sms,
         recordings,
+        flows,
     ):
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)

@@ -464,6 +464,7 @@ class MediaAttached:
     conversation_id: str | None
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
     record: bool = False  # record caller and agent as the two channels of one stereo file
+    flow: bool = False  # a flow runs the call: no agent until the flow hands over (agent_id is "" until then)
 
 
 @dataclass

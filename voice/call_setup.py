@@ -65,10 +65,13 @@ async def answer_call(
     resumable_interruptions: bool = True,
     before_start: Callable[[AgentSession, PreparedCall], None] | None = None,
     resumed: bool = False,
+    variables: dict[str, str] | None = None,
 ) -> AnsweredCall:
     """Answer the call ``dispatch`` names with its space's agent, over a room or the given audio I/O.
     ``resumed``: the call's previous agent process died; this one picks up with the conversation so far."""
-    prepared = await prepare_call(dispatch, runtime, agent_identity=agent_identity, resumed=resumed)
+    prepared = await prepare_call(
+        dispatch, runtime, agent_identity=agent_identity, resumed=resumed, variables=variables
+    )
     session = agent_session(prepared, resumable_interruptions=resumable_interruptions)
     if audio_in is not None:
         session.input.audio = audio_in

@@ -19,6 +19,7 @@ from activities.calls import CallRecordActivities
 from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
+from activities.flows import FlowActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
 from activities.recording_assets import RecordingAssetActivities
@@ -68,6 +69,7 @@ class ActivityClients:
     recording_assets: RecordingAssetActivities
     transcription: TranscriptionActivities
     retention: RetentionActivities
+    flows: FlowActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -101,6 +103,7 @@ class ActivityClients:
             self.carrier_numbers.buy_number,
             self.carrier_numbers.record_purchased_number,
             self.carrier_numbers.release_number,
+            self.flows.load_flow,
         ]
 
     def sms_activities(self) -> list[Callable[..., Any]]:
@@ -147,6 +150,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 recording_assets=RecordingAssetActivities(sessions, store),
                 transcription=TranscriptionActivities(sessions, store, lambda: get_whisper_engine(cpu_threads=threads)),
                 retention=RetentionActivities(sessions, store),
+                flows=FlowActivities(sessions),
             )
         finally:
             if livekit is not None:

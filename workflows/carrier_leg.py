@@ -111,6 +111,9 @@ class CarrierStreamLeg(CallLeg):
         return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
 
     # ------------------------------------------------------------------- the process carrying the audio
+    def media_stream(self) -> c.AttachMedia | None:
+        return self._stream
+
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         resumed = self._attachments > 0
         self._attachments += 1

@@ -22,9 +22,11 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
+from models.flow_calls import PlayPrompt, PromptPlayed, StartFlowAgent
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
+from voice.flow_prompts import FlowPrompter
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
@@ -64,6 +66,8 @@ class MediaStreamCall:
         self._input = StreamAudioInput()
         self._output: StreamAudioOutput | None = None
         self._answered: AnsweredCall | None = None
+        self._attached: c.MediaAttached | None = None
+        self._prompter: FlowPrompter | None = None  # while a flow runs the call
         self._turns: TurnTimer | None = None
         self._ended = False
 
@@ -86,10 +90,13 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                self._input.push(audio)
+                if self._prompter is None or self._answered is not None:  # a flow's menu is not the agent's to hear
+                    self._input.push(audio)
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
+            if self._prompter is not None:
+                self._prompter.key_pressed()  # before the signal: the prompt stops at once
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -122,15 +129,26 @@ class MediaStreamCall:
             raise StreamRejected(exc.reason) from exc
         if attached.record:
             self._recording = StreamRecording(recording_path)
-        dispatch = DispatchMetadata(
-            workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
-        )
         recording = self._recording
-        self._output = output = StreamAudioOutput(
+        self._output = StreamAudioOutput(
             start.stream_sid,
             self._send,
             tap=recording.agent if recording is not None else None,
             on_clear=recording.agent_cut_off if recording is not None else None,
+        )
+        self._attached = attached
+        if attached.flow:  # the call's flow speaks first (play_prompt), and may hand over to an agent later
+            self._prompter = FlowPrompter(self._output)
+            log.info("media stream attached to a flow", extra={"call_id": attached.call_id})
+            return
+        await self._answer(attached.agent_id, resumed=attached.resumed)
+        log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
+
+    async def _answer(self, agent_id: str, *, resumed: bool, variables: dict[str, str] | None = None) -> None:
+        attached, output = self._attached, self._output
+        assert attached is not None and output is not None
+        dispatch = DispatchMetadata(
+            attached.workflow_id, attached.call_id, attached.space_id, agent_id, attached.conversation_id
         )
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
@@ -144,9 +162,21 @@ class MediaStreamCall:
             audio_out=output,
             resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
             before_start=time_turns,
-            resumed=attached.resumed,
+            resumed=resumed,
+            variables=variables,
         )
-        log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
+
+    # --------------------------------------------------------------------- the call's flow (FlowStream)
+    async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
+        if self._prompter is None or self._answered is not None:
+            raise RuntimeError("this stream is not playing a flow")
+        return await self._prompter.play(request)
+
+    async def start_agent(self, request: StartFlowAgent) -> None:
+        """The flow hands the caller to an agent, with what it gathered."""
+        if self._answered is None:
+            await self._answer(request.agent_id, resumed=False, variables=request.variables)
+            log.info("flow handed the call to an agent", extra={"call_id": request.call_id})
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be

@@ -1,0 +1,53 @@
+"""Inputs and outputs of the activities a call runs for its flow: loading the flow's version at call start (on
+the worker), and the prompts and the agent hand-off on the media process carrying the call's audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FLOW_NOT_FOUND = "FlowNotFound"
+
+
+@dataclass
+class LoadFlowInput:
+    space_id: str
+    flow_id: str
+
+
+@dataclass
+class LoadedFlow:
+    """The flow's current version when the call started: the call runs this one to its end."""
+
+    flow_id: str
+    version: int
+    document: dict[str, Any]
+
+
+@dataclass
+class PlayPrompt:
+    stream_id: str
+    call_id: str
+    text: str
+    tts_provider: str = "local-hibari"
+    voice: str = "heart"
+    interruptible: bool = False  # a key pressed while it plays cuts it off (a gather's prompt)
+
+
+@dataclass
+class PromptPlayed:
+    interrupted: bool  # cut off by a key (or the stream ended) before it finished
+    seconds: float = 0.0  # audio sent
+
+
+@dataclass
+class StartFlowAgent:
+    stream_id: str
+    call_id: str
+    agent_id: str
+    variables: dict[str, str] = field(default_factory=dict)  # gathered by the flow: into the agent's context
+
+
+@dataclass
+class FlowAgentStarted:
+    agent_id: str
