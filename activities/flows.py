@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -26,4 +28,4 @@ class FlowActivities:
             )
             if row is None:
                 raise ApplicationError("the flow has no current version", type=FLOW_NOT_FOUND, non_retryable=True)
-            return LoadedFlow(flow.id, row.version, row.document)
+            return LoadedFlow(flow.id, row.version, json.dumps(row.document))

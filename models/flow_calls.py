@@ -4,7 +4,6 @@ the worker), and the prompts and the agent hand-off on the media process carryin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 FLOW_NOT_FOUND = "FlowNotFound"
 
@@ -21,7 +20,7 @@ class LoadedFlow:
 
     flow_id: str
     version: int
-    document: dict[str, Any]
+    document_json: str  # the document as stored (JSON): a version is read once, parsed by the workflow
 
 
 @dataclass

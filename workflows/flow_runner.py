@@ -58,7 +58,7 @@ class FlowRunner:
     def __init__(self, host: FlowHost, loaded: LoadedFlow, variables: dict[str, str]) -> None:
         self.host = host
         self.loaded = loaded
-        self.document = FlowDocument.model_validate(loaded.document)
+        self.document = FlowDocument.model_validate_json(loaded.document_json)
         self.variables = dict(variables)
         self.step_id: str | None = None
         self.handed_off = False  # the agent answers the caller from now on

@@ -1,0 +1,181 @@
+"""Calls routed to a flow, end to end over a Twilio media stream with real audio: the flow's prompts are spoken
+by the media process (and heard through Whisper), keys are pressed on the stream, and the flow hands the caller
+to an agent with what it gathered, or hangs up. A flow edited mid-call leaves the call on its version."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from models import calls as c
+from tests.support.flow_line import HOURS, FlowLine, flow_line
+from tests.support.media_stream_client import TwilioMediaStream
+from tests.support.stack import eventually, running_stack, serve_http
+from tests.twilio_standin import TwilioStandIn
+from voice.media_stream.extension import MediaStreamExtension
+from voice.speech import HibariTTS
+from voice.speech.audio import int16_to_float, resample_int16
+from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+
+MENU: dict[str, Any] = {
+    "name": "front desk menu",
+    "steps": [
+        {
+            "id": "menu",
+            "type": "gather",
+            "prompt": "Press 1 for sales or 2 for support.",
+            "variable": "choice",
+            "choices": ["1", "2"],
+            "timeout_seconds": 8,
+            "retries": 1,
+            "no_match_prompt": "Sorry, that is not an option.",
+            "on_no_input": "assistant",
+        },
+        {
+            "id": "route",
+            "type": "branch",
+            "routes": [{"when": {"variable": "choice", "equals": "1"}, "goto": "sales"}],
+            "default": "support",
+        },
+        {"id": "sales", "type": "set", "values": {"team": "sales"}, "next": "assistant"},
+        {"id": "support", "type": "say", "text": "Support is closed today. Goodbye.", "next": "bye"},
+        {"id": "assistant", "type": "agent", "agent_id": "{agent_id}"},
+        {"id": "bye", "type": "hangup"},
+    ],
+}
+AGENT = {
+    "name": "front desk",
+    "greeting": "Hello, this is the {team} team.",
+    "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
+    "tts_provider": "local-hibari",
+}
+
+
+@pytest.fixture(scope="module")
+def caller_voice() -> HibariTTS:
+    tts = HibariTTS(voice="heart", seed=0)
+    tts.prewarm()
+    return tts
+
+
+@pytest.fixture(scope="module")
+def ears() -> WhisperEngine:
+    return get_whisper_engine()
+
+
+@pytest.fixture
+async def line(
+    temporal_env: WorkflowEnvironment, tmp_path: Path, twilio_standin: TwilioStandIn
+) -> AsyncIterator[FlowLine]:
+    async with running_stack(
+        temporal_env, tmp_path, extensions=[MediaStreamExtension()], twilio_api_base_url=twilio_standin.url
+    ) as stack:
+        assert stack.app is not None
+        await stack.app.state.voice.warm_up()
+        async with serve_http(stack.app) as base_url:
+            yield await flow_line(stack, twilio_standin, base_url, MENU, AGENT)
+
+
+def _heard(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
+    return ears.transcribe(int16_to_float(resample_int16(pcm8k, 8000, 16000))).text.lower()
+
+
+async def _hear(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
+    return await asyncio.to_thread(_heard, ears, pcm8k)
+
+
+async def _ended(line: FlowLine, workflow_id: str) -> c.CallStateView:
+    async def probe() -> c.CallStateView | None:
+        view = await line.state(workflow_id)
+        return view if view.state.value == "ended" else None
+
+    return await eventually(probe, within=60)
+
+
+def _steps(view: c.CallStateView) -> list[str]:
+    return [e.detail or "" for e in view.timeline if e.event == "flow_step"]
+
+
+async def _segments_beyond(phone: TwilioMediaStream, count: int) -> bool:
+    return len(phone.segments) > count
+
+
+async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variables(
+    line: FlowLine, caller_voice: HibariTTS, ears: WhisperEngine
+) -> None:
+    parameters = await line.ring()
+    workflow_id = parameters["workflow_id"]
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        prompt = await phone.next_reply()
+        heard = await _hear(ears, prompt.pcm8k())
+        assert "sales" in heard and "support" in heard, heard
+        assert (await line.state(workflow_id)).state.value == "active"
+
+        await phone.dtmf("9")  # not on the menu
+        sorry = await phone.next_reply()
+        assert "not an option" in await _hear(ears, sorry.pcm8k())
+
+        before = len(phone.segments)
+        await eventually(lambda: _segments_beyond(phone, before))  # the menu again: a key cuts it off
+        await phone.dtmf("1")
+        greeting = await phone.next_reply()
+        assert phone.clears >= 1
+        assert "sales team" in await _hear(ears, greeting.pcm8k())
+
+        question = await asyncio.to_thread(caller_voice.synthesize_pcm, "What are your opening hours?")
+        await phone.say(question, 24000)
+        answer = await _hear(ears, (await phone.next_reply()).pcm8k())
+        assert ("nine" in answer or "9" in answer) and ("five" in answer or "5" in answer), answer
+        await phone.stop()
+
+    final = await _ended(line, workflow_id)
+    assert final.end_reason is not None and final.end_reason.value == "completed"
+    assert final.agent_id == line.agent_id and final.dtmf_received == "91"
+    steps = _steps(final)
+    assert steps[0] == "menu (gather): no_match '9', retry"
+    assert steps[1].startswith("menu (gather): input '1'")
+    assert steps[2] == "route (branch): route 1 -> sales"
+    assert steps[3] == "sales (set): set team -> assistant"
+    assert steps[4] == f"assistant (agent): handed to agent {line.agent_id} with choice, team"
+    started = [e.detail for e in final.timeline if e.event == "flow_started"]
+    assert started == [f"{line.flow_id} v1"]
+
+
+async def test_a_call_keeps_its_flow_version_when_the_flow_is_edited(line: FlowLine, ears: WhisperEngine) -> None:
+    parameters = await line.ring()
+    workflow_id = parameters["workflow_id"]
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        await phone.next_reply()  # the menu (version 1)
+        edited = [dict(s) for s in MENU["steps"]]
+        edited[3] = {**edited[3], "text": "Support is open around the clock."}
+        flow_path = line.space.path(f"/flows/{line.flow_id}")
+        document = {**MENU, "steps": edited}
+        document["steps"][4] = {**document["steps"][4], "agent_id": line.agent_id}
+        put = await line.stack.client.put(flow_path, json=document, headers=line.space.admin)
+        assert put.status_code == 200 and put.json()["version"] == 2
+
+        await phone.dtmf("2")
+        closing = await _hear(ears, (await phone.next_reply()).pcm8k())
+        assert "closed" in closing, closing  # version 1's words
+        final = await _ended(line, workflow_id)  # the flow hangs up
+    assert final.end_reason is not None and final.end_reason.value == "completed"
+    assert [e.event for e in final.timeline][-1] == "flow_hangup"
+    assert _steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
+    hangups = [r for r in line.carrier.requests_for("update_call") if r.form.get("Status")]
+    assert len(hangups) == 1 and parameters["call_sid"] in hangups[0].path  # our side hung the carrier leg up
+
+    later = await line.ring()  # a new call runs the new version
+    async with line.stream(later) as phone:
+        await phone.start()
+        await phone.next_reply()
+        view = await line.state(later["workflow_id"])
+        assert [e.detail for e in view.timeline if e.event == "flow_started"] == [f"{line.flow_id} v2"]
+        await phone.stop()
