@@ -50,3 +50,23 @@ class StartFlowAgent:
 @dataclass
 class FlowAgentStarted:
     agent_id: str
+
+
+@dataclass
+class FlowWebhookRequest:
+    url: str
+    timeout_seconds: float
+    call_id: str
+    flow_id: str
+    step_id: str
+    caller: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FlowWebhookAnswer:
+    """The endpoint's JSON object (as text), or why there is none (timeout, HTTP error, not a JSON object)."""
+
+    answer_json: str | None = None
+    error: str | None = None
+    status_code: int | None = None

@@ -52,6 +52,13 @@ def _span(value: str) -> str:
     return value
 
 
+def _https_or_loopback(url: HttpUrl) -> HttpUrl:
+    """Variables (and the caller's number) leave over TLS; plain HTTP only to this machine (development)."""
+    if url.scheme != "https" and url.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        raise ValueError("a webhook URL must be https:// (http:// only to 127.0.0.1 or localhost)")
+    return url
+
+
 Zone = Annotated[str, AfterValidator(_zone)]
 Span = Annotated[str, AfterValidator(_span)]
 
@@ -149,7 +156,7 @@ class Webhook(_Step):
     (prefixed), then ``routes`` branch on them."""
 
     type: Literal["webhook"]
-    url: HttpUrl
+    url: Annotated[HttpUrl, AfterValidator(_https_or_loopback)]
     timeout_seconds: float = Field(default=5.0, ge=0.5, le=30)
     prefix: Variable = "webhook_"
     routes: list[Route] = Field(default_factory=list, max_length=100)

@@ -19,6 +19,7 @@ from activities.calls import CallRecordActivities
 from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
+from activities.flow_webhooks import FlowWebhookActivities
 from activities.flows import FlowActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
@@ -70,6 +71,7 @@ class ActivityClients:
     transcription: TranscriptionActivities
     retention: RetentionActivities
     flows: FlowActivities
+    flow_webhooks: FlowWebhookActivities
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -104,6 +106,7 @@ class ActivityClients:
             self.carrier_numbers.record_purchased_number,
             self.carrier_numbers.release_number,
             self.flows.load_flow,
+            self.flow_webhooks.call_flow_webhook,
         ]
 
     def sms_activities(self) -> list[Callable[..., Any]]:
@@ -151,6 +154,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 transcription=TranscriptionActivities(sessions, store, lambda: get_whisper_engine(cpu_threads=threads)),
                 retention=RetentionActivities(sessions, store),
                 flows=FlowActivities(sessions),
+                flow_webhooks=FlowWebhookActivities(http),
             )
         finally:
             if livekit is not None:

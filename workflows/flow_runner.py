@@ -10,6 +10,7 @@ the media process dies, the prompt in flight is said again on the stream the cal
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -19,11 +20,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.flow_media import FlowMediaActivities
+    from activities.flow_webhooks import FlowWebhookActivities
     from activities.flows import FlowActivities
     from models import calls as c
     from models.enums import CallState, EndReason
-    from models.flow_calls import LoadedFlow, LoadFlowInput, PlayPrompt, PromptPlayed, StartFlowAgent
-    from models.flows import AgentStep, Branch, FlowDocument, Gather, Hangup, Say, SetStep, Step, Transfer
+    from models.flow_calls import (
+        FlowWebhookRequest,
+        LoadedFlow,
+        LoadFlowInput,
+        PlayPrompt,
+        PromptPlayed,
+        StartFlowAgent,
+    )
+    from models.flows import AgentStep, Branch, FlowDocument, Gather, Hangup, Say, SetStep, Step, Transfer, Webhook
     from workflows import flow_steps as fs
     from workflows.call_leg import LegHost, run_db
     from workflows.failures import ActivityFailure, failure_reason
@@ -114,6 +123,8 @@ class FlowRunner:
             return None
         if isinstance(step, Transfer):
             return await self._transfer(step)
+        if isinstance(step, Webhook):
+            return await self._webhook(step)
         if isinstance(step, Hangup):
             self.host.k.note("flow_step", workflow.now(), f"{fs.describe(step)}: hang up")
             self.host.end(EndReason.COMPLETED, "flow_hangup", step.id)
@@ -187,6 +198,32 @@ class FlowRunner:
         if ok:
             return fs.Move(self.document.default_next(step), "transfer connected")
         return fs.Move(target, f"transfer failed ({error}) -> {target or 'end'}")
+
+    async def _webhook(self, step: Webhook) -> fs.Move:
+        ctx = self._context()
+        request = FlowWebhookRequest(
+            str(step.url),
+            step.timeout_seconds,
+            self.host.k.start.call_id,
+            self.loaded.flow_id,
+            step.id,
+            ctx.caller,
+            dict(self.variables),
+        )
+        try:
+            answer = await workflow.execute_activity_method(
+                FlowWebhookActivities.call_flow_webhook,
+                request,
+                start_to_close_timeout=timedelta(seconds=step.timeout_seconds + 5),
+                retry_policy=ONCE,  # the caller is waiting: a failure takes the on_failure branch
+            )
+        except ActivityError as exc:
+            move = fs.webhook_answer(self.document, step, None, ctx)
+            return fs.Move(move.next, f"{failure_reason(exc)}, {move.detail}")
+        if answer.answer_json is None:
+            move = fs.webhook_answer(self.document, step, None, ctx)
+            return fs.Move(move.next, f"{answer.error}, {move.detail}")
+        return fs.webhook_answer(self.document, step, json.loads(answer.answer_json), ctx)
 
     # ------------------------------------------------------------------------------------- media
     async def _stream(self) -> c.AttachMedia | None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fastapi import FastAPI, Request, Response
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
@@ -179,3 +181,90 @@ async def test_a_call_keeps_its_flow_version_when_the_flow_is_edited(line: FlowL
         view = await line.state(later["workflow_id"])
         assert [e.detail for e in view.timeline if e.event == "flow_started"] == [f"{line.flow_id} v2"]
         await phone.stop()
+
+
+@dataclass
+class Endpoint:
+    """The space's backend: slow, failing and answering routes on a real loopback HTTP server."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[Endpoint]:
+    app = FastAPI()
+    received: list[dict[str, Any]] = []
+
+    @app.post("/slow")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(5)
+        return {"tier": "late"}
+
+    @app.post("/fail")
+    async def fail() -> Response:
+        return Response("boom", status_code=500)
+
+    @app.post("/lookup")
+    async def lookup(request: Request) -> dict[str, str]:
+        received.append(await request.json())
+        return {"tier": "gold", "name": "Ada"}
+
+    async with serve_http(app) as url:
+        yield Endpoint(url, received)
+
+
+async def test_webhook_steps_time_out_fail_and_branch_on_the_answer(
+    line: FlowLine, endpoint: Endpoint, ears: WhisperEngine
+) -> None:
+    document = {
+        "name": "lookup",
+        "steps": [
+            {"id": "who", "type": "set", "values": {"account": "A-17"}},
+            {
+                "id": "slow",
+                "type": "webhook",
+                "url": f"{endpoint.url}/slow",
+                "timeout_seconds": 1,
+                "on_failure": "fail",
+            },
+            {"id": "late", "type": "hangup"},
+            {"id": "fail", "type": "webhook", "url": f"{endpoint.url}/fail", "on_failure": "lookup"},
+            {"id": "failed", "type": "hangup"},
+            {
+                "id": "lookup",
+                "type": "webhook",
+                "url": f"{endpoint.url}/lookup",
+                "prefix": "crm_",
+                "routes": [{"when": {"variable": "crm_tier", "equals": "gold"}, "goto": "vip"}],
+                "next": "bye",
+            },
+            {"id": "vip", "type": "say", "text": "Welcome back, {crm_name}.", "next": "bye"},
+            {"id": "bye", "type": "hangup"},
+        ],
+    }
+    space, client = line.space, line.stack.client
+    flow = (await client.post(space.path("/flows"), json=document, headers=space.admin)).json()
+    routed = await client.patch(
+        space.path(f"/phone-numbers/{line.number_id}"), json={"flow_id": flow["id"]}, headers=space.admin
+    )
+    assert routed.status_code == 200, routed.text
+    parameters = await line.ring(caller="+14155550177")
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        welcome = await _hear(ears, (await phone.next_reply()).pcm8k())
+        assert "welcome back" in welcome and "ada" in welcome, welcome
+        final = await _ended(line, parameters["workflow_id"])
+    steps = _steps(final)
+    assert steps[1] == "slow (webhook): no answer within 1 s, failed -> fail"
+    assert steps[2] == "fail (webhook): the endpoint answered 500, failed -> lookup"
+    assert steps[3] == "lookup (webhook): answered, route 1 -> vip"
+    assert endpoint.received == [
+        {
+            "call_id": final.call_id,
+            "flow_id": flow["id"],
+            "step": "lookup",
+            "caller": "+14155550177",
+            "variables": {"account": "A-17"},
+        }
+    ]
