@@ -59,8 +59,10 @@ async def test_kill_9_worker_mid_gather_resumes_at_the_same_step(
     temporal_env: WorkflowEnvironment, twilio_standin: TwilioStandIn, tmp_path: Path
 ) -> None:
     queue = f"flow-crash-{uuid.uuid4().hex[:8]}"
+    cwd = tmp_path / "workers"  # no folder named storage/ in a subprocess's cwd: it would shadow the package
+    cwd.mkdir()
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=tmp_path / "data",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}",
         secret_keys=SECRET_KEY,
         task_queue=queue,
@@ -74,7 +76,7 @@ async def test_kill_9_worker_mid_gather_resumes_at_the_same_step(
         TELEPHONY_TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
         TELEPHONY_TEMPORAL_NAMESPACE=temporal_env.client.namespace,
         TELEPHONY_TASK_QUEUE=queue,
-        TELEPHONY_DATA_DIR=str(tmp_path / "worker-data"),
+        TELEPHONY_DATA_DIR=str(tmp_path / "data"),
         TELEPHONY_PUBLIC_URL="https://telephony.example.com",
         TELEPHONY_TWILIO_API_BASE_URL=twilio_standin.url,
         PYTHONUNBUFFERED="1",
@@ -82,7 +84,7 @@ async def test_kill_9_worker_mid_gather_resumes_at_the_same_step(
     platform = await make_platform(settings)
     workers: list[WorkerProcess] = []
     try:
-        first = WorkerProcess.start(env, tmp_path, "worker-1")
+        first = WorkerProcess.start(env, cwd, "worker-1")
         workers.append(first)
         gateway = TemporalGateway(settings, temporal_env.client)
         async with serve_api(platform, gateway, [MediaStreamExtension()]) as stack:
@@ -100,7 +102,7 @@ async def test_kill_9_worker_mid_gather_resumes_at_the_same_step(
 
                     first.kill9()  # the call waits in the gather, its timer running on the server
                     await phone.dtmf("1")  # pressed while no worker runs
-                    second = WorkerProcess.start(env, tmp_path, "worker-2")
+                    second = WorkerProcess.start(env, cwd, "worker-2")
                     workers.append(second)
                     await second.wait_polling()
                     greeting = await phone.next_reply(within=90)
