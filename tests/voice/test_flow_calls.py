@@ -268,3 +268,45 @@ async def test_webhook_steps_time_out_fail_and_branch_on_the_answer(
             "variables": {"account": "A-17"},
         }
     ]
+
+
+async def test_no_input_retries_then_transfers_through_the_carrier(line: FlowLine, ears: WhisperEngine) -> None:
+    document = {
+        "name": "quiet caller",
+        "steps": [
+            {
+                "id": "menu",
+                "type": "gather",
+                "prompt": "Press 1 for sales.",
+                "timeout_seconds": 1,
+                "retries": 1,
+                "no_input_prompt": "I did not hear a key.",
+                "on_no_input": "desk",
+            },
+            {"id": "bye", "type": "hangup"},
+            {"id": "desk", "type": "transfer", "target": "+14155550111", "on_failure": "bye"},
+        ],
+    }
+    space, client = line.space, line.stack.client
+    flow = (await client.post(space.path("/flows"), json=document, headers=space.admin)).json()
+    routed = await client.patch(
+        space.path(f"/phone-numbers/{line.number_id}"), json={"flow_id": flow["id"]}, headers=space.admin
+    )
+    assert routed.status_code == 200, routed.text
+    parameters = await line.ring()
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        heard = [await _hear(ears, (await phone.next_reply()).pcm8k()) for _ in range(3)]
+        final = await _ended(line, parameters["workflow_id"])
+    assert "sales" in heard[0] and "did not hear" in heard[1] and "sales" in heard[2], heard
+    assert final.end_reason is not None and final.end_reason.value == "transferred"
+    steps = _steps(final)
+    assert steps == [
+        "menu (gather): no_input '', retry",
+        "menu (gather): no_input '', no input -> desk",
+        "desk (transfer): transferred",
+    ]
+    [redirect] = line.carrier.requests_for("update_call")
+    assert "<Number>+14155550111</Number>" in redirect.form["Twiml"]
+    gaps = [e.at for e in final.timeline if e.event == "flow_step"]
+    assert (gaps[1] - gaps[0]).total_seconds() >= 1  # the no-input timeout ran after the repeated prompt
