@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.media_streams import STREAM_NOT_HERE
 from models.calls import MEDIA_HEARTBEAT_INTERVAL_SECONDS
-from models.flow_calls import FlowAgentStarted, PlayPrompt, PromptPlayed, StartFlowAgent
+from models.flow_calls import (
+    FlowAgentStarted,
+    PlayPrompt,
+    PromptPlayed,
+    RecordVoicemail,
+    StartFlowAgent,
+    VoicemailRecorded,
+)
+
+T = TypeVar("T")
 
 
 class FlowStream(Protocol):
@@ -21,6 +31,9 @@ class FlowStream(Protocol):
 
     async def start_agent(self, request: StartFlowAgent) -> None:
         """Answer the caller with the agent from now on."""
+
+    async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
+        """Record the caller's message into a WAV on this process."""
 
 
 class FlowStreams(Protocol):
@@ -34,23 +47,31 @@ def _stream(streams: FlowStreams, stream_id: str) -> FlowStream:
     return stream  # type: ignore[return-value]
 
 
+async def _heartbeating(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``, heartbeating meanwhile (the workflow learns within seconds if this process dies)."""
+    task = asyncio.create_task(work)
+    try:
+        while not task.done():
+            activity.heartbeat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=MEDIA_HEARTBEAT_INTERVAL_SECONDS)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    return task.result()
+
+
 class FlowMediaActivities:
     def __init__(self, streams: FlowStreams) -> None:
         self._streams = streams
 
     @activity.defn
     async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
-        stream = _stream(self._streams, request.stream_id)
-        playing = asyncio.create_task(stream.play_prompt(request))
-        try:
-            while not playing.done():
-                activity.heartbeat()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(playing), timeout=MEDIA_HEARTBEAT_INTERVAL_SECONDS)
-        except asyncio.CancelledError:
-            playing.cancel()
-            raise
-        return playing.result()
+        return await _heartbeating(_stream(self._streams, request.stream_id).play_prompt(request))
+
+    @activity.defn
+    async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
+        return await _heartbeating(_stream(self._streams, request.stream_id).record_voicemail(request))
 
     @activity.defn
     async def start_agent(self, request: StartFlowAgent) -> FlowAgentStarted:

@@ -70,3 +70,24 @@ class FlowWebhookAnswer:
     answer_json: str | None = None
     error: str | None = None
     status_code: int | None = None
+
+
+@dataclass
+class RecordVoicemail:
+    stream_id: str
+    call_id: str
+    prompt: str | None = None
+    tts_provider: str = "local-hibari"
+    voice: str = "heart"
+    max_seconds: int = 120
+    finish_key: str | None = "#"
+    silence_seconds: float = 3.0  # after speech, this much silence ends the message
+    no_speech_seconds: float = 10.0  # nothing said this long after the tone: no message
+
+
+@dataclass
+class VoicemailRecorded:
+    path: str  # on the media process that recorded it: stored as the space's asset from there
+    seconds: float
+    ended_by: str  # "silence", "key", "max", "no-speech" or "hangup"
+    speech: bool  # the caller said something (else there is nothing to store)

@@ -141,6 +141,8 @@ class CallWorkflow:
         await self._leg.stop_recording()
         await self._leg.tear_down(self._ended_remotely)
         await self._leg.store_recordings()
+        if self._flow is not None:
+            await self._flow.finished()  # a voicemail left just before the caller hung up is still stored
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.k.view()
 

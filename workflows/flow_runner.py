@@ -22,7 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.flow_media import FlowMediaActivities
     from activities.flow_webhooks import FlowWebhookActivities
     from activities.flows import FlowActivities
+    from activities.recording_assets import RecordingAssetActivities
     from models import calls as c
+    from models.assets import StoreRecordingInput
     from models.enums import CallState, EndReason
     from models.flow_calls import (
         FlowWebhookRequest,
@@ -30,9 +32,23 @@ with workflow.unsafe.imports_passed_through():
         LoadFlowInput,
         PlayPrompt,
         PromptPlayed,
+        RecordVoicemail,
         StartFlowAgent,
     )
-    from models.flows import AgentStep, Branch, FlowDocument, Gather, Hangup, Say, SetStep, Step, Transfer, Webhook
+    from models.flows import (
+        AgentStep,
+        Branch,
+        FlowDocument,
+        Gather,
+        Hangup,
+        Say,
+        SetStep,
+        Step,
+        Transfer,
+        Voicemail,
+        Webhook,
+    )
+    from workflows import call_recording
     from workflows import flow_steps as fs
     from workflows.call_leg import LegHost, run_db
     from workflows.failures import ActivityFailure, failure_reason
@@ -91,10 +107,12 @@ class FlowRunner:
             self.step_id = step_id
             step = self.document.step(step_id)
             move = await self._execute(step)
-            if move is None or k.state is S.ENDED:
+            if move is None:
                 return
             self.variables.update(move.variables)
             k.note("flow_step", workflow.now(), f"{fs.describe(step)}: {move.detail}")
+            if k.state is S.ENDED:  # the caller hung up during the step
+                return
             step_id = move.next
         else:
             self.host.end(EndReason.FAILED, "flow_failed", f"over {MAX_STEPS} steps")
@@ -125,6 +143,8 @@ class FlowRunner:
             return await self._transfer(step)
         if isinstance(step, Webhook):
             return await self._webhook(step)
+        if isinstance(step, Voicemail):
+            return await self._voicemail(step)
         if isinstance(step, Hangup):
             self.host.k.note("flow_step", workflow.now(), f"{fs.describe(step)}: hang up")
             self.host.end(EndReason.COMPLETED, "flow_hangup", step.id)
@@ -224,6 +244,67 @@ class FlowRunner:
             move = fs.webhook_answer(self.document, step, None, ctx)
             return fs.Move(move.next, f"{answer.error}, {move.detail}")
         return fs.webhook_answer(self.document, step, json.loads(answer.answer_json), ctx)
+
+    async def _voicemail(self, step: Voicemail) -> fs.Move | None:
+        """Record the caller's message on the stream's process, store it there as the space's asset, and have it
+        transcribed into the conversation. A caller who hangs up after speaking still leaves the message."""
+        k, voice = self.host.k, self.document.voice
+        stream = await self._stream()
+        if stream is None:
+            return None
+        prompt = fs.fill(step.prompt, self.variables) if step.prompt else None
+        request = RecordVoicemail(
+            stream.stream_id,
+            k.start.call_id,
+            prompt,
+            voice.tts_provider,
+            voice.voice,
+            step.max_seconds,
+            step.finish_key,
+        )
+        following = self.document.default_next(step)
+        try:
+            recorded = await workflow.execute_activity_method(
+                FlowMediaActivities.record_voicemail,
+                request,
+                task_queue=stream.task_queue,
+                start_to_close_timeout=timedelta(seconds=step.max_seconds + 120),
+                heartbeat_timeout=timedelta(seconds=c.MEDIA_HEARTBEAT_TIMEOUT_SECONDS),
+                retry_policy=ONCE,
+            )
+        except ActivityError as exc:
+            return fs.Move(following, f"not recorded ({failure_reason(exc)}) -> {following or 'end'}")
+        if not recorded.speech:
+            return fs.Move(following, f"no message ({recorded.ended_by}) -> {following or 'end'}")
+        assert k.space_id is not None
+        store = StoreRecordingInput(
+            k.space_id,
+            k.start.call_id,
+            recorded.path,
+            k.conversation_id,
+            duration_seconds=recorded.seconds,
+            name=f"voicemail-{step.id}",
+        )
+        try:
+            stored = await workflow.execute_activity_method(
+                RecordingAssetActivities.store_recording,
+                store,
+                task_queue=stream.task_queue,  # the file is on that process's disk
+                schedule_to_start_timeout=call_recording.ON_ITS_PROCESS,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=call_recording.STORE_RETRY,
+            )
+        except ActivityError as exc:
+            return fs.Move(following, f"recorded, not stored ({failure_reason(exc)}) -> {following or 'end'}")
+        k.note("voicemail_stored", workflow.now(), stored.asset_id)
+        await call_recording.transcribe(k, stored.asset_id)
+        detail = f"{recorded.seconds:.1f} s ({recorded.ended_by}), asset {stored.asset_id} -> {following or 'end'}"
+        return fs.Move(following, detail)
+
+    async def finished(self) -> None:
+        """The call ended: let a step still finishing its work (a voicemail being stored) finish it."""
+        if self._task is not None:
+            await self._task
 
     # ------------------------------------------------------------------------------------- media
     async def _stream(self) -> c.AttachMedia | None:

@@ -310,3 +310,57 @@ async def test_no_input_retries_then_transfers_through_the_carrier(line: FlowLin
     assert "<Number>+14155550111</Number>" in redirect.form["Twiml"]
     gaps = [e.at for e in final.timeline if e.event == "flow_step"]
     assert (gaps[1] - gaps[0]).total_seconds() >= 1  # the no-input timeout ran after the repeated prompt
+
+
+async def test_closed_hours_take_a_voicemail_stored_and_transcribed(
+    line: FlowLine, caller_voice: HibariTTS, ears: WhisperEngine
+) -> None:
+    document = {
+        "name": "after hours",
+        "time_zone": "Europe/Paris",
+        "business_hours": {},  # never open
+        "steps": [
+            {"id": "hours", "type": "branch", "routes": [{"when": {"business_hours": False}, "goto": "closed"}]},
+            {"id": "menu", "type": "gather", "prompt": "Press 1.", "next": "bye"},
+            {
+                "id": "closed",
+                "type": "voicemail",
+                "prompt": "We are closed. Please leave a message after the tone.",
+                "next": "bye",
+            },
+            {"id": "bye", "type": "say", "text": "Thank you, goodbye."},
+            {"id": "end", "type": "hangup"},
+        ],
+    }
+    space, client = line.space, line.stack.client
+    flow = (await client.post(space.path("/flows"), json=document, headers=space.admin)).json()
+    routed = await client.patch(
+        space.path(f"/phone-numbers/{line.number_id}"), json={"flow_id": flow["id"]}, headers=space.admin
+    )
+    assert routed.status_code == 200, routed.text
+    message = await asyncio.to_thread(caller_voice.synthesize_pcm, "Please call me back about my order.")
+    parameters = await line.ring()
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        assert "leave a message" in await _hear(ears, (await phone.next_reply()).pcm8k())
+        await phone.next_reply()  # the tone
+        await phone.say(message, 24000)
+        assert "goodbye" in await _hear(ears, (await phone.next_reply(within=60)).pcm8k())
+        final = await _ended(line, parameters["workflow_id"])
+    steps = _steps(final)
+    assert steps[0] == "hours (branch): route 1 -> closed"
+    assert steps[1].startswith("closed (voicemail): ") and "(silence), asset as_" in steps[1], steps
+    [asset_id] = [e.detail for e in final.timeline if e.event == "voicemail_stored"]
+
+    recording = (await client.get(space.path(f"/recordings/{asset_id}"), headers=space.viewer)).json()
+    assert recording["status"] == "stored" and recording["call_id"] == final.call_id
+    assert 2.0 < recording["duration_seconds"] < 15.0
+
+    async def transcribed() -> list[str] | None:
+        path = space.path(f"/conversations/{final.conversation_id}/messages")
+        messages = (await client.get(path, headers=space.viewer)).json()["data"]
+        said = [m["text"].lower() for m in messages if m["source"] == "recording" and m["role"] == "caller"]
+        return said or None
+
+    said = await eventually(transcribed, within=120)
+    assert any("call me back" in s for s in said), said

@@ -22,11 +22,12 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
-from models.flow_calls import PlayPrompt, PromptPlayed, StartFlowAgent
+from models.flow_calls import PlayPrompt, PromptPlayed, RecordVoicemail, StartFlowAgent, VoicemailRecorded
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
 from voice.flow_prompts import FlowPrompter
+from voice.flow_voicemail import VoicemailTake, play_tone
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
@@ -68,6 +69,8 @@ class MediaStreamCall:
         self._answered: AnsweredCall | None = None
         self._attached: c.MediaAttached | None = None
         self._prompter: FlowPrompter | None = None  # while a flow runs the call
+        self._voicemail: VoicemailTake | None = None  # a flow's voicemail being recorded
+        self._voicemails = 0
         self._turns: TurnTimer | None = None
         self._ended = False
 
@@ -92,11 +95,15 @@ class MediaStreamCall:
                 audio = message.media.audio()
                 if self._prompter is None or self._answered is not None:  # a flow's menu is not the agent's to hear
                     self._input.push(audio)
+                if self._voicemail is not None:
+                    self._voicemail.audio(audio)
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
             if self._prompter is not None:
                 self._prompter.key_pressed()  # before the signal: the prompt stops at once
+            if self._voicemail is not None:
+                self._voicemail.key(message.dtmf.digit)
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -172,6 +179,25 @@ class MediaStreamCall:
             raise RuntimeError("this stream is not playing a flow")
         return await self._prompter.play(request)
 
+    async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
+        """Prompt, tone, then the caller's message until silence, the finish key, hang-up or the time limit."""
+        if self._prompter is None or self._output is None or self._stream_sid is None:
+            raise RuntimeError("this stream is not playing a flow")
+        if request.prompt:
+            prompt = PlayPrompt(request.stream_id, request.call_id, request.prompt, request.tts_provider, request.voice)
+            await self._prompter.play(prompt)
+        await play_tone(self._output)
+        take = self._voicemail = VoicemailTake(request)
+        if self.ended.is_set():
+            take.hung_up()
+        try:
+            await take.done.wait()
+        finally:
+            self._voicemail = None
+        self._voicemails += 1
+        path = self._runtime.recordings_dir / f"voicemail-{self._stream_sid}-{self._voicemails}.wav"
+        return await asyncio.to_thread(take.write, path)
+
     async def start_agent(self, request: StartFlowAgent) -> None:
         """The flow hands the caller to an agent, with what it gathered."""
         if self._answered is None:
@@ -213,6 +239,8 @@ class MediaStreamCall:
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
+        if self._voicemail is not None:
+            self._voicemail.hung_up()  # the message ends with the call, and is kept
         self._input.close()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))

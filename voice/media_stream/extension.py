@@ -55,6 +55,7 @@ class MediaStreamExtension:
                 recordings.store_recording,
                 flows.play_prompt,
                 flows.start_agent,
+                flows.record_voicemail,
             ],
             max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here
         )
