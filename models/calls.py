@@ -37,6 +37,7 @@ SIGNAL_DTMF_RECEIVED = "dtmf_received"
 SIGNAL_HANGUP_RECEIVED = "hangup_received"
 SIGNAL_TURN_METRICS = "turn_metrics"
 SIGNAL_AGENT_LEFT = "agent_left"
+SIGNAL_SPEECH_RECEIVED = "speech_received"  # what the caller said while a flow listens (its gather steps)
 # Updates: actions requested by staff, the API or the agent's tools. Validated before anything is written.
 UPDATE_HOLD = "hold"
 UPDATE_RESUME = "resume"
@@ -201,6 +202,14 @@ class DtmfEvent:
     at: datetime | None = None
     participant_identity: str | None = None
     event_id: str | None = None  # the webhook's event id: a redelivered event is recorded once
+
+
+@dataclass
+class SpeechEvent:
+    """One utterance of the caller, transcribed by the media process while the call is in a flow."""
+
+    text: str
+    event_id: str | None = None  # redelivered: recorded once
 
 
 @dataclass

@@ -99,7 +99,8 @@ class Say(_Step):
 
 
 class Gather(_Step):
-    """Collect DTMF digits into ``variable``; the prompt is interrupted by the first key."""
+    """Collect DTMF digits (and, with ``speech``, an utterance) into ``variable``; a key cuts the prompt off.
+    Speech is matched against ``speech_choices`` ("sales" -> "1"); unmatched, the words themselves are the input."""
 
     type: Literal["gather"]
     prompt: Text
@@ -107,6 +108,10 @@ class Gather(_Step):
     max_digits: int = Field(default=1, ge=1, le=32)
     timeout_seconds: float = Field(default=5.0, ge=0.5, le=60)
     terminator: Literal["#", "*"] | None = "#"
+    speech: bool = Field(default=False, description="Also listen: what the caller says is the input")
+    speech_choices: dict[Annotated[str, Field(min_length=1, max_length=100)], str] = Field(
+        default_factory=dict, max_length=100, description="A word or phrase heard -> the input it stands for"
+    )
     choices: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=100, description="Accepted inputs; anything else is a no-match (retried)"
     )

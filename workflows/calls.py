@@ -213,6 +213,12 @@ class CallWorkflow:
         k.dtmf += event.digits
         k.note("dtmf_received", workflow.now(), event.digits)
 
+    @workflow.signal(name=c.SIGNAL_SPEECH_RECEIVED)
+    def speech_received(self, event: c.SpeechEvent) -> None:
+        """An utterance heard while the call is in its flow (a gather may be listening for it)."""
+        if self._flow is not None and self.k.state is not S.ENDED:
+            self._flow.heard(event)
+
     @workflow.signal(name=rec.SIGNAL_RECORDING_UPDATE)
     def recording_update(self, update: rec.RecordingUpdate) -> None:
         """Recording progress reported from outside (LiveKit egress webhooks; it may finish after the call)."""

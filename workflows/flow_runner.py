@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -87,7 +87,17 @@ class FlowRunner:
         self.variables = dict(variables)
         self.step_id: str | None = None
         self.handed_off = False  # the agent answers the caller from now on
+        self.speech: list[str] = []  # utterances heard while in the flow (speech_received)
+        self._speech_ids: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+
+    def heard(self, event: c.SpeechEvent) -> None:
+        if event.event_id is not None:
+            if event.event_id in self._speech_ids:
+                return
+            self._speech_ids.add(event.event_id)
+        if event.text.strip():
+            self.speech.append(event.text.strip())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run())
@@ -149,22 +159,22 @@ class FlowRunner:
             self.host.k.note("flow_step", workflow.now(), f"{fs.describe(step)}: hang up")
             self.host.end(EndReason.COMPLETED, "flow_hangup", step.id)
             return None
-        self.host.end(EndReason.FAILED, "flow_failed", f"{step.id}: {step.type} steps do not run on calls yet")
-        return None
+        assert_never(step)
 
     # ------------------------------------------------------------------------------------- steps
     async def _gather(self, step: Gather) -> fs.Move | None:
         k = self.host.k
         for attempt in range(step.retries + 1):
-            mark = len(k.dtmf)  # keys pressed from the prompt on count (a key cuts the prompt off)
+            mark, said = len(k.dtmf), len(self.speech)  # input from the prompt on counts (a key cuts it off)
             if await self._say(fs.fill(step.prompt, self.variables), interruptible=True) is None:
                 return None
             keys = fs.read_keys(step, k.dtmf[mark:])
-            while not keys.complete:
-                seen = len(k.dtmf)
+            spoken = step.speech and len(self.speech) > said
+            while not keys.complete and not spoken:
+                seen, heard = len(k.dtmf), len(self.speech)
                 try:
                     await workflow.wait_condition(
-                        lambda: len(k.dtmf) != seen or k.state is S.ENDED,  # noqa: B023
+                        lambda: len(k.dtmf) != seen or len(self.speech) != heard or k.state is S.ENDED,  # noqa: B023
                         timeout=timedelta(seconds=step.timeout_seconds),
                     )
                 except TimeoutError:
@@ -172,11 +182,15 @@ class FlowRunner:
                 if k.state is S.ENDED:
                     return None
                 keys = fs.read_keys(step, k.dtmf[mark:])
-            outcome = fs.gather_outcome(self.document, step, keys.value, attempt)
+                spoken = step.speech and len(self.speech) > said
+            value = keys.value
+            if not value and spoken:
+                value = fs.read_speech(step, self.speech[said])
+            outcome = fs.gather_outcome(self.document, step, value, attempt)
             if outcome.move is not None:
                 move = outcome.move
-                return fs.Move(move.next, f"{outcome.kind} {keys.value!r}, {move.detail}", move.variables)
-            k.note("flow_step", workflow.now(), f"{fs.describe(step)}: {outcome.kind} {keys.value!r}, retry")
+                return fs.Move(move.next, f"{outcome.kind} {value!r}, {move.detail}", move.variables)
+            k.note("flow_step", workflow.now(), f"{fs.describe(step)}: {outcome.kind} {value!r}, retry")
             if outcome.retry_prompt and await self._say(outcome.retry_prompt, interruptible=True) is None:
                 return None
         raise AssertionError("gather_outcome moves on once the retries are spent")

@@ -5,6 +5,7 @@ server. ``workflows/flow_runner.py`` performs the steps' effects (prompts, hand-
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -99,6 +100,17 @@ def read_keys(step: Gather, pressed: str) -> Keys:
         if len(value) >= step.max_digits:
             return Keys(value, True)
     return Keys(value, False)
+
+
+def read_speech(step: Gather, text: str) -> str:
+    """The input an utterance stands for: the value of the first of ``speech_choices`` heard in it (whole words,
+    any case), else the words themselves, lower case, without punctuation."""
+    words = " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+    for phrase, value in step.speech_choices.items():
+        wanted = " ".join(re.findall(r"[a-z0-9']+", phrase.lower()))
+        if wanted and re.search(rf"(^| ){re.escape(wanted)}( |$)", words):
+            return value
+    return words
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ MENU: dict[str, Any] = {
             "prompt": "Press 1 for sales or 2 for support.",
             "variable": "choice",
             "choices": ["1", "2"],
+            "speech": True,
+            "speech_choices": {"sales": "1", "support": "2"},
             "timeout_seconds": 8,
             "retries": 1,
             "no_match_prompt": "Sorry, that is not an option.",
@@ -148,6 +150,23 @@ async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variable
     assert steps[4] == f"assistant (agent): handed to agent {line.agent_id} with choice, team"
     started = [e.detail for e in final.timeline if e.event == "flow_started"]
     assert started == [f"{line.flow_id} v1"]
+
+
+async def test_the_caller_may_say_the_choice_instead_of_pressing_it(
+    line: FlowLine, caller_voice: HibariTTS, ears: WhisperEngine
+) -> None:
+    parameters = await line.ring()
+    async with line.stream(parameters) as phone:
+        await phone.start()
+        await phone.next_reply()  # the menu
+        await phone.say(await asyncio.to_thread(caller_voice.synthesize_pcm, "Sales, please."), 24000)
+        greeting = await phone.next_reply(within=60)
+        assert "sales team" in await _hear(ears, greeting.pcm8k())
+        view = await line.state(parameters["workflow_id"])
+        await phone.stop()
+    steps = _steps(view)
+    assert steps[0].startswith("menu (gather): input '1'") and steps[2] == "sales (set): set team -> assistant"
+    assert view.dtmf_received == ""
 
 
 async def test_a_call_keeps_its_flow_version_when_the_flow_is_edited(line: FlowLine, ears: WhisperEngine) -> None:

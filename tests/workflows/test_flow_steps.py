@@ -141,3 +141,19 @@ def test_webhook_answers_become_prefixed_variables() -> None:
     assert gold.next == "vip" and gold.variables == {"crm_tier": "gold", "crm_name": "Ada"}
     assert fs.webhook_answer(d, step, {"tier": "tin"}, ctx).next == "normal"  # type: ignore[arg-type]
     assert fs.webhook_answer(d, step, None, ctx).next == "bye"  # type: ignore[arg-type]
+
+
+def test_speech_maps_to_a_choice_or_is_the_words_themselves() -> None:
+    step = Gather.model_validate(
+        {
+            "id": "m",
+            "type": "gather",
+            "prompt": "Say sales or support.",
+            "speech": True,
+            "speech_choices": {"sales": "1", "customer support": "2"},
+        }
+    )
+    assert fs.read_speech(step, "Sales, please.") == "1"
+    assert fs.read_speech(step, "I need CUSTOMER SUPPORT!") == "2"
+    assert fs.read_speech(step, "Wholesales?") == "wholesales"  # whole words only
+    assert fs.read_speech(step, "Billing, I think.") == "billing i think"

@@ -26,6 +26,7 @@ from models.flow_calls import PlayPrompt, PromptPlayed, RecordVoicemail, StartFl
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
+from voice.flow_listener import FlowListener
 from voice.flow_prompts import FlowPrompter
 from voice.flow_voicemail import VoicemailTake, play_tone
 from voice.media_stream import protocol
@@ -70,6 +71,8 @@ class MediaStreamCall:
         self._attached: c.MediaAttached | None = None
         self._prompter: FlowPrompter | None = None  # while a flow runs the call
         self._voicemail: VoicemailTake | None = None  # a flow's voicemail being recorded
+        self._listener: FlowListener | None = None  # the caller's words while in the flow
+        self._utterances = 0
         self._voicemails = 0
         self._turns: TurnTimer | None = None
         self._ended = False
@@ -97,6 +100,8 @@ class MediaStreamCall:
                     self._input.push(audio)
                 if self._voicemail is not None:
                     self._voicemail.audio(audio)
+                elif self._listener is not None and self._answered is None:
+                    self._listener.audio(audio)
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
@@ -146,6 +151,7 @@ class MediaStreamCall:
         self._attached = attached
         if attached.flow:  # the call's flow speaks first (play_prompt), and may hand over to an agent later
             self._prompter = FlowPrompter(self._output)
+            self._listener = FlowListener(self._heard)
             log.info("media stream attached to a flow", extra={"call_id": attached.call_id})
             return
         await self._answer(attached.agent_id, resumed=attached.resumed)
@@ -174,6 +180,11 @@ class MediaStreamCall:
         )
 
     # --------------------------------------------------------------------- the call's flow (FlowStream)
+    async def _heard(self, text: str) -> None:
+        assert self._call is not None
+        self._utterances += 1
+        await self._call.speech_received(c.SpeechEvent(text, event_id=f"{self._stream_sid}:said:{self._utterances}"))
+
     async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
         if self._prompter is None or self._answered is not None:
             raise RuntimeError("this stream is not playing a flow")
@@ -241,6 +252,8 @@ class MediaStreamCall:
         self.ended.set()
         if self._voicemail is not None:
             self._voicemail.hung_up()  # the message ends with the call, and is kept
+        if self._listener is not None:
+            self._listener.close()
         self._input.close()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))
