@@ -361,10 +361,16 @@ async def test_closed_hours_take_a_voicemail_stored_and_transcribed(
     parameters = await line.ring()
     async with line.stream(parameters) as phone:
         await phone.start()
-        assert "leave a message" in await _hear(ears, (await phone.next_reply()).pcm8k())
-        await phone.next_reply()  # the tone
+        prompt = await phone.next_reply()
+
+        async def toned() -> bool:  # the tone: a segment of its own, heard out
+            return len(phone.segments) >= 2 and phone.segments[1].mark is not None
+
+        await eventually(toned, within=30)
         await phone.say(message, 24000)
-        assert "goodbye" in await _hear(ears, (await phone.next_reply(within=60)).pcm8k())
+        bye = await phone.next_reply(within=60)
+        assert "leave a message" in await _hear(ears, prompt.pcm8k())
+        assert "goodbye" in await _hear(ears, bye.pcm8k())
         final = await _ended(line, parameters["workflow_id"])
     steps = _steps(final)
     assert steps[0] == "hours (branch): route 1 -> closed"
