@@ -121,7 +121,7 @@ class RecordingAssetActivities:
     @activity.defn
     async def store_recording(self, request: StoreRecordingInput) -> StoredAsset:
         """Upload a finished local recording to the space's store and register it as the call's asset."""
-        source_key = f"call:{request.call_id}:stereo"
+        source_key = f"call:{request.call_id}:{request.name or 'stereo'}"
         path = Path(request.path)
         async with self._sessions() as session:
             existing = await self._existing(session, request.space_id, source_key)
@@ -138,7 +138,8 @@ class RecordingAssetActivities:
         duration = request.duration_seconds
         if duration is None and request.content_type == "audio/wav":
             duration = await asyncio.to_thread(wav_duration, path)
-        key = space_key(request.space_id, "recordings", f"{request.call_id}.wav")
+        file_name = f"{request.call_id}-{request.name}.wav" if request.name else f"{request.call_id}.wav"
+        key = space_key(request.space_id, "recordings", file_name)
         blob = await asyncio.to_thread(self._store.put_file, key, path, request.content_type)
         asset, created = await self._insert(
             Asset(

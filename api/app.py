@@ -21,6 +21,7 @@ from api.routes import (
     console,
     conversations,
     do_not_call,
+    flows,
     health,
     phone_numbers,
     recordings,
@@ -101,6 +102,7 @@ def create_app(
         recordings,
         campaigns,
         do_not_call,
+        flows,
     ):
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)

@@ -66,6 +66,7 @@ class StoreRecordingInput:
     duration_seconds: float | None = None  # read from the WAV header when None
     paused_spans: list[tuple[float, float]] = field(default_factory=list)
     delete_local_file: bool = True
+    name: str | None = None  # another recording of the same call (a flow's voicemail): an asset of its own
 
 
 @dataclass

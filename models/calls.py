@@ -39,6 +39,7 @@ SIGNAL_DTMF_RECEIVED = "dtmf_received"
 SIGNAL_HANGUP_RECEIVED = "hangup_received"
 SIGNAL_TURN_METRICS = "turn_metrics"
 SIGNAL_AGENT_LEFT = "agent_left"
+SIGNAL_SPEECH_RECEIVED = "speech_received"  # what the caller said while a flow listens (its gather steps)
 # Updates: actions requested by staff, the API or the agent's tools. Validated before anything is written.
 UPDATE_HOLD = "hold"
 UPDATE_RESUME = "resume"
@@ -216,6 +217,14 @@ class DtmfEvent:
     at: datetime | None = None
     participant_identity: str | None = None
     event_id: str | None = None  # the webhook's event id: a redelivered event is recorded once
+
+
+@dataclass
+class SpeechEvent:
+    """One utterance of the caller, transcribed by the media process while the call is in a flow."""
+
+    text: str
+    event_id: str | None = None  # redelivered: recorded once
 
 
 @dataclass
@@ -490,6 +499,7 @@ class MediaAttached:
     record: bool = False  # record caller and agent as the two channels of one stereo file
     consent: ConsentRequest | None = None  # record only after this (announcement played, caller consented)
     amd: AmdOptions | None = None  # outbound: detect a machine on the audio before the agent greets
+    flow: bool = False  # a flow runs the call: no agent until the flow hands over (agent_id is "" until then)
 
 
 @dataclass

@@ -48,6 +48,8 @@ ID_PREFIXES = {
     "asset_audits": "aud",
     "campaigns": "cmp",
     "do_not_call": "dnc",
+    "flows": "fl",
+    "flow_versions": "flv",
 }
 
 
@@ -434,4 +436,28 @@ class DoNotCall(Base):
     space_id: Mapped[str] = _space_fk()
     e164: Mapped[str] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class Flow(Base):
+    """A flow (IVR call script) of a space; its document lives in immutable versions, ``version`` is the current."""
+
+    __tablename__ = "flows"
+    id: Mapped[str] = _id("flows")
+    space_id: Mapped[str] = _space_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class FlowVersion(Base):
+    """One immutable version of a flow's document: a call keeps the version it started with."""
+
+    __tablename__ = "flow_versions"
+    __table_args__ = (sa.UniqueConstraint("flow_id", "version"),)
+    id: Mapped[str] = _id("flow_versions")
+    space_id: Mapped[str] = _space_fk()
+    flow_id: Mapped[str] = mapped_column(sa.ForeignKey("flows.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    document: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = _created()

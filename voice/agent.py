@@ -25,6 +25,7 @@ from models.enums import CallState, MessageRole
 from voice.agent_config import AgentConfig, ContextMessage, load_agent_config, recent_messages
 from voice.agent_transcripts import DbTranscriptSink, TranscriptRecorder, TranscriptSink, record_transcripts
 from voice.call_control import ActionResult, CallControl, TemporalCallControl
+from voice.flow_context import with_flow_variables
 from voice.knowledge import KnowledgeBase, format_results
 from voice.local_llm import build_llm
 from voice.recording_consent import ConsentGate
@@ -225,6 +226,7 @@ async def prepare_call(
     transfer_target: str | None = None,
     history_limit: int = 20,
     resumed: bool = False,
+    variables: dict[str, str] | None = None,
 ) -> PreparedCall:
     """Load the agent's config, knowledge base and the conversation's recent messages; wire the agent to the
     call's workflow (named in the dispatch). ``transfer_target``: the default destination of "speak to a
@@ -233,6 +235,7 @@ async def prepare_call(
     config = await load_agent_config(
         sessions, dispatch.space_id, dispatch.agent_id, runtime.secret_box, transfer_target=transfer_target
     )
+    config = with_flow_variables(config, variables or {})  # what a flow gathered before handing the call over
     knowledge = KnowledgeBase(config.knowledge)
     model = build_llm(config, knowledge)
     history = (

@@ -67,11 +67,15 @@ async def answer_call(
     before_start: Callable[[AgentSession, PreparedCall], None] | None = None,
     resumed: bool = False,
     consent: ConsentGate | None = None,
+    variables: dict[str, str] | None = None,
 ) -> AnsweredCall:
     """Answer the call ``dispatch`` names with its space's agent, over a room or the given audio I/O.
     ``resumed``: the call's previous agent process died; this one picks up with the conversation so far.
-    ``consent``: the recording announcement (and consent question) the agent plays before its greeting."""
-    prepared = await prepare_call(dispatch, runtime, agent_identity=agent_identity, resumed=resumed)
+    ``consent``: the recording announcement (and consent question) the agent plays before its greeting.
+    ``variables``: what a flow gathered before it handed the call to the agent."""
+    prepared = await prepare_call(
+        dispatch, runtime, agent_identity=agent_identity, resumed=resumed, variables=variables
+    )
     prepared.agent.consent = consent
     session = agent_session(prepared, resumable_interruptions=resumable_interruptions)
     if audio_in is not None:

@@ -21,6 +21,8 @@ from activities.campaigns import CampaignActivities, campaign_activities
 from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
+from activities.flow_webhooks import FlowWebhookActivities
+from activities.flows import FlowActivities
 from activities.livekit_rooms import LiveKitRoomActivities
 from activities.livekit_sip import SipTrunkActivities
 from activities.recording_assets import RecordingAssetActivities
@@ -82,6 +84,8 @@ class ActivityClients:
     recording_assets: RecordingAssetActivities
     transcription: TranscriptionActivities
     retention: RetentionActivities
+    flows: FlowActivities
+    flow_webhooks: FlowWebhookActivities
     sessions: async_sessionmaker[AsyncSession] | None = None  # campaign activities get theirs in build_worker
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -116,6 +120,8 @@ class ActivityClients:
             self.carrier_numbers.buy_number,
             self.carrier_numbers.record_purchased_number,
             self.carrier_numbers.release_number,
+            self.flows.load_flow,
+            self.flow_webhooks.call_flow_webhook,
         ]
 
     def sms_activities(self) -> list[Callable[..., Any]]:
@@ -163,6 +169,8 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 transcription=TranscriptionActivities(sessions, store, lambda: get_whisper_engine(cpu_threads=threads)),
                 retention=RetentionActivities(sessions, store),
                 sessions=sessions,
+                flows=FlowActivities(sessions),
+                flow_webhooks=FlowWebhookActivities(http),
             )
         finally:
             if livekit is not None:

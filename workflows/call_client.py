@@ -91,6 +91,9 @@ class CallRef:
     async def dtmf_received(self, event: c.DtmfEvent) -> bool:
         return await self._signal(CallWorkflow.dtmf_received, event)
 
+    async def speech_received(self, event: c.SpeechEvent) -> bool:
+        return await self._signal(CallWorkflow.speech_received, event)
+
     async def hangup_received(self, event: c.HangupEvent) -> bool:
         return await self._signal(CallWorkflow.hangup_received, event)
 

@@ -119,6 +119,10 @@ class CallLeg:
     async def store_recordings(self) -> None:
         """After tear-down: store what the leg recorded itself."""
 
+    def media_stream(self) -> c.AttachMedia | None:
+        """The stream carrying the call's audio now (legs that carry media streams)."""
+        return None
+
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         """A transport process carries the call's audio from now on; True when it takes over from another."""
         raise NotImplementedError("validators only allow attach_media on legs that carry media streams")

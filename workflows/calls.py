@@ -23,12 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from models import recordings as rec
     from models.call_contract import CARRIER_ANSWERED, CARRIER_END_REASONS, room_name
     from models.consent import ConsentRecorded, ConsentReport
-    from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode
+    from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode, RouteType
     from workflows import call_state as sm
     from workflows import recording_consent
     from workflows.call_leg import CallLeg, run_db
     from workflows.carrier_leg import CarrierStreamLeg
     from workflows.failures import ActivityFailure, failure_reason
+    from workflows.flow_runner import FlowRunner
+    from workflows.flow_runner import load as load_flow
     from workflows.livekit_leg import LiveKitLeg
 
 S = CallState
@@ -58,6 +60,7 @@ class CallWorkflow:
         self._ended_remotely = False  # the far end (or the carrier) ended it: nothing of theirs to hang up
         self._persisted = -1
         self._lock = asyncio.Lock()  # one media action (hold, resume, transfer) at a time
+        self._flow: FlowRunner | None = None  # the number routes to a flow: it runs in place of an agent
         self.k.note("ringing", workflow.now(), start.direction.value)
         if start.caller_identity:
             self.k.join(start.caller_identity, c.ParticipantKind.CALLER, workflow.now())
@@ -81,6 +84,13 @@ class CallWorkflow:
                 await self._open_call(rejected=True)
             return await self._finish()
         k.agent_id = route.agent_id
+        flow_id = start.flow_id or (route.flow_id if route.route_type is RouteType.FLOW else None)
+        if flow_id and not start.agent_id:
+            flow = await load_flow(k.space_id or "", flow_id)  # its current version, pinned for the whole call
+            if isinstance(flow, str):
+                self.end(EndReason.FAILED, "flow_failed", flow)
+            else:
+                self._flow = FlowRunner(self, flow, start.variables)
         if sm.recording_wanted(route.recording_policy, start.direction):
             k.recording = c.RECORDING_REQUESTED
             recording_consent.ask(k, route)  # the space may want an announcement or consent first
@@ -94,7 +104,10 @@ class CallWorkflow:
             except TimeoutError:
                 self.end(EndReason.NO_ANSWER, "ringing_timeout")
         if k.state is not S.ENDED:  # CONNECTED
-            await self._leg.bring_in_agent()  # first: the caller is waiting for someone to speak
+            if self._flow is not None:
+                self._flow.start()  # prompts first: the caller is waiting for someone to speak
+            else:
+                await self._leg.bring_in_agent()  # first: the caller is waiting for someone to speak
             await self._persist()
             await self._leg.start_recording()
             await self._converse(route)  # ACTIVE ⇄ HOLD (→ TRANSFERRING) until ENDED
@@ -131,6 +144,8 @@ class CallWorkflow:
         await self._leg.stop_recording()
         await self._leg.tear_down(self._ended_remotely)
         await self._leg.store_recordings()
+        if self._flow is not None:
+            await self._flow.finished()  # a voicemail left just before the caller hung up is still stored
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.k.view()
 
@@ -200,6 +215,12 @@ class CallWorkflow:
             k.seen_events.add(event.event_id)
         k.dtmf += event.digits
         k.note("dtmf_received", workflow.now(), event.digits)
+
+    @workflow.signal(name=c.SIGNAL_SPEECH_RECEIVED)
+    def speech_received(self, event: c.SpeechEvent) -> None:
+        """An utterance heard while the call is in its flow (a gather may be listening for it)."""
+        if self._flow is not None and self.k.state is not S.ENDED:
+            self._flow.heard(event)
 
     @workflow.signal(name=rec.SIGNAL_RECORDING_UPDATE)
     def recording_update(self, update: rec.RecordingUpdate) -> None:
@@ -346,7 +367,7 @@ class CallWorkflow:
             await workflow.wait_condition(
                 lambda: k.conversation_id is not None or k.state is S.ENDED, timeout=ATTACH_ROUTING_WAIT
             )
-        if k.state is S.ENDED or not (k.agent_id and k.space_id):
+        if k.state is S.ENDED or not ((k.agent_id or self._flow) and k.space_id):
             raise ApplicationError("the call has no agent to answer it", type=c.ILLEGAL_TRANSITION, non_retryable=True)
         record = k.recording in (c.RECORDING_REQUESTED, rec.RECORDING_ACTIVE) and request.recording_path is not None
         consent = recording_consent.pending_request(k) if record else None  # record once it is answered
@@ -360,12 +381,13 @@ class CallWorkflow:
             k.start.call_id,
             k.start.workflow_id,
             k.space_id,
-            k.agent_id,
+            k.agent_id or "",
             k.conversation_id,
             resumed,
             record,
             consent,
             amd=k.start.amd,
+            flow=not k.agent_id,  # the flow plays its prompts on the stream until it hands the call to an agent
         )
 
     @attach_media.validator
@@ -473,6 +495,9 @@ class CallWorkflow:
     def end(self, reason: EndReason, event: str, detail: str | None = None) -> None:
         if self.k.end(reason, event, workflow.now(), detail):
             self._upsert_search_attributes()
+
+    def media_stream(self) -> c.AttachMedia | None:
+        return self._leg.media_stream()
 
     def _upsert_search_attributes(self) -> None:
         workflow.upsert_search_attributes(self.k.search_attributes())

@@ -142,6 +142,9 @@ class CarrierStreamLeg(CallLeg):
             call_recording.note_hold_pause(k, on_hold, held.paused_span)
 
     # ------------------------------------------------------------------- the process carrying the audio
+    def media_stream(self) -> c.AttachMedia | None:
+        return self._stream
+
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         resumed = self._attachments > 0
         self._attachments += 1

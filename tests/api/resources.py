@@ -34,6 +34,17 @@ def agent_body() -> dict[str, Any]:
     }
 
 
+def flow_body() -> dict[str, Any]:
+    return {
+        "name": "main menu",
+        "steps": [
+            {"id": "menu", "type": "gather", "prompt": "Press 1 for sales.", "choices": ["1"], "next": "bye"},
+            {"id": "bye", "type": "say", "text": "Goodbye."},
+            {"id": "end", "type": "hangup"},
+        ],
+    }
+
+
 async def create(client: httpx.AsyncClient, space: SpaceKeys, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     response = await client.post(space.path(f"/{kind}"), json=body, headers=space.admin)
     assert response.status_code == 201, response.text
@@ -52,16 +63,23 @@ async def body_for(client: httpx.AsyncClient, space: SpaceKeys, kind: str) -> di
         return await phone_number_body(client, space)
     if kind == "api-keys":
         return {"name": "ci", "role": "viewer"}
-    return {"carrier-accounts": carrier_account_body, "sip-trunks": sip_trunk_body, "agents": agent_body}[kind]()
+    bodies = {
+        "carrier-accounts": carrier_account_body,
+        "sip-trunks": sip_trunk_body,
+        "agents": agent_body,
+        "flows": flow_body,
+    }
+    return bodies[kind]()
 
 
-KINDS = ["carrier-accounts", "sip-trunks", "agents", "phone-numbers", "api-keys"]
+KINDS = ["carrier-accounts", "sip-trunks", "agents", "phone-numbers", "api-keys", "flows"]
 PATCHES = {
     "carrier-accounts": {"name": "renamed"},
     "sip-trunks": {"name": "renamed"},
     "agents": {"name": "renamed"},
     "phone-numbers": {"friendly_name": "renamed"},
     "api-keys": {"name": "renamed"},
+    "flows": {"name": "renamed"},
 }
 
 

@@ -22,10 +22,14 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
+from models.flow_calls import PlayPrompt, PromptPlayed, RecordVoicemail, StartFlowAgent, VoicemailRecorded
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall, default_greeting
 from voice.amd.listener import AmdListener
 from voice.call_setup import AnsweredCall, answer_call
+from voice.flow_listener import FlowListener
+from voice.flow_prompts import FlowPrompter
+from voice.flow_voicemail import VoicemailTake, play_tone
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
@@ -69,6 +73,12 @@ class MediaStreamCall:
         self._input = StreamAudioInput()
         self._output: StreamAudioOutput | None = None
         self._answered: AnsweredCall | None = None
+        self._attached: c.MediaAttached | None = None
+        self._prompter: FlowPrompter | None = None  # while a flow runs the call
+        self._voicemail: VoicemailTake | None = None  # a flow's voicemail being recorded
+        self._listener: FlowListener | None = None  # the caller's words while in the flow
+        self._utterances = 0
+        self._voicemails = 0
         self._turns: TurnTimer | None = None
         self._ended = False
         self._amd: AmdListener | None = None  # outbound calls with AMD: the callee's first seconds go here
@@ -93,13 +103,23 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                if self._amd is None or not self._amd.hears(ulaw8k_to_pcm16(audio)):
+                amd_heard = self._amd is not None and self._amd.hears(ulaw8k_to_pcm16(audio))
+                flow_menu = self._prompter is not None and self._answered is None  # not the agent's to hear
+                if not (amd_heard or flow_menu):
                     self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence
+                if self._voicemail is not None:
+                    self._voicemail.audio(audio)
+                elif self._listener is not None and self._answered is None:
+                    self._listener.audio(audio)
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
             if self._consent is not None:
                 self._consent.digit(message.dtmf.digit)
+            if self._prompter is not None:
+                self._prompter.key_pressed()  # before the signal: the prompt stops at once
+            if self._voicemail is not None:
+                self._voicemail.key(message.dtmf.digit)
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -140,15 +160,28 @@ class MediaStreamCall:
             self._consent = ConsentGate(attached.consent, call.report_recording_consent, on_record=record)
         elif attached.record:
             self._recording = StreamRecording(recording_path)
-        dispatch = DispatchMetadata(
-            workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
-        )
-        self._output = output = StreamAudioOutput(
+        self._output = StreamAudioOutput(
             start.stream_sid, self._send, tap=self._record_agent, on_clear=self._agent_cut_off
         )
+        self._attached = attached
+        if attached.flow:  # the call's flow speaks first (play_prompt), and may hand over to an agent later
+            self._prompter = FlowPrompter(self._output)
+            self._listener = FlowListener(self._heard)
+            log.info("media stream attached to a flow", extra={"call_id": attached.call_id})
+            return
+        await self._answer(attached.agent_id, resumed=attached.resumed)
+        log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
 
-        if attached.amd is not None and not attached.resumed:
-            self._amd = AmdListener(call, attached.amd)
+    async def _answer(self, agent_id: str, *, resumed: bool, variables: dict[str, str] | None = None) -> None:
+        attached, output = self._attached, self._output
+        assert attached is not None and output is not None
+        dispatch = DispatchMetadata(
+            attached.workflow_id, attached.call_id, attached.space_id, agent_id, attached.conversation_id
+        )
+
+        if attached.amd is not None and not resumed:
+            assert self._call is not None
+            self._amd = AmdListener(self._call, attached.amd)
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
             self._turns = TurnTimer(session, output, prepared.control)
@@ -163,13 +196,49 @@ class MediaStreamCall:
             audio_out=output,
             resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
             before_start=time_turns,
-            resumed=attached.resumed,
+            resumed=resumed,
             consent=self._consent,
+            variables=variables,
         )
-        log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
         if self._amd is not None:
             session, greeting = self._answered.session, default_greeting(self._answered.prepared.config)
             self._amd_task = asyncio.create_task(self._amd.run(session, lambda: session.say(greeting)))
+
+    # --------------------------------------------------------------------- the call's flow (FlowStream)
+    async def _heard(self, text: str) -> None:
+        assert self._call is not None
+        self._utterances += 1
+        await self._call.speech_received(c.SpeechEvent(text, event_id=f"{self._stream_sid}:said:{self._utterances}"))
+
+    async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
+        if self._prompter is None or self._answered is not None:
+            raise RuntimeError("this stream is not playing a flow")
+        return await self._prompter.play(request)
+
+    async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
+        """Prompt, tone, then the caller's message until silence, the finish key, hang-up or the time limit."""
+        if self._prompter is None or self._output is None or self._stream_sid is None:
+            raise RuntimeError("this stream is not playing a flow")
+        if request.prompt:
+            prompt = PlayPrompt(request.stream_id, request.call_id, request.prompt, request.tts_provider, request.voice)
+            await self._prompter.play(prompt)
+        await play_tone(self._output)
+        take = self._voicemail = VoicemailTake(request)
+        if self.ended.is_set():
+            take.hung_up()
+        try:
+            await take.done.wait()
+        finally:
+            self._voicemail = None
+        self._voicemails += 1
+        path = self._runtime.recordings_dir / f"voicemail-{self._stream_sid}-{self._voicemails}.wav"
+        return await asyncio.to_thread(take.write, path)
+
+    async def start_agent(self, request: StartFlowAgent) -> None:
+        """The flow hands the caller to an agent, with what it gathered."""
+        if self._answered is None:
+            await self._answer(request.agent_id, resumed=False, variables=request.variables)
+            log.info("flow handed the call to an agent", extra={"call_id": request.call_id})
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
@@ -229,6 +298,10 @@ class MediaStreamCall:
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
+        if self._voicemail is not None:
+            self._voicemail.hung_up()  # the message ends with the call, and is kept
+        if self._listener is not None:
+            self._listener.close()
         self._input.close()
         if self._amd_task is not None:
             self._amd_task.cancel()

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.worker import Worker
 
+from activities.flow_media import FlowMediaActivities
 from activities.media_streams import MediaStreamActivities
 from activities.recording_assets import RecordingAssetActivities
 from storage import build_store
@@ -41,6 +42,7 @@ class MediaStreamExtension:
         )
         state.voice = runtime
         streams = MediaStreamActivities(runtime.streams)
+        flows = FlowMediaActivities(runtime.streams)  # a flow's prompts and hand-off, on the stream's process
         # Recordings are written on this process's disk: they are stored from here, by the same activity.
         recordings = RecordingAssetActivities(state.sessions, build_store(state.settings))
         worker = Worker(
@@ -52,6 +54,9 @@ class MediaStreamExtension:
                 streams.set_recording_paused,
                 streams.set_stream_hold,
                 recordings.store_recording,
+                flows.play_prompt,
+                flows.start_agent,
+                flows.record_voicemail,
             ],
             max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here
         )
