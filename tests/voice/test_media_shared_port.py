@@ -18,6 +18,8 @@ from websockets.asyncio.client import connect
 from tests.support.media_processes import READY_TIMEOUT, Line, MediaProcess, media_env, media_line
 from tests.support.postgres import free_port
 from tests.twilio_standin import TwilioStandIn
+from workers.cli import build_parser, dev_settings
+from workers.dev import child_env
 
 
 @pytest.fixture
@@ -86,3 +88,15 @@ async def test_media_processes_share_a_port_and_a_draining_one_stops_taking_stre
         assert holder.process.poll() is None  # it still carries its socket
     assert await asyncio.to_thread(holder.process.wait, 60) == 0, holder.output()[-3000:]
     assert sibling.process.poll() is None
+
+
+def test_dev_runs_several_media_processes_on_one_port(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["dev", "--data-dir", str(tmp_path), "--media-processes", "2"])
+    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port, args.media_port, args.media_processes)
+    assert settings.media_processes == 2
+    assert child_env(settings)["TELEPHONY_MEDIA_REUSE_PORT"] == "1"
+    single = dev_settings(str(tmp_path), None, 7233)
+    assert child_env(single)["TELEPHONY_MEDIA_REUSE_PORT"] == "0"
+    for bad in ("0", "65", "two"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["dev", "--media-processes", bad])
