@@ -1,5 +1,5 @@
 # The two commands of the README: `make dev` runs the platform, `make test` runs every test.
-.PHONY: setup dev test lint
+.PHONY: setup dev test lint chaos
 
 setup:
 	scripts/setup.sh
@@ -15,3 +15,8 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+# The chaos suite at full size (CI runs a short version of each scenario within `make test`).
+chaos:
+	scripts/setup.sh --test
+	CHAOS_FULL=1 .venv/bin/pytest -m chaos -s

@@ -87,6 +87,9 @@ class CallRecordActivities:
                 ringing_timeout_seconds=settings.ringing_timeout_seconds,
                 max_call_duration_seconds=settings.max_call_duration_seconds,
                 hold_timeout_seconds=settings.hold_timeout_seconds,
+                recording_consent=space.recording_consent,
+                recording_announcement=space.recording_announcement or "",
+                record_hold=space.record_hold,
             )
 
     @activity.defn

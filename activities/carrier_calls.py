@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
+from models.amd import TWILIO_MACHINE_DETECTION
 from models.call_contract import STREAM_WORKFLOW_PARAMETER, media_stream_twiml
 from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
@@ -59,6 +60,13 @@ class CarrierCallActivities:
             ("Timeout", str(request.ringing_timeout_seconds)),
             *(("StatusCallbackEvent", event) for event in STATUS_EVENTS),
         ]
+        if request.amd:  # the carrier's AMD, asynchronous: the call connects at once, the verdict follows
+            params += [
+                ("MachineDetection", TWILIO_MACHINE_DETECTION),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", self._url("/webhooks/twilio/amd", request)),
+                ("AsyncAmdStatusCallbackMethod", "POST"),
+            ]
         try:
             created = await twilio.create_call(params)
         except TwilioError as exc:

@@ -95,6 +95,8 @@ class LiveKitRoomActivities:
             request.conversation_id,
             request.resumed,
             request.attempt,
+            request.amd.policy if request.amd is not None else None,
+            request.amd.message if request.amd is not None else None,
         ).encode()
         try:
             for existing in await api.agent_dispatch.list_dispatch(request.room_name):
@@ -110,9 +112,12 @@ class LiveKitRoomActivities:
 
     @activity.defn
     async def set_hold(self, request: SetHoldInput) -> HoldApplied:
-        """Hold: the caller stops receiving the room's audio and carries the hold attribute; resume undoes it."""
+        """Hold: the caller stops receiving the room's audio and carries the hold attribute (and, when the recording
+        pauses over the hold, stops publishing into the room); resume undoes it."""
         permission = lk.ParticipantPermission(
-            can_subscribe=not request.on_hold, can_publish=True, can_publish_data=True
+            can_subscribe=not request.on_hold,
+            can_publish=not (request.on_hold and request.mute_caller),  # the recording pauses over the hold
+            can_publish_data=True,
         )
         try:
             await self._api().room.update_participant(

@@ -22,6 +22,7 @@ from models.calls import (
     StreamRecordingDone,
     StreamRecordingInput,
 )
+from models.stream_hold import StreamHeld, StreamHoldInput
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class LiveStream(Protocol):
 
     def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
         """Pause or resume the stream's recording; the paused span once resumed."""
+
+    def set_on_hold(self, on_hold: bool) -> None:
+        """Hold: the agent neither hears nor answers the caller; resume: back to the conversation."""
 
     def hand_over(self) -> bool:
         """This process drains: end carry_media (the workflow moves the call) but keep talking until the carrier
@@ -101,3 +105,13 @@ class MediaStreamActivities:
             raise ApplicationError("the stream is not on this process", type=STREAM_NOT_HERE, non_retryable=True)
         span = stream.set_recording_paused(request.paused)
         return RecordingPaused(request.paused, span)
+
+    @activity.defn
+    async def set_stream_hold(self, request: StreamHoldInput) -> StreamHeld:
+        """Put the stream's caller on hold or take them off it, pausing/resuming its recording as asked."""
+        stream = self._streams.get(request.stream_id)
+        if stream is None:
+            raise ApplicationError("the stream is not on this process", type=STREAM_NOT_HERE, non_retryable=True)
+        stream.set_on_hold(request.on_hold)
+        span = stream.set_recording_paused(request.on_hold) if request.pause_recording else None
+        return StreamHeld(request.on_hold, span)

@@ -59,8 +59,8 @@ def wav_duration(path: Path) -> float:
 
 def egress_key(space_id: str, location: str) -> str | None:
     """The store key inside an egress file location (an S3 URL or a path), if it is one of this space's keys:
-    ``spaces/<space>/recordings/<name>`` or the egress default ``recordings/<space>/<name>``
-    (activities/recordings.py ``recording_path``)."""
+    ``spaces/<space>/recordings/<name>`` (storage/egress.py, behind an S3 store's key prefix) or
+    ``recordings/<space>/<name>`` (egresses started before recordings went to the space's key)."""
     path = location.split("?", 1)[0]
     for marker in (f"spaces/{space_id}/recordings/", f"recordings/{space_id}/"):
         index = path.find(marker)

@@ -11,14 +11,11 @@ from temporalio.exceptions import ApplicationError
 from models.calls import LIVEKIT_NOT_CONFIGURED
 from models.recordings import RecordingStarted, RecordingStopped, StartRecordingInput, StopRecordingInput
 from models.settings import Settings
+from storage.egress import egress_target
 
 log = logging.getLogger(__name__)
 
 RECORDING_REFUSED = "RecordingRefused"
-
-
-def recording_path(space_id: str, call_id: str) -> str:
-    return f"recordings/{space_id}/{call_id}.ogg"
 
 
 class RecordingActivities:
@@ -32,9 +29,8 @@ class RecordingActivities:
         return self._livekit
 
     def _output(self, request: StartRecordingInput) -> lk.EncodedFileOutput:
-        output = lk.EncodedFileOutput(
-            file_type=lk.EncodedFileType.OGG, filepath=recording_path(request.space_id, request.call_id)
-        )
+        target = egress_target(self._settings, request.space_id, request.call_id)  # in the space's storage
+        output = lk.EncodedFileOutput(file_type=lk.EncodedFileType.OGG, filepath=target.filepath)
         settings = self._settings
         if settings.storage_backend == "s3":
             output.s3.CopyFrom(

@@ -275,4 +275,5 @@ class TranscriptionActivities:
             speech_seconds=speech,
             elapsed_seconds=time.perf_counter() - started,
             resumed_from_chunk=first,
+            chunks=chunks,
         )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 
+from api.carrier_directory import CarrierDirectory
 from api.errors import error_responses, install_error_model
 from api.limits import BodyLimitMiddleware, BodyLimits
 from api.routes import (
@@ -28,6 +29,7 @@ from api.routes import (
 from api.temporal import TemporalGateway
 from api.webhooks import livekit as livekit_webhooks
 from api.webhooks import twilio as twilio_webhooks
+from api.webhooks import twilio_amd as twilio_amd_webhooks
 from api.webhooks import twilio_sms as twilio_sms_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
@@ -63,6 +65,7 @@ def create_app(
         app.state.secret_box = SecretBox.from_setting(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
+        app.state.directory = CarrierDirectory(app.state.secret_box, settings.directory_cache_seconds)
         app.state.temporal = temporal or TemporalGateway(settings)
         app.state.store = build_store(settings)
         try:
@@ -98,6 +101,7 @@ def create_app(
         app.include_router(module.router, responses=REST_ERRORS)
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(twilio_sms_webhooks.router, responses=TWILIO_ERRORS)
+    app.include_router(twilio_amd_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(livekit_webhooks.router, responses=LIVEKIT_ERRORS)
     app.include_router(console.router)  # the page; its socket is served with the media streams
     for extension in extensions:

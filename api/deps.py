@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -10,16 +11,28 @@ from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, authenticate, authorize_space
+from api.carrier_directory import CarrierDirectory
+from api.errors import database_unavailable
 from api.temporal import TemporalGateway
 from models.enums import Role
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.tables import Space
 
+log = logging.getLogger(__name__)
+
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+    session: AsyncSession = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except Exception as exc:  # the database went away after the answer was made: nothing left to undo
+            if not database_unavailable(exc):
+                raise
+            log.warning("database session closed on a broken connection", extra={"path": request.url.path})
 
 
 def _settings(request: Request) -> Settings:
@@ -30,6 +43,11 @@ def _settings(request: Request) -> Settings:
 def _secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
+
+
+def _directory(request: Request) -> CarrierDirectory:
+    directory: CarrierDirectory = request.app.state.directory
+    return directory
 
 
 def _temporal(request: Request) -> TemporalGateway:
@@ -46,6 +64,20 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SecretBoxDep = Annotated[SecretBox, Depends(_secret_box)]
 TemporalDep = Annotated[TemporalGateway, Depends(_temporal)]
+DirectoryDep = Annotated[CarrierDirectory, Depends(_directory)]
+
+
+async def _forgets_directory(request: Request, directory: DirectoryDep) -> AsyncIterator[None]:
+    """A write to carrier accounts or numbers: the webhooks' cache forgets them before and after it."""
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes:
+        directory.forget()
+    yield
+    if writes:
+        directory.forget()
+
+
+ForgetsCarrierDirectory = Depends(_forgets_directory)
 
 
 async def _principal(

@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,8 +32,20 @@ DESCRIPTIONS = {
     415: "Content type this route does not accept",
     422: "Invalid field values; `errors` names each one",
     502: "The carrier or LiveKit refused or failed",
-    503: "A dependency (the workflow engine, a call's workflow) is unavailable: retry shortly",
+    503: "A dependency (the database, the workflow engine, a call's workflow) is unavailable: retry shortly",
 }
+RETRY_AFTER_SECONDS = "2"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or failed on its side (stopped, restarting, a connection dropped mid-query,
+    locked, pool exhausted): a retry may work. A statement it refused as wrong (data, programming, integrity
+    errors) is ours to fix, not to retry."""
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError | sa_exc.ProgrammingError | sa_exc.NotSupportedError):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError | sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True
+    return isinstance(exc, ConnectionRefusedError | ConnectionResetError)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -78,6 +91,14 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return error_json(status.HTTP_409_CONFLICT, "conflicts with an existing resource or a reference to it")
 
 
+def _unavailable_json() -> JSONResponse:
+    return error_json(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the database is unavailable, retry shortly",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 class UnhandledErrors:
     """Any exception no handler claimed becomes a 500 ``ErrorBody``. The log names the route and the exception type
     and where it was raised, never its message or values (they may hold phone numbers or transcripts)."""
@@ -105,6 +126,10 @@ class UnhandledErrors:
             response = error_json(exc.status_code, str(exc.detail), headers=exc.headers)
             await response(scope, receive, send)
         except Exception as exc:
+            if database_unavailable(exc) and not started:  # carriers retry a 503: nothing is lost
+                log.warning("request refused: database unavailable", extra={"path": scope.get("path")})
+                await _unavailable_json()(scope, receive, send)
+                return
             frames = traceback.extract_tb(exc.__traceback__)
             log.error(
                 "request failed with an unhandled error",

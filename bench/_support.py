@@ -47,6 +47,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (an API supervisor and its worker processes), in MB."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return rss_mb(pid) + sum(tree_rss_mb(kid) for kid in kids)
+
+
 def pct(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) of ``values`` (nearest rank), in the unit given."""
     if not values:
@@ -119,9 +126,10 @@ class Stack:
         self.children.append(child)
         return child
 
-    async def start_api(self) -> Child:
-        """``telephony api`` (uvicorn, one process), as production runs it."""
-        child = self.spawn("api", [str(BIN / "telephony"), "api", "--data-dir", str(self.dir)])
+    async def start_api(self, workers: int = 1) -> Child:
+        """``telephony api`` (uvicorn; ``workers`` processes sharing the port), as production runs it."""
+        command = [str(BIN / "telephony"), "api", "--data-dir", str(self.dir), "--workers", str(workers)]
+        child = self.spawn("api", command)
         async with httpx.AsyncClient() as http:
             for _ in range(300):
                 if child.proc.poll() is not None:

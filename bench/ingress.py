@@ -19,7 +19,7 @@ import httpx
 from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 
-from bench._support import Line, Stack, exit_now, load_average, pct, rss_mb, stack, summary_ms, table
+from bench._support import Line, Stack, exit_now, load_average, pct, stack, summary_ms, table, tree_rss_mb
 from models import calls as c
 from models.call_contract import twilio_inbound_call
 from models.enums import MediaMode
@@ -98,7 +98,7 @@ async def drive(attempt: Attempt, calls: int, concurrency: int) -> tuple[float, 
 
 async def main(args: argparse.Namespace) -> None:
     async with stack("ingress") as bench:
-        api = await bench.start_api()
+        api = await bench.start_api(args.api_workers)
         line = await bench.line("stream")
         url = f"{bench.api_url}/webhooks/twilio/voice"
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
@@ -109,7 +109,7 @@ async def main(args: argparse.Namespace) -> None:
             }
             for attempt in paths.values():  # warm-up: connections, imports, the API's Temporal client
                 await drive(attempt, 2 * args.concurrency, args.concurrency)
-            rss_before = rss_mb(api.pid)
+            rss_before = tree_rss_mb(api.pid)
             results = {name: (0.0, list[float](), 0) for name in paths}
             per_round = args.calls // args.rounds
             for r in range(args.rounds):
@@ -119,7 +119,7 @@ async def main(args: argparse.Namespace) -> None:
                     total = results[name]
                     results[name] = (total[0] + wall, total[1] + lat, total[2] + err)
                     print(f"# round {r + 1} {name:18s} {per_round / wall:6.1f} calls/s  {summary_ms(lat)}")
-            rss_after = rss_mb(api.pid)
+            rss_after = tree_rss_mb(api.pid)
         await report(bench, args, results, rss_before, rss_after)
 
 
@@ -143,7 +143,10 @@ async def report(
     print(table(["path", "calls", "errors", "calls/s", "p50 ms", "p99 ms"], rows))
     ratio = rates["API webhook"] / rates["raw start_workflow"]
     print(f"ratio API/raw: {ratio:.2f}x  (target >= 0.9x)")
-    print(f"API process RSS: {rss_before:.0f} MB after warm-up, {rss_after:.0f} MB after the run")
+    print(
+        f"API RSS ({args.api_workers} process{'es' if args.api_workers > 1 else ''}): "
+        f"{rss_before:.0f} MB after warm-up, {rss_after:.0f} MB after the run"
+    )
     print(f"CallWorkflow executions in the visibility store (may lag): {running.count}")
 
 
@@ -152,6 +155,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=1000, help="calls per path (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (telephony api --workers)")
     return parser.parse_args()
 
 

@@ -120,6 +120,7 @@ class TranscriptionResult:
     speech_seconds: float
     elapsed_seconds: float
     resumed_from_chunk: int
+    chunks: int = 0  # the recording's chunks (all of them are transcribed once this is returned)
 
 
 @dataclass
@@ -177,3 +178,20 @@ class RetentionResult:
 def retention_deadline(created_at: datetime, days: int | None) -> datetime | None:
     """When an asset made at ``created_at`` expires under a policy keeping it ``days`` (None: never)."""
     return None if days is None else created_at + timedelta(days=days)
+
+
+# A call's transcription, in its state (CallStateView.transcription): "started" by the call's workflow; the
+# API fills in the live figures from the transcription workflow (workflows/transcription_client.py).
+TRANSCRIPTION_STARTED = "started"
+TRANSCRIPTION_RUNNING = "running"
+TRANSCRIPTION_COMPLETE = "complete"
+TRANSCRIPTION_FAILED = "failed"
+
+
+@dataclass
+class TranscriptionView:
+    asset_id: str
+    status: str  # one of the TRANSCRIPTION_* statuses above
+    chunks_done: int = 0
+    chunks: int = 0  # 0 while not known yet (the recording is being read)
+    messages_written: int = 0

@@ -20,7 +20,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from models.calls import AmdOptions, StartCall
-from models.enums import CallDirection, EndReason, MediaMode
+from models.enums import CallDirection, EndReason, MachinePolicy, MediaMode
 from models.secret_box import SecretBox
 
 CALL_WORKFLOW_PREFIX = "call-"
@@ -110,6 +110,12 @@ class DispatchMetadata:
     conversation_id: str | None = None
     resumed: bool = False  # the call's previous agent was lost: pick up where it was, no second greeting
     attempt: int = 0
+    amd_policy: MachinePolicy | None = None  # outbound calls with AMD: listen for a machine before greeting
+    amd_message: str | None = None
+
+    @property
+    def amd(self) -> AmdOptions | None:
+        return AmdOptions(self.amd_policy, self.amd_message) if self.amd_policy is not None else None
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -118,6 +124,9 @@ class DispatchMetadata:
     def decode(cls, raw: str | bytes) -> Self:
         data = _decode(raw, ("workflow_id", "call_id", "space_id", "agent_id"))
         conversation, attempt = data.get("conversation_id"), data.get("attempt")
+        policy, message = data.get("amd_policy"), data.get("amd_message")
+        if policy is not None and policy not in set(MachinePolicy):
+            raise MetadataError("unknown AMD policy")
         return cls(
             data["workflow_id"],
             data["call_id"],
@@ -126,6 +135,8 @@ class DispatchMetadata:
             conversation if isinstance(conversation, str) else None,
             data.get("resumed") is True,
             attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
+            MachinePolicy(policy) if policy is not None else None,
+            message if isinstance(message, str) else None,
         )
 
 

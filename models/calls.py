@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
+from models.assets import TranscriptionView
+from models.consent import ConsentRequest, ConsentView, RecordingConsent
 from models.enums import (
     AnsweredBy,
     CallDirection,
@@ -44,6 +46,7 @@ UPDATE_TRANSFER = "transfer"
 UPDATE_SEND_DTMF = "send_dtmf"
 UPDATE_HANGUP = "hangup"
 UPDATE_REPORT_ANSWERED_BY = "report_answered_by"  # answering-machine detection (carrier callback or our audio)
+UPDATE_VOICEMAIL_LEFT = "voicemail_left"  # LEAVE_MESSAGE: the message was said to the machine; the call ends
 # Query
 QUERY_GET_STATE = "get_state"
 
@@ -112,6 +115,15 @@ class AnsweredByReport:
 
 
 @dataclass
+class VoicemailLeft:
+    """The voice runtime said the call's AMD message to a machine (after its beep, or after its greeting fell
+    silent); the call ends with it (timeline ``voicemail_left``, ``CallStateView.voicemail_left``)."""
+
+    message_ms: int  # how long the message played
+    after_beep: bool  # False: no beep was heard, the message started once the greeting fell silent
+
+
+@dataclass
 class TimelineEntry:
     at: datetime
     event: str  # e.g. "ringing", "connected", "hold", "transfer_failed", "dtmf_received"
@@ -164,6 +176,9 @@ class CallStateView:
     answered_by: AnsweredBy | None = None
     amd_decision_ms: int | None = None
     campaign_id: str | None = None
+    recording_consent: ConsentView | None = None  # the space asks for consent before recording (models.consent)
+    transcription: TranscriptionView | None = None  # the recording's transcription, once started
+    voicemail_left: bool = False  # LEAVE_MESSAGE: the message was said to the machine
 
 
 # ------------------------------------------------------------------------------- signals
@@ -287,6 +302,9 @@ class CallRoute:
     ringing_timeout_seconds: int = 45
     max_call_duration_seconds: int = 3600
     hold_timeout_seconds: int = 600
+    recording_consent: RecordingConsent = RecordingConsent.NONE
+    recording_announcement: str = ""  # what is played before recording (consent announce/require)
+    record_hold: bool = False  # False: the recording is paused while the call is on hold
 
 
 @dataclass
@@ -353,6 +371,7 @@ class DispatchAgentInput:
     workflow_id: str | None = None
     resumed: bool = False  # a new agent for a call whose agent was lost: it picks up, no greeting
     attempt: int = 0  # one dispatch per attempt, however often the activity is retried
+    amd: AmdOptions | None = None  # outbound calls: the agent listens for a machine before it greets
 
 
 @dataclass
@@ -365,6 +384,7 @@ class SetHoldInput:
     room_name: str
     participant_identity: str
     on_hold: bool
+    mute_caller: bool = False  # on hold: the caller's audio leaves the room too (so the egress records silence)
 
 
 @dataclass
@@ -468,6 +488,8 @@ class MediaAttached:
     conversation_id: str | None
     resumed: bool  # the agent comes back to a call it was already on: no second greeting
     record: bool = False  # record caller and agent as the two channels of one stereo file
+    consent: ConsentRequest | None = None  # record only after this (announcement played, caller consented)
+    amd: AmdOptions | None = None  # outbound: detect a machine on the audio before the agent greets
 
 
 @dataclass
@@ -510,3 +532,8 @@ UPDATE_RESUME_RECORDING = "resume_recording"
 @dataclass
 class RecordingPauseRequest:
     by: str = "staff"
+
+
+# Update: the voice runtime reports the recording-consent outcome (models.consent.ConsentReport); named after the
+# method. LiveKit calls start their egress then; media-stream calls start their recorder on its answer.
+UPDATE_REPORT_RECORDING_CONSENT = "report_recording_consent"

@@ -16,6 +16,7 @@ class PlaceCarrierCallInput:
     to_number: str
     from_number: str
     ringing_timeout_seconds: int
+    amd: bool = False  # ask the carrier's answering-machine detection (async, reported to /webhooks/twilio/amd)
 
 
 @dataclass

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes sharing the port (webhooks are CPU-bound: up to the cores)"
+    )
     api_access_log: bool = Field(
         default=False, description="Log every HTTP request (uvicorn's access log); costs CPU on the webhook path"
     )
@@ -75,6 +78,12 @@ class Settings(BaseSettings):
     api_body_limit: int = Field(default=256 * 1024, ge=1024, description="Bytes of a REST request body")
     agent_body_limit: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Bytes of an agent body (instructions and knowledge base)"
+    )
+    directory_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds the API keeps carrier accounts and numbers looked up by webhooks (0: no cache); "
+        "its own REST changes to them apply at once",
     )
     twilio_accounts_per_sid: int = Field(
         default=4, ge=1, description="Carrier accounts sharing one AccountSid tried when verifying a signature"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from models.assets import AssetAction, AssetStatus
+from models.consent import RecordingConsent
 from models.enums import (
     AssetType,
     CallDirection,
@@ -114,6 +115,12 @@ class Space(Base):
     call_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+    # Recording consent (models/consent.py) and whether time on hold is recorded (migration 0008).
+    recording_consent: Mapped[RecordingConsent] = mapped_column(
+        default=RecordingConsent.NONE, server_default=RecordingConsent.NONE.value
+    )
+    recording_announcement: Mapped[str | None] = mapped_column(sa.String(500))
+    record_hold: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class ApiKey(Base):

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
@@ -53,12 +53,29 @@ ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")  # base64 of a 20-byte HMAC-SHA1
 
 
-def _signed_by(tokens: list[str], url: str, params: list[tuple[str, str]], signature: str) -> int | None:
-    """Index of the token that signed the request; runs in a worker thread."""
+INLINE_PAYLOAD_BYTES = 16_384  # a real webhook's form is ~1 KB: hashing it costs less than a thread hop
+
+
+def _signed_by(tokens: Sequence[str], url: str, params: list[tuple[str, str]], signature: str) -> int | None:
     for index, token in enumerate(tokens):
         if signature_valid(token, url, params, signature):
             return index
     return None
+
+
+def plausible(account_sid: str, signature: str | None) -> bool:
+    """A signature and AccountSid of the right shape: anything else is refused without hashing."""
+    return bool(signature) and bool(SIGNATURE.fullmatch(signature or "")) and bool(ACCOUNT_SID.fullmatch(account_sid))
+
+
+async def first_signer(tokens: Sequence[str], url: str, params: list[tuple[str, str]], signature: str) -> int | None:
+    """Index of the auth token that signed the request. A large form (forged, most likely) is hashed in a worker
+    thread so it never holds the event loop; a usual one is hashed in place."""
+    if not tokens:
+        return None
+    if sum(len(name) + len(value) for name, value in params) <= INLINE_PAYLOAD_BYTES:
+        return _signed_by(tokens, url, params, signature)
+    return await asyncio.to_thread(_signed_by, tokens, url, params, signature)
 
 
 async def signing_account(
@@ -74,10 +91,10 @@ async def signing_account(
 ) -> CarrierAccount | None:
     """The Twilio account whose auth token signed ``url`` + ``params`` (of ``space_id``, when given), or None.
 
-    The one check behind every Twilio entry point (webhooks, media-stream starts), bounded whatever the sender does:
-    a signature or AccountSid of the wrong shape is refused without hashing, at most ``limit`` accounts sharing the
-    AccountSid are tried, and the hashing runs in a worker thread so forged requests never hold the event loop."""
-    if not signature or not SIGNATURE.fullmatch(signature) or not ACCOUNT_SID.fullmatch(account_sid):
+    Bounded whatever the sender does: a signature or AccountSid of the wrong shape is refused without hashing, at
+    most ``limit`` accounts sharing the AccountSid are tried (the API's webhooks do the same through
+    ``api.carrier_directory``, cached)."""
+    if signature is None or not plausible(account_sid, signature):
         return None
     query = select(CarrierAccount).where(
         CarrierAccount.provider == CarrierProvider.TWILIO, CarrierAccount.account_sid == account_sid
@@ -85,8 +102,6 @@ async def signing_account(
     if space_id is not None:
         query = query.where(CarrierAccount.space_id == space_id)
     accounts = list(await session.scalars(query.order_by(CarrierAccount.created_at, CarrierAccount.id).limit(limit)))
-    if not accounts:
-        return None
     tokens = [box.decrypt(account.secret_encrypted) for account in accounts]
-    index = await asyncio.to_thread(_signed_by, tokens, url, params, signature)
+    index = await first_signer(tokens, url, params, signature)
     return accounts[index] if index is not None else None

@@ -22,6 +22,12 @@ from storage.base import CHUNK, BlobInfo, BlobNotFoundError, ByteRange, StoredBl
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
+def prefixed_key(key_prefix: str | None, key: str) -> str:
+    """The object key of a store key in the bucket: under the configured prefix, if any."""
+    prefix = (key_prefix or "").strip("/")
+    return f"{prefix}/{key}" if prefix else key
+
+
 class S3Store:
     def __init__(
         self,
@@ -34,7 +40,7 @@ class S3Store:
         key_prefix: str = "",
     ) -> None:
         self.bucket = bucket
-        self._prefix = key_prefix.strip("/") + "/" if key_prefix.strip("/") else ""
+        self._prefix = key_prefix
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -49,7 +55,7 @@ class S3Store:
         )
 
     def _key(self, key: str) -> str:
-        return self._prefix + key
+        return prefixed_key(self._prefix, key)
 
     def ensure_bucket(self) -> None:
         try:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm
-from livekit.agents.llm import ToolResult
+from livekit.agents.llm import StopResponse, ToolResult
 from livekit.agents.types import NOT_GIVEN
 from livekit.agents.voice.events import AgentStateChangedEvent
 
@@ -27,6 +27,7 @@ from voice.agent_transcripts import DbTranscriptSink, TranscriptRecorder, Transc
 from voice.call_control import ActionResult, CallControl, TemporalCallControl
 from voice.knowledge import KnowledgeBase, format_results
 from voice.local_llm import build_llm
+from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
 
 log = logging.getLogger(__name__)
@@ -96,12 +97,20 @@ class PhoneAgent(Agent):
         self.knowledge = knowledge
         self.greet = greet
         self.resume_line = resume_line
+        self.consent: ConsentGate | None = None  # set by answer_call when the recording waits for consent
 
     async def on_enter(self) -> None:
+        if self.consent is not None:  # the recording announcement (and consent) comes before the greeting
+            await self.consent.run(self.session)
         if self.greet:
             self.session.say(default_greeting(self.config))
         elif self.resume_line:  # back on a call after its voice process died: pick up, don't start over
             self.session.say(self.resume_line)
+
+    async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
+        """The caller's answer to the consent question is for the consent gate, not for a reply."""
+        if self.consent is not None and self.consent.heard(new_message.text_content or ""):
+            raise StopResponse()
 
     # ----------------------------------------------------------------------------------- tools
     @function_tool

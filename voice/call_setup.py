@@ -16,6 +16,7 @@ from livekit.agents.voice import io
 from models.call_contract import DispatchMetadata
 from voice.agent import PreparedCall, mark_active_on_first_speech, prepare_call
 from voice.agent_transcripts import TranscriptRecorder, record_transcripts
+from voice.recording_consent import ConsentGate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
 
@@ -65,10 +66,13 @@ async def answer_call(
     resumable_interruptions: bool = True,
     before_start: Callable[[AgentSession, PreparedCall], None] | None = None,
     resumed: bool = False,
+    consent: ConsentGate | None = None,
 ) -> AnsweredCall:
     """Answer the call ``dispatch`` names with its space's agent, over a room or the given audio I/O.
-    ``resumed``: the call's previous agent process died; this one picks up with the conversation so far."""
+    ``resumed``: the call's previous agent process died; this one picks up with the conversation so far.
+    ``consent``: the recording announcement (and consent question) the agent plays before its greeting."""
     prepared = await prepare_call(dispatch, runtime, agent_identity=agent_identity, resumed=resumed)
+    prepared.agent.consent = consent
     session = agent_session(prepared, resumable_interruptions=resumable_interruptions)
     if audio_in is not None:
         session.input.audio = audio_in

@@ -14,17 +14,23 @@ from collections.abc import Coroutine
 from typing import Any
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
 
 from models import calls as c
 from models.call_contract import DispatchMetadata
+from models.consent import ConsentOutcome, ConsentRequest
 from models.settings import Settings
 from models.sip_headers import DTMF_TOPIC
+from voice.agent import PreparedCall, default_greeting
+from voice.amd.listener import AmdListener, listen_to
 from voice.call_setup import answer_call
+from voice.recording_consent import ConsentGate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
+from workflows.call_client import CallRef
 
 log = logging.getLogger(__name__)
+AMD_RATE = 16000  # room audio for answering-machine detection (silero runs at 8 or 16 kHz)
 
 # RFC 4733 event codes of the DTMF keys, as publish_dtmf wants them.
 DTMF_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
@@ -44,6 +50,14 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
             continue
         await participant.publish_dtmf(code=code, digit=key)
         await asyncio.sleep(0.1)  # keys need a gap between them to be heard as separate presses
+
+
+async def consent_gate(call: CallRef) -> ConsentGate | None:
+    """The recording announcement/consent the call's workflow waits for before it starts the egress, if any."""
+    asked = (await call.state()).recording_consent
+    if asked is None or asked.outcome is not ConsentOutcome.PENDING:
+        return None
+    return ConsentGate(ConsentRequest(asked.mode, asked.announcement), call.report_recording_consent)
 
 
 def _prewarm(proc: JobProcess) -> None:
@@ -68,6 +82,7 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
     await ctx.connect()
     caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
     call = runtime.calls.trusted(dispatch.workflow_id)
+    consent = await consent_gate(call)
     background: set[asyncio.Task[object]] = set()
 
     def run(work: Coroutine[Any, Any, object]) -> None:
@@ -77,6 +92,8 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
 
     @ctx.room.on("sip_dtmf_received")
     def on_dtmf(event: rtc.SipDTMF) -> None:
+        if consent is not None:
+            consent.digit(event.digit)
         run(call.dtmf_received(c.DtmfEvent(digits=event.digit, participant_identity=caller.identity)))
 
     @ctx.room.on("data_received")
@@ -90,9 +107,38 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
             return
         run(play_dtmf(ctx.room.local_participant, digits))
 
+    amd = dispatch.amd if not dispatch.resumed else None
+    listener = AmdListener(call, amd, sample_rate=AMD_RATE) if amd is not None else None
+    if listener is not None:  # the callee's first seconds go to the detector, not the agent
+        audio = rtc.AudioStream.from_participant(
+            participant=caller, track_source=rtc.TrackSource.SOURCE_MICROPHONE, sample_rate=AMD_RATE, num_channels=1
+        )
+
+        async def listen() -> None:
+            try:
+                await listen_to(audio, listener)
+            finally:
+                await audio.aclose()
+
+        run(listen())
+
+    def hold_greeting(session: AgentSession, prepared: PreparedCall) -> None:
+        prepared.agent.greet = False
+
     answered = await answer_call(
-        runtime, dispatch, agent_identity=ctx.room.local_participant.identity, room=ctx.room, resumed=dispatch.resumed
+        runtime,
+        dispatch,
+        agent_identity=ctx.room.local_participant.identity,
+        room=ctx.room,
+        resumed=dispatch.resumed,
+        consent=consent,
+        before_start=hold_greeting if listener is not None else None,
     )
+    if listener is not None:
+        session, greeting = answered.session, default_greeting(answered.prepared.config)
+        session.input.set_audio_enabled(False)
+        listener.on_release = lambda: session.input.set_audio_enabled(True)
+        run(listener.run(session, lambda: session.say(greeting)))
 
     async def cleanup(reason: str) -> None:
         await answered.transcripts.aclose()

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from voice.amd import silero_frames as amd_vad
 from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
 from voice.streams import StreamRegistry
@@ -63,6 +64,7 @@ class VoiceRuntime:
             load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
             for engine in (build_stt("local-whisper"), build_tts("local-hibari"), build_tts("local-espeak")):
                 engine.prewarm()
+            amd_vad.prewarm()  # answering-machine detection's per-window silero
 
         await asyncio.to_thread(load)
         log.info("voice models warm")

@@ -95,19 +95,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
     from models.db import migrate
     from workers.dev import follow_supervisor
 
     follow_supervisor()
-    settings = _settings(args.data_dir)
+    overrides = {"api_workers": args.workers} if args.workers else {}
+    settings = _settings(args.data_dir, **overrides)
     migrate(settings.resolved_database_url)
     # No speech models here: media streams are served by `telephony media`, so webhooks stay light.
-    app = create_app(settings)
+    os.environ["TELEPHONY_DATA_DIR"] = str(settings.data_dir)  # each API process builds its settings from the
+    os.environ["TELEPHONY_API_WORKERS"] = str(settings.api_workers)  # environment (workers.api_app)
     uvicorn.run(
-        app,
+        "workers.api_app:create_api_app",
+        factory=True,
         host=settings.api_host,
         port=settings.api_port,
+        workers=settings.api_workers,
         log_level="info",
         log_config=None,  # uvicorn logs through our structured handler
         access_log=settings.api_access_log,
@@ -253,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     api = commands.add_parser("api", parents=[data_dir], help="run the HTTP API (migrates first)")
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="API processes sharing the port (default: $TELEPHONY_API_WORKERS or 1)",
+    )
     api.set_defaults(func=cmd_api)
 
     media = commands.add_parser(

@@ -24,6 +24,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from models import calls as c
 from models import recordings as rec
 from models.call_contract import belongs_to
+from models.consent import ConsentRecorded, ConsentReport
 from models.enums import CallState
 from workflows.calls import CallWorkflow
 
@@ -152,6 +153,14 @@ class CallRef:
     async def report_answered_by(self, report: c.AnsweredByReport) -> c.CallStateView:
         """Answering-machine detection's result (the first report of a call wins)."""
         return await self._update(CallWorkflow.report_answered_by, report)
+
+    async def report_recording_consent(self, report: ConsentReport) -> ConsentRecorded:
+        """The recording-consent outcome from the voice runtime (see ``models.consent``); the first one counts."""
+        return await self._update(CallWorkflow.report_recording_consent, report)
+
+    async def voicemail_left(self, request: c.VoicemailLeft) -> c.CallStateView:
+        """The AMD message was said to the machine: the call ends (LEAVE_MESSAGE)."""
+        return await self._update(CallWorkflow.voicemail_left, request)
 
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""

@@ -67,6 +67,7 @@ class LegCapabilities:
     has_outbound_trunk: bool = False
     has_carrier_leg: bool = False
     carries_media_streams: bool = False  # a transport process attaches itself to the call (attach_media)
+    can_hold: bool = False  # hold/resume without a LiveKit room (a media stream's process holds the caller)
 
 
 class CallLeg:
@@ -89,6 +90,9 @@ class CallLeg:
 
     async def stop_recording(self) -> None:
         pass
+
+    async def consent_given(self) -> None:
+        """The caller consented to (or was told of) the recording the call wants: start it."""
 
     def recording_update(self, update: rec.RecordingUpdate) -> bool:
         """A recording report from outside; True when it was this leg's and changed something."""

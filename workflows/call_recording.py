@@ -16,13 +16,16 @@ with workflow.unsafe.imports_passed_through():
     from models import calls as c
     from models import recordings as rec
     from models.assets import (
+        TRANSCRIPTION_STARTED,
         RegisterEgressAssetInput,
         StoredAsset,
         StoreRecordingInput,
         TranscribeRecordingInput,
+        TranscriptionView,
         TranscriptionWorkflowInput,
         transcription_workflow_id,
     )
+    from models.stream_hold import StreamHeld, StreamHoldInput
     from workflows.call_state import CallLedger
     from workflows.failures import failure_reason
     from workflows.transcription import TranscriptionWorkflow
@@ -80,7 +83,9 @@ async def transcribe(k: CallLedger, asset_id: str) -> None:
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
     except WorkflowAlreadyStartedError:
+        k.transcription = TranscriptionView(asset_id, TRANSCRIPTION_STARTED)
         return  # transcribed already (the asset was stored by an earlier attempt)
+    k.transcription = TranscriptionView(asset_id, TRANSCRIPTION_STARTED)
     k.note("transcription_started", workflow.now(), asset_id)
 
 
@@ -111,3 +116,29 @@ async def set_paused(stream: c.AttachMedia, paused: bool) -> c.RecordingPaused:
         start_to_close_timeout=timedelta(seconds=10),
         retry_policy=ONCE,
     )
+
+
+async def set_stream_hold(stream: c.AttachMedia, on_hold: bool, pause_recording: bool) -> StreamHeld:
+    return await workflow.execute_activity_method(
+        MediaStreamActivities.set_stream_hold,
+        StreamHoldInput(stream.stream_id, on_hold, pause_recording),
+        task_queue=stream.task_queue,
+        schedule_to_start_timeout=ON_ITS_PROCESS,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=ONCE,
+    )
+
+
+def hold_pauses_recording(k: CallLedger, route: c.CallRoute, can_pause: bool) -> bool:
+    """Going on hold: the recording pauses over it unless the space records time on hold."""
+    return can_pause and not route.record_hold and k.recording == rec.RECORDING_ACTIVE
+
+
+def note_hold_pause(k: CallLedger, on_hold: bool, span: tuple[float, float] | None = None) -> None:
+    """The recording paused because the call went on hold, or resumed because it came off it (like a pause)."""
+    if on_hold:
+        k.recording = rec.RECORDING_PAUSED
+        k.note("recording_paused", workflow.now(), "hold")
+    else:
+        k.recording = rec.RECORDING_ACTIVE
+        k.note("recording_resumed", workflow.now(), f"{span[0]:.2f}-{span[1]:.2f} s (hold)" if span else "hold")

@@ -5,11 +5,12 @@ caller passes the time in): deterministic, and testable without a server."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from temporalio.common import SearchAttributeUpdate
 
+from models.assets import TranscriptionView
 from models.calls import (
     RECORDING_OFF,
     SA_CALL_DIRECTION,
@@ -36,6 +37,7 @@ from models.calls import (
     TransferRequest,
     TurnMetrics,
 )
+from models.consent import ConsentView
 from models.enums import CallDirection, CallState, EndReason, RecordingPolicy
 from models.phone import is_e164
 
@@ -131,6 +133,7 @@ def action_problem(
     has_room_and_caller: bool,
     has_outbound_trunk: bool,
     has_carrier_leg: bool = False,
+    can_hold: bool = False,
 ) -> str | None:
     """Why ``action`` is illegal right now, or ``None``: the update validators' single rule book."""
     if not action_allowed(action, state):
@@ -140,9 +143,10 @@ def action_problem(
     if busy:
         return "another call action (hold, resume or transfer) is in progress"
     carrier_transfer = has_carrier_leg and isinstance(request, TransferRequest) and request.mode is TransferMode.COLD
-    if not has_room_and_caller and not carrier_transfer:
+    stream_hold = can_hold and action in (UPDATE_HOLD, UPDATE_RESUME)
+    if not has_room_and_caller and not carrier_transfer and not stream_hold:
         if has_carrier_leg:
-            return f"{action} is not available on a carrier media stream (only hang-up and cold transfer)"
+            return f"{action} is not available on a carrier media stream (only hang-up, hold and cold transfer)"
         return f"{action} needs the call's LiveKit room and SIP participant (media mode livekit)"
     if isinstance(request, DtmfRequest) and not valid_dtmf(request.digits):
         return "digits must be 1-64 of 0-9, *, #, A-D or w"
@@ -181,6 +185,9 @@ class CallLedger:
     seen_events: set[str] = field(default_factory=set)
     turns: list[TurnMetrics] = field(default_factory=list)
     answered_by: AnsweredByReport | None = None
+    consent: ConsentView | None = None  # recording consent asked of the caller (workflows/recording_consent.py)
+    transcription: TranscriptionView | None = None  # the recording's transcription workflow, once started
+    voicemail_left: bool = False
     version: int = 0  # bumped by every transition: the workflow persists the Call row when it moves
 
     def transition(self, target: CallState, event: str, now: datetime, detail: str | None = None) -> bool:
@@ -239,6 +246,9 @@ class CallLedger:
             answered_by=self.answered_by.answered_by if self.answered_by else None,
             amd_decision_ms=self.answered_by.decision_ms if self.answered_by else None,
             campaign_id=s.campaign_id,
+            recording_consent=replace(self.consent) if self.consent else None,
+            transcription=replace(self.transcription) if self.transcription else None,
+            voicemail_left=self.voicemail_left,
         )
 
     def route_input(self) -> RouteCallInput:

@@ -22,8 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from models import calls as c
     from models import recordings as rec
     from models.call_contract import CARRIER_ANSWERED, CARRIER_END_REASONS, room_name
+    from models.consent import ConsentRecorded, ConsentReport
     from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode
     from workflows import call_state as sm
+    from workflows import recording_consent
     from workflows.call_leg import CallLeg, run_db
     from workflows.carrier_leg import CarrierStreamLeg
     from workflows.failures import ActivityFailure, failure_reason
@@ -81,6 +83,7 @@ class CallWorkflow:
         k.agent_id = route.agent_id
         if sm.recording_wanted(route.recording_policy, start.direction):
             k.recording = c.RECORDING_REQUESTED
+            recording_consent.ask(k, route)  # the space may want an announcement or consent first
         self._upsert_search_attributes()
         await self._open_call(rejected=False)
         await self._leg.set_up()  # RINGING
@@ -312,6 +315,28 @@ class CallWorkflow:
                 "answering-machine detection is for outbound calls", type=c.ILLEGAL_TRANSITION, non_retryable=True
             )
 
+    @workflow.update  # named after the method: c.UPDATE_VOICEMAIL_LEFT
+    async def voicemail_left(self, request: c.VoicemailLeft) -> c.CallStateView:
+        """LEAVE_MESSAGE: the voice runtime said the message to the machine; the call ends here."""
+        k = self.k
+        k.voicemail_left = True
+        detail = f"{request.message_ms} ms, {'after the beep' if request.after_beep else 'after the greeting'}"
+        self.end(EndReason.COMPLETED, "voicemail_left", detail)
+        return k.view()
+
+    @voicemail_left.validator
+    def _validate_voicemail_left(self, request: c.VoicemailLeft) -> None:
+        k, amd = self.k, self.k.start.amd
+        if k.state is S.ENDED:
+            raise ApplicationError("the call has ended", type=c.ILLEGAL_TRANSITION, non_retryable=True)
+        machine = k.answered_by is not None and k.answered_by.answered_by is AnsweredBy.MACHINE
+        if amd is None or amd.policy is not MachinePolicy.LEAVE_MESSAGE or not machine:
+            raise ApplicationError(
+                "no message is to be left on this call (it needs a machine and the leave_message policy)",
+                type=c.ILLEGAL_TRANSITION,
+                non_retryable=True,
+            )
+
     @workflow.update  # named after the method: c.UPDATE_ATTACH_MEDIA
     async def attach_media(self, request: c.AttachMedia) -> c.MediaAttached:
         """A media-stream process carries the call's audio and agent from now on (the first one, or another
@@ -324,14 +349,23 @@ class CallWorkflow:
         if k.state is S.ENDED or not (k.agent_id and k.space_id):
             raise ApplicationError("the call has no agent to answer it", type=c.ILLEGAL_TRANSITION, non_retryable=True)
         record = k.recording in (c.RECORDING_REQUESTED, rec.RECORDING_ACTIVE) and request.recording_path is not None
-        resumed = self._leg.attach_media(request, record)
+        consent = recording_consent.pending_request(k) if record else None  # record once it is answered
+        resumed = self._leg.attach_media(request, record and consent is None)
         if k.state is S.RINGING:  # the carrier connected the audio: media is up
             identity = f"stream:{request.stream_id}"
             k.caller = k.caller or identity
             k.join(identity, c.ParticipantKind.CALLER, workflow.now())
             self.transition(S.CONNECTED, "connected")
         return c.MediaAttached(
-            k.start.call_id, k.start.workflow_id, k.space_id, k.agent_id, k.conversation_id, resumed, record
+            k.start.call_id,
+            k.start.workflow_id,
+            k.space_id,
+            k.agent_id,
+            k.conversation_id,
+            resumed,
+            record,
+            consent,
+            amd=k.start.amd,
         )
 
     @attach_media.validator
@@ -384,6 +418,21 @@ class CallWorkflow:
                 problem = "this call's recording cannot be paused (LiveKit egress records the whole room)"
             raise ApplicationError(problem, type=c.ILLEGAL_TRANSITION, non_retryable=True)
 
+    @workflow.update  # named after the method: c.UPDATE_REPORT_RECORDING_CONSENT
+    async def report_recording_consent(self, report: ConsentReport) -> ConsentRecorded:
+        """The voice runtime played the announcement / heard the caller's answer: the first outcome counts; a
+        recording allowed by it starts now (LiveKit egress; a media stream's recorder once this answers)."""
+        k = self.k
+        if recording_consent.settle(k, report, workflow.now()):
+            await self._leg.consent_given()
+        assert k.consent is not None  # the validator saw to it
+        record = k.recording in (rec.RECORDING_ACTIVE, rec.RECORDING_PAUSED) and k.consent.outcome.allows_recording
+        return ConsentRecorded(record, k.consent.outcome)
+
+    @report_recording_consent.validator
+    def _validate_report_recording_consent(self, report: ConsentReport) -> None:
+        recording_consent.validate(self.k, report)
+
     # -------------------------------------------------------------------------------- query
     @workflow.query(name=c.QUERY_GET_STATE)
     def get_state(self) -> c.CallStateView:
@@ -401,6 +450,7 @@ class CallWorkflow:
             has_room_and_caller=can.has_room_and_caller,
             has_outbound_trunk=can.has_outbound_trunk,
             has_carrier_leg=can.has_carrier_leg,
+            can_hold=can.can_hold,
         )
         if problem is not None:
             raise ApplicationError(problem, type=c.ILLEGAL_TRANSITION, non_retryable=True)

@@ -43,6 +43,7 @@ async def place(start: c.StartCall, route: c.CallRoute) -> CarrierCallPlaced | s
         to_number=start.to_number,
         from_number=start.from_number,
         ringing_timeout_seconds=route.ringing_timeout_seconds,
+        amd=start.amd is not None,
     )
     try:
         return await workflow.execute_activity_method(
@@ -99,6 +100,7 @@ class CarrierStreamLeg(CallLeg):
         self._attachments = 0
         self._carrying: asyncio.Task[None] | None = None
         self._recorded: list[c.AttachMedia] = []  # the streams whose process records the call
+        self._paused_by_hold = False  # the recording is paused because the caller is on hold
 
     def can_pause_recording(self) -> bool:
         return bool(self._recorded) and self._recorded[-1] is self._stream
@@ -107,8 +109,37 @@ class CarrierStreamLeg(CallLeg):
         assert self._stream is not None
         return await call_recording.set_paused(self._stream, paused)
 
+    async def consent_given(self) -> None:
+        """The stream's process starts its recorder once the consent update answers: store its file at the end."""
+        if self._stream is not None and self._stream.recording_path is not None:
+            self._start_recording(self._stream)
+
+    def _start_recording(self, stream: c.AttachMedia) -> None:
+        self._recorded.append(stream)
+        if self.host.k.recording != rec.RECORDING_ACTIVE:
+            self.host.k.recording = rec.RECORDING_ACTIVE
+            self.host.k.note("recording_started", workflow.now(), stream.stream_id)
+
     def capabilities(self) -> LegCapabilities:
-        return LegCapabilities(has_carrier_leg=self.carrier_call_id is not None, carries_media_streams=True)
+        return LegCapabilities(
+            has_carrier_leg=self.carrier_call_id is not None,
+            carries_media_streams=True,
+            can_hold=self._stream is not None,
+        )
+
+    async def set_hold(self, on_hold: bool) -> None:
+        """The stream's process holds the caller; the recording follows the space's policy: paused over the hold
+        (silence in the file, marked on the timeline like a pause) unless the space records time on hold."""
+        k, stream = self.host.k, self._stream
+        assert stream is not None  # the validator allows hold only once a stream carries the call
+        if on_hold:
+            pause = call_recording.hold_pauses_recording(k, self.host.route, self.can_pause_recording())
+        else:
+            pause = self._paused_by_hold
+        held = await call_recording.set_stream_hold(stream, on_hold, pause)
+        if pause:
+            self._paused_by_hold = on_hold
+            call_recording.note_hold_pause(k, on_hold, held.paused_span)
 
     # ------------------------------------------------------------------- the process carrying the audio
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
@@ -116,10 +147,7 @@ class CarrierStreamLeg(CallLeg):
         self._attachments += 1
         self._stream = request
         if record:
-            self._recorded.append(request)
-            if self.host.k.recording != rec.RECORDING_ACTIVE:
-                self.host.k.recording = rec.RECORDING_ACTIVE
-                self.host.k.note("recording_started", workflow.now(), request.stream_id)
+            self._start_recording(request)
         self.host.k.note("agent_reattached" if resumed else "media_attached", workflow.now(), request.task_queue)
         self._carrying = asyncio.create_task(self._carry(request))
         return resumed

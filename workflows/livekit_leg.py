@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from models import recordings as rec
     from models.enums import CallDirection, CallState, EndReason
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
-    from workflows import call_recording, recording
+    from workflows import call_recording, recording, recording_consent
     from workflows import call_state as sm
     from workflows.call_leg import A, CallLeg, LegCapabilities, LegHost, Method, run_livekit
     from workflows.failures import ActivityFailure, failure_reason
@@ -24,6 +24,7 @@ S = CallState
 ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: a retry could ring twice
 SIP_TIMEOUT = timedelta(seconds=90)
 RECORDING_SETTLE = timedelta(seconds=60)
+REGISTER_FAILED_EGRESS = "register-failed-egress"  # workflow.patched: an egress that failed mid-call is registered
 
 
 class LiveKitLeg(CallLeg):
@@ -36,6 +37,8 @@ class LiveKitLeg(CallLeg):
         self._dispatches = 0
         self._lost_agents: set[str] = set()
         self._redispatching: asyncio.Task[None] | None = None
+        self._egress_starting = False
+        self._paused_by_hold = False  # the caller is muted in the room because the recording pauses over the hold
 
     def capabilities(self) -> LegCapabilities:
         k = self.host.k
@@ -99,6 +102,7 @@ class LiveKitLeg(CallLeg):
             workflow.info().workflow_id,
             resumed=resumed,
             attempt=self._dispatches,
+            amd=k.start.amd,
         )
         self._dispatches += 1
         try:
@@ -124,6 +128,9 @@ class LiveKitLeg(CallLeg):
         k = self.host.k
         if k.recording != c.RECORDING_REQUESTED or not (k.room and k.space_id) or k.state is S.ENDED:
             return
+        if recording_consent.awaiting(k) or self._egress_starting:  # the agent reports consent; egress then
+            return
+        self._egress_starting = True
         started = await recording.start(k.room, k.start.call_id, k.space_id)
         if isinstance(started, str):
             k.recording = rec.RECORDING_FAILED
@@ -135,7 +142,11 @@ class LiveKitLeg(CallLeg):
 
     async def stop_recording(self) -> None:
         k = self.host.k
-        if not (self._egress_id and k.recording == rec.RECORDING_ACTIVE):
+        if self._egress_id and k.recording == rec.RECORDING_FAILED and workflow.patched(REGISTER_FAILED_EGRESS):
+            # The egress failed during the call (egress_ended said so): its asset is a failed one; the call is not.
+            await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
+            return
+        if not (self._egress_id and k.recording in (rec.RECORDING_ACTIVE, rec.RECORDING_PAUSED)):  # paused: on hold
             return
         failure = await recording.stop(self._egress_id)
         k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
@@ -150,11 +161,15 @@ class LiveKitLeg(CallLeg):
             return
         await call_recording.register_egress(k, self._egress_id, self._egress_location, self._egress_error)
 
+    async def consent_given(self) -> None:
+        await self.start_recording()
+
     def recording_update(self, update: rec.RecordingUpdate) -> bool:
         k = self.host.k
         if update.egress_id != self._egress_id or k.recording in (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED):
             return False
-        k.recording = update.status
+        if not (self._paused_by_hold and update.status == rec.RECORDING_ACTIVE):  # still paused by the hold
+            k.recording = update.status
         self._egress_location = update.location or self._egress_location
         self._egress_error = update.error or self._egress_error
         k.note(f"recording_{update.status}", workflow.now(), update.location or update.error)
@@ -162,9 +177,17 @@ class LiveKitLeg(CallLeg):
 
     # ----------------------------------------------------------------------------------- actions
     async def set_hold(self, on_hold: bool) -> None:
+        """Hold by permissions. The egress records the whole room and cannot pause: where the recording pauses over
+        the hold (the space does not record hold), the caller stops publishing too, so the room, and the file, are
+        silent over it; marked on the timeline like a pause."""
         k = self.host.k
         assert k.room is not None and k.caller is not None
-        await run_livekit(LiveKitRoomActivities.set_hold, c.SetHoldInput(k.room, k.caller, on_hold))
+        can_pause = self._egress_id is not None
+        pause = call_recording.hold_pauses_recording(k, self.host.route, can_pause) if on_hold else self._paused_by_hold
+        await run_livekit(LiveKitRoomActivities.set_hold, c.SetHoldInput(k.room, k.caller, on_hold, mute_caller=pause))
+        if pause:
+            self._paused_by_hold = on_hold
+            call_recording.note_hold_pause(k, on_hold)
 
     async def transfer(self, request: c.TransferRequest, target: str) -> c.SipOutcome:
         k, route = self.host.k, self.host.route

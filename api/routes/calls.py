@@ -28,6 +28,7 @@ from workflows.call_client import (
     CallNotRunning,
     CallRef,
 )
+from workflows.transcription_client import TranscriptionClient
 
 router = APIRouter(prefix="/v1/spaces/{space_id}/calls", tags=["calls"])
 T = TypeVar("T")
@@ -96,6 +97,7 @@ async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDe
         from_number=body.from_number,
         to_number=body.to_number,
         agent_id=agent_id,
+        amd=c.AmdOptions(body.amd.on_machine, body.amd.message) if body.amd is not None else None,
     )
     calls = await temporal.calls()
     await calls.start(start)
@@ -122,7 +124,11 @@ async def list_calls(
 
 @router.get("/{call_id}", responses=error_responses(503))
 async def get_call(call_id: ResourceId, ctx: Viewer, session: SessionDep, temporal: TemporalDep) -> CallDetail:
-    return _detail(await _state(await _call(session, await temporal.calls(), ctx.space_id, call_id)))
+    view = await _state(await _call(session, await temporal.calls(), ctx.space_id, call_id))
+    if view.transcription is not None:  # how far the recording's transcription has got, live
+        client = TranscriptionClient(await temporal.client())
+        view.transcription = await client.progress(view.transcription.asset_id) or view.transcription
+    return _detail(view)
 
 
 @router.post("/{call_id}/hold", responses=error_responses(409, 502, 503))

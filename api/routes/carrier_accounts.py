@@ -4,14 +4,16 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from api.crud import ensure_unused, get_in_space
-from api.deps import Admin, ResourceId, SecretBoxDep, SessionDep, Viewer
+from api.deps import Admin, ForgetsCarrierDirectory, ResourceId, SecretBoxDep, SessionDep, Viewer
 from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
 from models.schemas.carrier_accounts import CarrierAccountCreate, CarrierAccountOut, CarrierAccountUpdate
 from models.schemas.common import Page
 from models.tables import CarrierAccount, PhoneNumber
 
-router = APIRouter(prefix="/v1/spaces/{space_id}/carrier-accounts", tags=["carrier accounts"])
+router = APIRouter(
+    prefix="/v1/spaces/{space_id}/carrier-accounts", tags=["carrier accounts"], dependencies=[ForgetsCarrierDirectory]
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))

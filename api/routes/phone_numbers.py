@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_workflows import purchase_number, release_number
 from api.crud import apply, get_in_space, revalidate
-from api.deps import Admin, ResourceId, SessionDep, SettingsDep, TemporalDep, Viewer
+from api.deps import Admin, ForgetsCarrierDirectory, ResourceId, SessionDep, SettingsDep, TemporalDep, Viewer
 from api.errors import error_responses
 from api.number_ownership import ensure_number_can_join
 from api.pagination import CursorQuery, LimitQuery, paginate
@@ -28,7 +28,9 @@ from models.schemas.phone_numbers import (
 from models.settings import Settings
 from models.tables import Agent, CarrierAccount, PhoneNumber, SipTrunk
 
-router = APIRouter(prefix="/v1/spaces/{space_id}/phone-numbers", tags=["phone numbers"])
+router = APIRouter(
+    prefix="/v1/spaces/{space_id}/phone-numbers", tags=["phone numbers"], dependencies=[ForgetsCarrierDirectory]
+)
 
 ROUTING_FIELDS = set(Routing.model_fields)
 

@@ -17,7 +17,13 @@ router = APIRouter(prefix="/v1/spaces", tags=["spaces"])
 async def create_space(body: SpaceCreate, session: SessionDep, principal: PrincipalDep) -> SpaceOut:
     if not principal.is_platform:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only platform keys create spaces")
-    space = Space(name=body.name, call_settings=body.call_settings.model_dump())
+    space = Space(
+        name=body.name,
+        call_settings=body.call_settings.model_dump(),
+        recording_consent=body.recording_consent,
+        recording_announcement=body.recording_announcement,
+        record_hold=body.record_hold,
+    )
     session.add(space)
     await session.commit()
     return SpaceOut.model_validate(space)

@@ -9,10 +9,9 @@ import xml.etree.ElementTree as ET
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.carrier_directory import KnownNumber
+from api.deps import DirectoryDep, SecretBoxDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.twilio_auth import verified_twilio_request
 from api.webhooks.twilio_form import status_form, voice_form
 from models import calls as c
@@ -27,19 +26,11 @@ from models.enums import MediaMode
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.sip_headers import WORKFLOW_ID_HEADER
-from models.tables import CarrierAccount, PhoneNumber
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 TWIML = "application/xml"
-
-
-async def _our_number(session: AsyncSession, account: CarrierAccount, e164: str) -> PhoneNumber | None:
-    """One of the signing account's space's numbers: another space's number is, here, an unknown one."""
-    return await session.scalar(
-        select(PhoneNumber).where(PhoneNumber.e164 == e164, PhoneNumber.space_id == account.space_id)
-    )
 
 
 def _twiml(build: ET.Element) -> Response:
@@ -52,7 +43,7 @@ def _reject(reason: str = "rejected") -> Response:
     return _twiml(response)
 
 
-def _bridge_to_livekit(settings: Settings, number: PhoneNumber, workflow_id: str) -> Response:
+def _bridge_to_livekit(settings: Settings, number: KnownNumber, workflow_id: str) -> Response:
     response = ET.Element("Response")
     dial = ET.SubElement(response, "Dial", answerOnBridge="true")
     sip = ET.SubElement(dial, "Sip")
@@ -74,12 +65,13 @@ async def voice(
     request: Request,
     session: SessionDep,
     box: SecretBoxDep,
+    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     signature: SignatureHeader = None,
 ) -> Response:
     """A call reaches one of our numbers: answer with TwiML and start its CallWorkflow."""
-    verified = await verified_twilio_request(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params, space_id = verified.params, verified.account.space_id
     voice_form(params)  # typed and bounded: every field a workflow will see is checked (400 otherwise)
     placed = request.query_params.get(STREAM_WORKFLOW_PARAMETER)
@@ -87,7 +79,7 @@ async def voice(
         # A call we asked the carrier to dial was answered: stream its media. The signature proves the URL
         # came from this account; the call must be of the account's space.
         return _media_stream(settings, box, placed) if belongs_to(placed, space_id) else _reject()
-    number = await _our_number(session, verified.account, params["To"])
+    number = await directory.number(session, space_id, params["To"])
     if number is None:
         log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
         return _reject()
@@ -114,13 +106,13 @@ async def voice(
 async def call_status(
     request: Request,
     session: SessionDep,
-    box: SecretBoxDep,
+    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     signature: SignatureHeader = None,
 ) -> None:
     """Twilio's call status callbacks, in whatever order they arrive, become signals."""
-    verified = await verified_twilio_request(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params, space_id = verified.params, verified.account.space_id
     form = status_form(params)
     event = c.CarrierStatus(
@@ -132,7 +124,7 @@ async def call_status(
         await calls.call(placed, space_id=space_id).carrier_status(event)
         return
     inbound = params.get("Direction", "inbound") == "inbound"
-    number = await _our_number(session, verified.account, params.get("To", "")) if inbound else None
+    number = await directory.number(session, space_id, params.get("To", "")) if inbound else None
     if number is None:
         # Not a call to one of this space's numbers: only a running call of this space can hear of it.
         await calls.call(call_workflow_id(space_id, params["CallSid"]), space_id=space_id).carrier_status(event)

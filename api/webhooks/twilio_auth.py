@@ -2,8 +2,9 @@
 (and so which space) it comes from. Every Twilio entry point (voice, status, SMS) starts here.
 
 Verification is bounded whatever the sender does: only Twilio's content type is read, the body is bounded (the
-body limit in front of the app, and again here), and the signature check itself is
-``models.twilio_signature.signing_account`` (the same one media-stream starts use).
+body limit in front of the app, and again here), at most ``twilio_accounts_per_sid`` accounts are tried, and the
+signature check is ``models.twilio_signature.first_signer`` (the one media-stream starts use). The accounts come
+from the process's ``CarrierDirectory`` cache.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from fastapi import HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.carrier_directory import CarrierDirectory, SigningAccount
 from api.webhooks.twilio_form import MAX_PARAMS
-from models.secret_box import SecretBox
 from models.settings import Settings
-from models.tables import CarrierAccount
-from models.twilio_signature import signing_account
+from models.twilio_signature import first_signer, plausible
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 @dataclass
 class TwilioRequest:
     params: dict[str, str]
-    account: CarrierAccount
+    account: SigningAccount
 
 
 def _form_pairs(request: Request, raw: bytes, settings: Settings) -> list[tuple[str, str]]:
@@ -49,7 +49,7 @@ def _form_pairs(request: Request, raw: bytes, settings: Settings) -> list[tuple[
 
 
 async def verified_twilio_request(
-    request: Request, session: AsyncSession, box: SecretBox, settings: Settings, signature: str | None
+    request: Request, session: AsyncSession, directory: CarrierDirectory, settings: Settings, signature: str | None
 ) -> TwilioRequest:
     """The form parameters, once the signature proves they come from the account they name."""
     pairs = _form_pairs(request, await request.body(), settings)
@@ -58,16 +58,11 @@ async def verified_twilio_request(
     public = urlsplit(settings.public_url)
     path = public.path.rstrip("/") + request.url.path
     url = urlunsplit((public.scheme, public.netloc, path, request.url.query, ""))
-    account = await signing_account(
-        session,
-        box,
-        account_sid=params.get("AccountSid", ""),
-        url=url,
-        params=pairs,
-        signature=signature,
-        limit=settings.twilio_accounts_per_sid,
-    )
-    if account is not None:
-        return TwilioRequest(params, account)
+    account_sid = params.get("AccountSid", "")
+    if signature is not None and plausible(account_sid, signature):
+        accounts = await directory.twilio_accounts(session, account_sid, settings.twilio_accounts_per_sid)
+        index = await first_signer([account.auth_token for account in accounts], url, pairs, signature)
+        if index is not None:
+            return TwilioRequest(params, accounts[index])
     log.warning("Twilio webhook refused: bad signature or unknown account", extra={"path": request.url.path})
     raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid X-Twilio-Signature")

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import HTTPException, status
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from models.amd import TWILIO_ANSWERED_BY
 from models.call_contract import TWILIO_CALL_STATUSES
 from models.sms import CARRIER_STATUSES, MAX_BODY_CHARS
 from models.twilio_signature import ACCOUNT_SID
@@ -152,3 +153,24 @@ def sms_form(params: Mapping[str, str]) -> SmsForm:
 
 def sms_status_form(params: Mapping[str, str]) -> SmsStatusForm:
     return _parse(SmsStatusForm, params)
+
+
+def _twilio_answered_by(value: str) -> str:
+    if value not in TWILIO_ANSWERED_BY:
+        raise ValueError(f"not a Twilio AnsweredBy ({', '.join(sorted(TWILIO_ANSWERED_BY))})")
+    return value
+
+
+class AmdForm(BaseModel):
+    """An answering-machine detection result (``AsyncAmdStatusCallback``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    call_sid: CallSid = Field(alias="CallSid")
+    account_sid: AccountSid = Field(alias="AccountSid")
+    answered_by: Annotated[str, Field(max_length=24), AfterValidator(_twilio_answered_by)] = Field(alias="AnsweredBy")
+    machine_detection_duration: AsciiNumber = Field(default=None, alias="MachineDetectionDuration")
+
+
+def amd_form(params: Mapping[str, str]) -> AmdForm:
+    return _parse(AmdForm, params)

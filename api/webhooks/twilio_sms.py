@@ -8,14 +8,14 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.carrier_directory import CarrierDirectory, KnownNumber
+from api.deps import DirectoryDep, SessionDep, SettingsDep, TemporalDep
 from api.webhooks.twilio_auth import verified_twilio_request
 from api.webhooks.twilio_form import sms_form, sms_status_form
 from models import sms as m
-from models.tables import CarrierAccount, Message, PhoneNumber
+from models.tables import Message
 from workflows.sms_client import SmsClient, Thread
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,10 @@ def _media(params: dict[str, str], count: int | None) -> list[str]:
     return [params[f"MediaUrl{i}"] for i in range(min(count or 0, m.MAX_MEDIA_URLS)) if params.get(f"MediaUrl{i}")]
 
 
-async def _sms_number(session: AsyncSession, account: CarrierAccount, e164: str) -> PhoneNumber | None:
-    number = await session.scalar(
-        select(PhoneNumber).where(PhoneNumber.e164 == e164, PhoneNumber.space_id == account.space_id)
-    )
+async def _sms_number(
+    session: AsyncSession, directory: CarrierDirectory, space_id: str, e164: str
+) -> KnownNumber | None:
+    number = await directory.number(session, space_id, e164)
     return number if number is not None and number.enabled and number.sms_enabled else None
 
 
@@ -40,17 +40,17 @@ async def _sms_number(session: AsyncSession, account: CarrierAccount, e164: str)
 async def incoming_sms(
     request: Request,
     session: SessionDep,
-    box: SecretBoxDep,
+    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     signature: SignatureHeader = None,
 ) -> Response:
     """A message to one of our numbers: hand it to its thread and answer at once with empty TwiML (any reply
     goes out through the API, paced by the thread)."""
-    verified = await verified_twilio_request(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params = verified.params
     form = sms_form(params)  # typed and bounded like every Twilio form (400 naming the field)
-    number = await _sms_number(session, verified.account, form.to_number)
+    number = await _sms_number(session, directory, verified.account.space_id, form.to_number)
     if number is None:
         log.info("sms to a number we do not route", extra={"message_sid": form.message_sid})
         return Response(EMPTY_TWIML, media_type="application/xml")
@@ -64,13 +64,13 @@ async def incoming_sms(
 async def sms_status(
     request: Request,
     session: SessionDep,
-    box: SecretBoxDep,
+    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     signature: SignatureHeader = None,
 ) -> None:
     """Delivery reports (queued, sent, delivered, undelivered, failed + ErrorCode), in any order."""
-    verified = await verified_twilio_request(request, session, box, settings, signature)
+    verified = await verified_twilio_request(request, session, directory, settings, signature)
     form = sms_status_form(verified.params)
     carrier_status = m.CARRIER_STATUSES[form.message_status]
     thread_id = request.query_params.get(m.STATUS_QUERY_THREAD, "")

@@ -3,18 +3,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from models.enums import CallDirection, CallState, EndReason, MediaMode
+from models.consent import ConsentOutcome, RecordingConsent
+from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode
 from models.schemas.common import E164, OutSchema, Ref, Schema, TransferTarget
 
 DTMF_DIGITS = r"^[0-9*#A-Dw]{1,64}$"
+
+
+class AmdCreate(Schema):
+    """Answering-machine detection for a placed call: the carrier's (media-stream numbers) and ours on the audio."""
+
+    on_machine: MachinePolicy = Field(default=MachinePolicy.HANGUP, description="continue, hangup or leave_message")
+    message: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="leave_message: said after the beep, then hang up"
+    )
+
+    @model_validator(mode="after")
+    def _message_when_leaving_one(self) -> AmdCreate:
+        if self.on_machine is MachinePolicy.LEAVE_MESSAGE and not (self.message and self.message.strip()):
+            raise ValueError("leave_message needs a message")
+        return self
 
 
 class OutboundCallCreate(Schema):
     from_number: E164 = Field(description="One of the space's numbers")
     to_number: E164
     agent_id: Ref | None = Field(default=None, description="Defaults to the agent the from-number routes to")
+    amd: AmdCreate | None = Field(default=None, description="Detect answering machines and act on them")
 
 
 class TransferCreate(Schema):
@@ -66,6 +83,20 @@ class TurnMetricsOut(OutSchema):
     tts_ttfb_ms: float | None
 
 
+class RecordingConsentOut(OutSchema):
+    mode: RecordingConsent
+    outcome: ConsentOutcome
+    by: str | None = None
+
+
+class TranscriptionOut(OutSchema):
+    asset_id: str
+    status: str
+    chunks_done: int
+    chunks: int = Field(description="0 while the recording is being read")
+    messages_written: int
+
+
 class CallDetail(OutSchema):
     """A call as its workflow sees it now."""
 
@@ -86,6 +117,15 @@ class CallDetail(OutSchema):
     recording_status: str
     on_hold: bool
     turns: list[TurnMetricsOut] = Field(description="Per-turn latency: end of caller speech → first agent audio")
+    recording_consent: RecordingConsentOut | None = Field(
+        default=None, description="The space asks before recording: its mode and the caller's answer"
+    )
+    transcription: TranscriptionOut | None = Field(
+        default=None, description="The recording's transcription: status (started, running, complete, failed)"
+    )
+    answered_by: AnsweredBy | None = Field(default=None, description="Answering-machine detection's verdict")
+    amd_decision_ms: int | None = Field(default=None, description="From answer to the AMD verdict")
+    voicemail_left: bool = Field(default=False, description="The AMD message was left on the machine")
 
 
 class TransferOut(OutSchema):

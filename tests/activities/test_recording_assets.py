@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.recording_assets import RecordingAssetActivities
-from activities.recordings import recording_path
 from models.assets import (
     RECORDING_FILE_MISSING,
     STEREO_LAYOUT,
@@ -154,8 +153,8 @@ async def test_egress_results_stored_failed_and_once(platform: Platform, store: 
         ),
     )
     assert traversal.status == "failed"
-    # The egress default layout (activities/recordings.py: recordings/<space>/<call>.ogg) is found too.
-    legacy_key = recording_path(rows.space_id, rows.call_id)
+    # The layout of egresses started before recordings went to the space key (recordings/<space>/<call>.ogg).
+    legacy_key = f"recordings/{rows.space_id}/{rows.call_id}.ogg"
     await asyncio.to_thread(store.put_stream, legacy_key, io.BytesIO(b"OggS legacy"), "audio/ogg")
     legacy = await ActivityEnvironment().run(
         acts.register_egress_asset,

@@ -14,7 +14,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from livekit.api.access_token import Claims, SIPGrants, VideoGrants
-from livekit.protocol.egress import EgressInfo
+from livekit.protocol.egress import EgressInfo, EgressStatus
 from livekit.protocol.models import DisconnectReason, ParticipantInfo, Room, RoomEndReason, TrackInfo
 from livekit.protocol.webhook import WebhookEvent
 
@@ -258,6 +258,12 @@ class LiveKitStandIn:
         await self._webhooks.drain()
         assert left is not None
         return self._copy(left)
+
+    async def fail_egress(self, egress_id: str, error: str = "upload failed: access denied") -> EgressInfo:
+        """The egress fails mid-recording as LiveKit reports it: ``egress_ended`` with EGRESS_FAILED and the error."""
+        info = self.state.end_egress(egress_id, EgressStatus.EGRESS_FAILED, error)
+        await self._webhooks.drain()
+        return info
 
     async def close_room(self, room: str, *, reason: int = RoomEndReason.ROOM_END_IDLE_TIMEOUT) -> None:
         """End the room as LiveKit does when it empties out (``room_finished``)."""

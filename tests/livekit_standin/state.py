@@ -145,9 +145,12 @@ class State:
         participant.version += 1
 
     # --------------------------------------------------------------- egress
-    def end_egress(self, egress_id: str, status: int = EgressStatus.EGRESS_COMPLETE) -> EgressInfo:
+    def end_egress(self, egress_id: str, status: int = EgressStatus.EGRESS_COMPLETE, error: str = "") -> EgressInfo:
+        """The egress ends: complete with its file, or failed/aborted with LiveKit's ``error`` (no file)."""
         info = self.egresses[egress_id]
         info.status = status  # type: ignore[assignment]
+        if error:
+            info.error = error
         info.ended_at = info.updated_at = now_ns()
         if status == EgressStatus.EGRESS_COMPLETE and info.HasField("room_composite"):
             # As egress reports a finished file: where it was uploaded, how long it is.

@@ -50,6 +50,13 @@ class PostgresServer:
         self._run(
             [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres", "--no-sync"]
         )
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: open connections are dropped) and keep its data for ``resume``."""
+        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+
+    def resume(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         self._run(
             [

@@ -20,6 +20,22 @@ if TYPE_CHECKING:
     from tests.twilio_standin.server import TwilioStandIn
 
 CALLBACK_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+MACHINE_DETECTION = frozenset({"Enable", "DetectMessageEnd"})
+
+
+def _amd_options(form: dict[str, str]) -> tuple[str | None, bool, str | None, str]:
+    """``MachineDetection``, ``AsyncAmd``, ``AsyncAmdStatusCallback`` and its method, checked as Twilio does."""
+    detection = form.get("MachineDetection")
+    if detection is not None and detection not in MACHINE_DETECTION:
+        raise TwilioFault(400, 21220, f"Invalid MachineDetection: {detection}. Use Enable or DetectMessageEnd.")
+    async_amd = form.get("AsyncAmd", "false").lower()
+    if async_amd not in ("true", "false"):
+        raise TwilioFault(400, 21220, f"Invalid AsyncAmd: {form['AsyncAmd']}")
+    callback = form.get("AsyncAmdStatusCallback")
+    method = form.get("AsyncAmdStatusCallbackMethod", "POST").upper()
+    if method not in ("GET", "POST"):
+        raise TwilioFault(400, 21220, f"Invalid AsyncAmdStatusCallbackMethod: {method}")
+    return detection, async_amd == "true" and detection is not None, callback, method
 
 
 def _multi(request: web.Request) -> dict[str, list[str]]:
@@ -64,6 +80,7 @@ async def create_call(st: TwilioStandIn, request: web.Request) -> web.Response:
         timeout = int(form.get("Timeout", "60"))
     except ValueError:
         raise TwilioFault(400, 21216, f"Invalid Timeout: {form['Timeout']}") from None
+    detection, async_amd, amd_callback, amd_method = _amd_options(form)
     call = CallRecord(
         sid=new_sid("CA"),
         account_sid=account_sid,
@@ -77,7 +94,10 @@ async def create_call(st: TwilioStandIn, request: web.Request) -> web.Response:
         status_callback_method=form.get("StatusCallbackMethod", "POST").upper(),
         status_callback_events=events or ["completed"],
         timeout=timeout,
-        machine_detection=form.get("MachineDetection"),
+        machine_detection=detection,
+        async_amd=async_amd,
+        async_amd_status_callback=amd_callback,
+        async_amd_status_callback_method=amd_method,
         phone_number_sid=number_sid,
         params={k: list(v) for k, v in multi.items()},
     )

@@ -80,6 +80,7 @@ class TwilioStandIn(WebhookSender):
         self.verified_caller_ids: dict[str, set[str]] = {}
         self.requests: list[RecordedRequest] = []
         self.webhooks: list[SentWebhook] = []
+        self.amd_answers: dict[str, tuple[str, int]] = {}  # callee -> what its AsyncAmd callback says
         self.webhook_transport = webhook_transport
         self._failures: list[InjectedFailure] = []
         self.delays: dict[str, float] = {}  # operation -> seconds its answer is held back (after taking effect)

@@ -35,6 +35,10 @@ class CallRecord:
     status_callback_events: list[str] = field(default_factory=lambda: ["completed"])
     timeout: int = 60
     machine_detection: str | None = None
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
+    answered_by: str | None = None  # set once AMD has decided
     phone_number_sid: str | None = None
     params: dict[str, list[str]] = field(default_factory=dict)
     redirects: list[dict[str, str]] = field(default_factory=list)
@@ -73,7 +77,7 @@ class CallRecord:
         return {
             "account_sid": self.account_sid,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "api_version": API_VERSION,
             "caller_name": None,
             "date_created": rfc2822(self.date_created),

@@ -59,6 +59,7 @@ class WebhookSender:
     calls: dict[str, CallRecord]
     messages: dict[str, MessageRecord]
     webhooks: list[SentWebhook]
+    amd_answers: dict[str, tuple[str, int]]  # callee -> (AnsweredBy, MachineDetectionDuration ms)
     webhook_transport: httpx.AsyncBaseTransport | None
 
     def _token(self, account_sid: str) -> str:
@@ -147,6 +148,31 @@ class WebhookSender:
             params,
             self._token(call.account_sid),
             method=call.status_callback_method,
+        )
+
+    async def send_amd_callback(
+        self, call_sid: str, answered_by: str | None = None, duration_ms: int | None = None
+    ) -> httpx.Response:
+        """Post the call's asynchronous AMD result to its ``AsyncAmdStatusCallback`` (``AsyncAmd=true``), as
+        Twilio does once detection ends: ``answered_by``/``duration_ms`` default to the answer configured for the
+        callee in ``amd_answers`` (else a person, after 1.8 s)."""
+        call = self.calls[call_sid]
+        if not (call.async_amd and call.async_amd_status_callback):
+            raise ValueError(f"call {call_sid} did not ask for asynchronous AMD")
+        configured = self.amd_answers.get(call.to, ("human", 1800))
+        verdict = answered_by or configured[0]
+        call.answered_by = verdict
+        params = {
+            "AccountSid": call.account_sid,
+            "AnsweredBy": verdict,
+            "CallSid": call.sid,
+            "MachineDetectionDuration": str(configured[1] if duration_ms is None else duration_ms),
+        }
+        return await self.post_webhook(
+            call.async_amd_status_callback,
+            params,
+            self._token(call.account_sid),
+            method=call.async_amd_status_callback_method,
         )
 
     def _number(self, phone_number: str) -> IncomingNumber:

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
 from activities.livekit_rooms import LiveKitRoomActivities
+from activities.recordings import RecordingActivities
 from models.call_contract import call_workflow_id
 from models.calls import (
     CALL_ID_REUSE_POLICY,
@@ -190,6 +191,7 @@ async def call_livekit() -> AsyncIterator[tuple[LiveKitStandIn, lk.LiveKitAPI]]:
 def _worker(client: Client, task_queue: str, sessions: Any, api: lk.LiveKitAPI) -> Worker:
     records = CallRecordActivities(sessions)
     rooms = LiveKitRoomActivities(api, AGENT_NAME)
+    recordings = RecordingActivities(api, Settings())  # egress of numbers that record (off unless a test sets it)
     return Worker(
         client,
         task_queue=task_queue,
@@ -207,6 +209,8 @@ def _worker(client: Client, task_queue: str, sessions: Any, api: lk.LiveKitAPI) 
             rooms.send_dtmf,
             rooms.remove_participant,
             rooms.delete_room,
+            recordings.start_recording,
+            recordings.stop_recording,
         ],
     )
 

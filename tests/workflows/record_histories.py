@@ -26,6 +26,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from models.calls import (
     ActiveEvent,
+    AmdOptions,
+    AnsweredByReport,
     CallStateView,
     ConnectedEvent,
     DtmfEvent,
@@ -44,11 +47,14 @@ from models.calls import (
     ResumeRequest,
     StartCall,
     TransferRequest,
+    VoicemailLeft,
 )
+from models.consent import ConsentOutcome, ConsentReport, RecordingConsent
 from models.db import create_engine, migrate, session_factory
-from models.enums import CallDirection, CallState, EndReason, MediaMode
+from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode, RecordingPolicy
+from models.recordings import RecordingUpdate
 from models.settings import Settings
-from models.tables import new_id
+from models.tables import PhoneNumber, Space, new_id
 from tests.conftest import SECRET_KEY, unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.temporal import start_dev_server
@@ -182,12 +188,58 @@ async def outbound_answered(calls: CallHarness, name: str) -> Handle:
     return handle
 
 
+async def outbound_voicemail_left(calls: CallHarness, name: str) -> Handle:
+    """Outbound call with AMD (leave a message): answered, the audio detector reports a machine, the message is
+    left and the call ends (``report_answered_by``, then ``voicemail_left``)."""
+    line = await calls.with_trunk(await calls.new_line())
+    start = replace(outbound(line, name), amd=AmdOptions(MachinePolicy.LEAVE_MESSAGE, "Please call us back."))
+    handle = await calls.start(start)
+    await until(handle, dispatched)
+    await handle.execute_update(CallWorkflow.report_answered_by, AnsweredByReport(AnsweredBy.MACHINE, 2900, "audio"))
+    await handle.signal(CallWorkflow.active, ActiveEvent(agent_identity="agent-1"))
+    await until(handle, lambda v: v.state is S.ACTIVE)
+    await handle.execute_update(CallWorkflow.voicemail_left, VoicemailLeft(message_ms=2400, after_beep=True))
+    view = await handle.result()
+    assert view.voicemail_left and view.answered_by is AnsweredBy.MACHINE, view
+    return handle
+
+
 async def rejected_disabled_number(calls: CallHarness, name: str) -> Handle:
     """A call to a disabled number: routed, rejected, recorded as ENDED/rejected."""
     line = await calls.new_line(enabled=False)
     handle = await calls.start(inbound(line, name))
     view = await handle.result()
     assert (view.state, view.end_reason) == (S.ENDED, EndReason.REJECTED), view
+    return handle
+
+
+async def consent_recording_hold(calls: CallHarness, name: str) -> Handle:
+    """A space that requires consent, a recorded number: the agent's consent report starts the egress; a hold
+    pauses the recording (the caller muted in the room) and resume resumes it; staff hang up; the egress result
+    arrives as its webhook would and is registered."""
+    line = await calls.new_line()
+    async with calls.sessions() as db:
+        space, number = await db.get(Space, line.space_id), await db.get(PhoneNumber, line.number_id)
+        assert space is not None and number is not None
+        space.recording_consent, number.recording_policy = RecordingConsent.REQUIRE, RecordingPolicy.ALWAYS
+        await db.commit()
+    handle = await answer(calls, inbound(line, name))
+    recorded = await handle.execute_update(
+        CallWorkflow.report_recording_consent, ConsentReport(ConsentOutcome.GIVEN, "dtmf")
+    )
+    assert recorded.record, recorded
+    await handle.execute_update(CallWorkflow.hold, HoldRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.resume, ResumeRequest(by="staff-1"))
+    await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
+    stopped = await until(handle, lambda v: any(e.event == "recording_stopped" for e in v.timeline))
+    [egress_id] = [e.detail for e in stopped.timeline if e.event == "recording_started"]
+    assert egress_id is not None
+    location = f"s3://bucket/spaces/{line.space_id}/recordings/{stopped.call_id}.ogg"
+    await handle.signal(CallWorkflow.recording_update, RecordingUpdate(egress_id, "complete", location))
+    view = await handle.result()
+    assert (view.state, view.end_reason) == (S.ENDED, EndReason.COMPLETED), view
+    events = [e.event for e in view.timeline]
+    assert "recording_consent" in events and "recording_paused" in events and "recording_registered" in events
     return handle
 
 
@@ -198,6 +250,8 @@ SCENARIOS: dict[str, Scenario] = {
     "ringing_timeout": ringing_timeout,
     "outbound_answered": outbound_answered,
     "rejected_disabled_number": rejected_disabled_number,
+    "consent_recording_hold": consent_recording_hold,
+    "outbound_voicemail_left": outbound_voicemail_left,
 }
 
 

@@ -51,6 +51,9 @@ NAMES: dict[str, Any] = {
     c.UPDATE_ATTACH_MEDIA: CallWorkflow.attach_media,
     c.UPDATE_PAUSE_RECORDING: CallWorkflow.pause_recording,
     c.UPDATE_RESUME_RECORDING: CallWorkflow.resume_recording,
+    c.UPDATE_REPORT_RECORDING_CONSENT: CallWorkflow.report_recording_consent,
+    c.UPDATE_REPORT_ANSWERED_BY: CallWorkflow.report_answered_by,
+    c.UPDATE_VOICEMAIL_LEFT: CallWorkflow.voicemail_left,
     c.QUERY_GET_STATE: CallWorkflow.get_state,
 }
 CONSTANTS = {

@@ -9,6 +9,7 @@ import pytest
 from models.calls import (
     UPDATE_HANGUP,
     UPDATE_HOLD,
+    UPDATE_RESUME,
     UPDATE_TRANSFER,
     DtmfRequest,
     StartCall,
@@ -66,6 +67,11 @@ def test_action_problems() -> None:
     assert problem(UPDATE_HOLD, S.ACTIVE, None, busy=True) is not None
     assert problem(UPDATE_HOLD, S.ACTIVE, None, has_room_and_caller=False) is not None
     assert problem(UPDATE_HANGUP, S.HOLD, None, busy=True, has_room_and_caller=False) is None
+    # A media stream's process holds its caller: hold and resume, but nothing else needing a room.
+    stream = {"has_room_and_caller": False, "has_carrier_leg": True, "can_hold": True}
+    assert problem(UPDATE_HOLD, S.ACTIVE, None, **stream) is None
+    assert problem(UPDATE_RESUME, S.HOLD, None, **stream) is None
+    assert problem("send_dtmf", S.ACTIVE, DtmfRequest("1"), **stream) is not None
     assert problem("send_dtmf", S.ACTIVE, DtmfRequest("12#*Aw")) is None
     assert problem("send_dtmf", S.ACTIVE, DtmfRequest("12e")) is not None
     warm = TransferRequest("+14155550100", TransferMode.WARM)

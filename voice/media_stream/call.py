@@ -23,12 +23,15 @@ from models.call_contract import (
     stream_token_valid,
 )
 from models.twilio_signature import signing_account
-from voice.agent import PreparedCall
+from voice.agent import PreparedCall, default_greeting
+from voice.amd.listener import AmdListener
 from voice.call_setup import AnsweredCall, answer_call
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.media_stream.recording import StreamRecording
+from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
+from voice.speech.audio import ulaw8k_to_pcm16
 from voice.turns import TurnTimer
 from workflows.call_client import CallActionError, CallRef
 
@@ -57,6 +60,8 @@ class MediaStreamCall:
         self.ended = asyncio.Event()
         self.ended_by = "closed"
         self._recording: StreamRecording | None = None
+        self._consent: ConsentGate | None = None
+        self._on_hold = False
         self._url = url
         self._signature = signature or ""
         self._stream_sid: str | None = None
@@ -66,6 +71,8 @@ class MediaStreamCall:
         self._answered: AnsweredCall | None = None
         self._turns: TurnTimer | None = None
         self._ended = False
+        self._amd: AmdListener | None = None  # outbound calls with AMD: the callee's first seconds go here
+        self._amd_task: asyncio.Task[None] | None = None
 
     async def handle(
         self,
@@ -86,10 +93,13 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                self._input.push(audio)
+                if self._amd is None or not self._amd.hears(ulaw8k_to_pcm16(audio)):
+                    self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence
                 if self._recording is not None:
                     self._recording.caller(audio)
         elif isinstance(message, protocol.Dtmf):
+            if self._consent is not None:
+                self._consent.digit(message.dtmf.digit)
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -122,21 +132,28 @@ class MediaStreamCall:
             attached = await call.attach_media(request)
         except CallActionError as exc:
             raise StreamRejected(exc.reason) from exc
-        if attached.record:
+        if attached.record and attached.consent is not None:  # the recorder starts once the consent allows it
+
+            def record() -> None:
+                self._recording = StreamRecording(recording_path)
+
+            self._consent = ConsentGate(attached.consent, call.report_recording_consent, on_record=record)
+        elif attached.record:
             self._recording = StreamRecording(recording_path)
         dispatch = DispatchMetadata(
             workflow_id, attached.call_id, attached.space_id, attached.agent_id, attached.conversation_id
         )
-        recording = self._recording
         self._output = output = StreamAudioOutput(
-            start.stream_sid,
-            self._send,
-            tap=recording.agent if recording is not None else None,
-            on_clear=recording.agent_cut_off if recording is not None else None,
+            start.stream_sid, self._send, tap=self._record_agent, on_clear=self._agent_cut_off
         )
+
+        if attached.amd is not None and not attached.resumed:
+            self._amd = AmdListener(call, attached.amd)
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
             self._turns = TurnTimer(session, output, prepared.control)
+            if self._amd is not None:
+                prepared.agent.greet = False  # the agent greets once AMD has heard a person
 
         self._answered = await answer_call(
             self._runtime,
@@ -147,8 +164,12 @@ class MediaStreamCall:
             resumable_interruptions=False,  # Twilio cannot pause playback, only clear it: an interruption is final
             before_start=time_turns,
             resumed=attached.resumed,
+            consent=self._consent,
         )
         log.info("media stream answered", extra={"call_id": attached.call_id, "resumed": attached.resumed})
+        if self._amd is not None:
+            session, greeting = self._answered.session, default_greeting(self._answered.prepared.config)
+            self._amd_task = asyncio.create_task(self._amd.run(session, lambda: session.say(greeting)))
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
@@ -167,6 +188,20 @@ class MediaStreamCall:
             )
         if account is None:
             raise StreamRejected("invalid X-Twilio-Signature")
+
+    def _record_agent(self, ulaw: bytes) -> None:
+        if self._recording is not None:
+            self._recording.agent(ulaw)
+
+    def _agent_cut_off(self) -> None:
+        if self._recording is not None:
+            self._recording.agent_cut_off()
+
+    def set_on_hold(self, on_hold: bool) -> None:
+        """On hold the agent hears line silence instead of the caller, and stops what it was saying."""
+        self._on_hold = on_hold
+        if on_hold and self._answered is not None:
+            self._answered.session.interrupt()
 
     def set_recording_paused(self, paused: bool) -> tuple[float, float] | None:
         if self._recording is None:
@@ -195,6 +230,8 @@ class MediaStreamCall:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
         self._input.close()
+        if self._amd_task is not None:
+            self._amd_task.cancel()
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))
         if self._answered is not None:

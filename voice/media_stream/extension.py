@@ -50,6 +50,7 @@ class MediaStreamExtension:
                 streams.carry_media,
                 streams.finish_stream_recording,
                 streams.set_recording_paused,
+                streams.set_stream_hold,
                 recordings.store_recording,
             ],
             max_concurrent_activities=1000,  # one long-lived heartbeating activity per call carried here

@@ -15,12 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
 from models.call_contract import DispatchMetadata, RoomMetadata
+from models.consent import ConsentOutcome, ConsentReport
 from models.enums import Role
 from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn, build_event, sign
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
-from workflows.call_client import CallClient
+from workflows.call_client import CallActionRefused, CallClient
 from workflows.calls import CallWorkflow
 
 
@@ -270,7 +271,7 @@ async def test_recording_follows_the_numbers_policy(
     request = await eventually(recording)
     row = await _the_call(platform, space)
     assert request.audio_only is True
-    assert [o.filepath for o in request.file_outputs] == [f"recordings/{space.id}/{row['id']}.ogg"]
+    assert [o.filepath for o in request.file_outputs] == [f"spaces/{space.id}/recordings/{row['id']}.ogg"]
 
     async def recording_state() -> dict[str, Any] | None:
         detail = await _detail(platform, space, row["id"])
@@ -281,7 +282,7 @@ async def test_recording_follows_the_numbers_policy(
     result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
     assert result["recording_status"] == "complete"
     [complete] = [e for e in result["timeline"] if e["event"] == "recording_complete"]
-    assert complete["detail"] == f"recordings/{space.id}/{row['id']}.ogg"
+    assert complete["detail"] == f"spaces/{space.id}/recordings/{row['id']}.ogg"
     assert len(livekit_standin.calls("StopEgress")) == 1
 
 
@@ -377,3 +378,162 @@ async def test_an_agent_leaving_without_a_hangup_is_replaced_once(
         return (await _detail(platform, line.space, row["id"]))["state"] == "ended"
 
     await eventually(ended)
+
+
+async def test_egress_waits_for_the_callers_consent(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """A space that requires consent: no egress until the agent reports the caller's consent through the typed
+    call client; a refusal on another call means no egress at all, and both calls go on to end normally."""
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    assert (
+        await platform.client.patch(space.path(), json={"recording_consent": "require"}, headers=space.owner)
+    ).is_success
+    numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    patched = await platform.client.patch(
+        space.path(f"/phone-numbers/{numbers[0]['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    calls = CallClient(temporal_client(platform), platform.settings.task_queue)
+    outcomes = {"call-room-yes": ConsentOutcome.GIVEN, "call-room-no": ConsentOutcome.REFUSED}
+    for room, outcome in outcomes.items():
+        caller = await livekit_standin.add_sip_caller(room, unique_e164(), line.e164, trunk_id=line.inbound_trunk_id)
+
+        async def asked(room: str = room) -> dict[str, Any] | None:
+            rows = (await platform.client.get(space.path("/calls"), headers=space.viewer)).json()["data"]
+            for row in rows:
+                detail = await _detail(platform, space, row["id"])
+                if detail["room_name"] == room and detail["state"] != "ringing":
+                    return detail
+            return None
+
+        detail = await eventually(asked)
+        assert detail["recording_consent"] == {"mode": "require", "outcome": "pending", "by": None}
+        assert detail["recording_status"] == "requested"
+        assert not [r for r in livekit_standin.calls("StartRoomCompositeEgress") if r.room_name == room]
+        call = calls.call(detail["workflow_id"], space_id=space.id)
+        answered = await call.report_recording_consent(ConsentReport(outcome, "dtmf"))
+        assert answered.record is (outcome is ConsentOutcome.GIVEN)
+        again = await call.report_recording_consent(ConsentReport(ConsentOutcome.REFUSED, "speech"))
+        assert again.outcome is outcome  # the first answer counts
+        with pytest.raises(CallActionRefused):
+            await call.report_recording_consent(ConsentReport(ConsentOutcome.ANNOUNCED, "announcement"))
+        after = await _detail(platform, space, detail["id"])
+        assert after["recording_consent"]["outcome"] == outcome.value
+        await livekit_standin.hang_up(room, caller.identity)
+        result = await temporal_client(platform).get_workflow_handle(detail["workflow_id"]).result()
+        assert result["state"] == "ended" and result["end_reason"] == "completed"
+        started = [r for r in livekit_standin.calls("StartRoomCompositeEgress") if r.room_name == room]
+        events = [e["event"] for e in result["timeline"]]
+        if outcome is ConsentOutcome.GIVEN:
+            assert len(started) == 1 and result["recording_status"] == "complete"
+            assert events.index("recording_consent") < events.index("recording_started")
+        else:
+            assert started == [] and result["recording_status"] == "declined"
+            assert "recording_started" not in events
+
+
+async def test_a_failed_egress_is_a_failed_recording_and_the_call_goes_on(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """LiveKit reports the egress failed mid-call (``egress_ended``, EGRESS_FAILED): the call's recording is failed,
+    its asset is registered as failed with LiveKit's reason, and the call carries on and ends normally."""
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    patched = await platform.client.patch(
+        space.path(f"/phone-numbers/{numbers[0]['id']}"), json={"recording_policy": "always"}, headers=space.admin
+    )
+    assert patched.status_code == 200
+    caller = await livekit_standin.add_sip_caller(
+        "call-room-egress-fail", "+14155550189", line.e164, trunk_id=line.inbound_trunk_id
+    )
+    row = await _the_call(platform, space)
+
+    async def recording() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["recording_status"] == "recording" else None
+
+    await eventually(recording)
+    [egress] = [r for r in livekit_standin.state.egresses.values() if r.room_name == "call-room-egress-fail"]
+    await livekit_standin.fail_egress(egress.egress_id, "upload failed: access denied")
+
+    async def failed() -> dict[str, Any] | None:
+        detail = await _detail(platform, space, row["id"])
+        return detail if detail["recording_status"] == "failed" else None
+
+    detail = await eventually(failed)
+    assert detail["state"] in ("connected", "active")  # the call is unaffected
+    calls = CallClient(temporal_client(platform), platform.settings.task_queue)
+    await calls.call(row["workflow_id"], space_id=space.id).active(c.ActiveEvent(agent_identity="agent-egress"))
+    held = await platform.client.post(space.path(f"/calls/{row['id']}/hold"), headers=space.as_role(Role.OPERATOR))
+    assert held.status_code == 200, held.text  # and still takes actions
+    await livekit_standin.hang_up("call-room-egress-fail", caller.identity)
+    result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+    assert result["state"] == "ended" and result["end_reason"] == "completed"
+    assert result["recording_status"] == "failed"
+    events = [(e["event"], e["detail"]) for e in result["timeline"]]
+    assert ("recording_failed", "upload failed: access denied") in events
+    assert any(event == "recording_registered" for event, _ in events), events
+    assert livekit_standin.calls("StopEgress") == []  # nothing left to stop
+    assets = (await platform.client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+    [asset] = [a for a in assets if a["call_id"] == row["id"]]
+    assert asset["status"] == "failed" and "access denied" in (asset["error"] or "")
+
+
+async def test_hold_mutes_the_recorded_caller_unless_the_space_records_hold(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """LiveKit egress cannot pause: where the recording pauses over a hold, the held caller stops publishing into the
+    room (its audio, and the file, are silent), marked on the timeline like a pause; a call ended while on hold still
+    has its egress stopped and registered. A space that records hold leaves the caller's audio in."""
+    platform, _ = stack
+    operator = Role.OPERATOR
+    for record_hold in (False, True):
+        line = await _line(platform)
+        space = line.space
+        assert (
+            await platform.client.patch(space.path(), json={"record_hold": record_hold}, headers=space.owner)
+        ).is_success
+        numbers = (await platform.client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+        policy = {"recording_policy": "always"}
+        number_path = space.path(f"/phone-numbers/{numbers[0]['id']}")
+        assert (await platform.client.patch(number_path, json=policy, headers=space.admin)).is_success
+        room = f"call-room-hold-{record_hold}"
+        caller = await livekit_standin.add_sip_caller(room, unique_e164(), line.e164, trunk_id=line.inbound_trunk_id)
+        row = await _the_call(platform, space)
+        path = space.path(f"/calls/{row['id']}")
+        await (
+            temporal_client(platform)
+            .get_workflow_handle(row["workflow_id"])
+            .signal(CallWorkflow.active, c.ActiveEvent())
+        )
+
+        async def recording(path: str = path, viewer: dict[str, str] = space.viewer) -> dict[str, Any] | None:
+            detail = (await platform.client.get(path, headers=viewer)).json()
+            return detail if detail["state"] == "active" and detail["recording_status"] == "recording" else None
+
+        await eventually(recording)
+        seen = len(livekit_standin.calls("UpdateParticipant"))
+        held = await platform.client.post(f"{path}/hold", headers=space.as_role(operator))
+        assert held.status_code == 200, held.text
+        assert held.json()["recording_status"] == ("recording" if record_hold else "paused")
+        [update] = livekit_standin.calls("UpdateParticipant")[seen:]
+        assert update.identity == caller.identity and not update.permission.can_subscribe
+        assert update.permission.can_publish is record_hold  # muted in the room: the file is silent over the hold
+        resumed = await platform.client.post(f"{path}/resume", headers=space.as_role(operator))
+        assert resumed.status_code == 200 and resumed.json()["recording_status"] == "recording"
+        assert livekit_standin.calls("UpdateParticipant")[-1].permission.can_publish
+        assert (await platform.client.post(f"{path}/hold", headers=space.as_role(operator))).status_code == 200
+        stops = len(livekit_standin.calls("StopEgress"))
+        await livekit_standin.hang_up(room, caller.identity)  # ends while on hold
+        result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+        assert result["end_reason"] == "completed" and result["recording_status"] == "complete"
+        assert len(livekit_standin.calls("StopEgress")) == stops + 1
+        notes = [(e["event"], e["detail"]) for e in result["timeline"]]
+        paused = [n for n in notes if n == ("recording_paused", "hold")]
+        assert len(paused) == (0 if record_hold else 2), notes
+        assert (("recording_resumed", "hold") in notes) is not record_hold

@@ -19,6 +19,7 @@ from tests.support.stack import serve_http
 
 STATUS = "/webhooks/twilio/status"
 VOICE = "/webhooks/twilio/voice"
+AMD = "/webhooks/twilio/amd"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -58,7 +59,7 @@ async def test_only_twilios_content_type_is_read(api: Platform, content_type: st
     headers.pop("content-type")
     if content_type:
         headers["content-type"] = content_type
-    for path in (STATUS, VOICE):
+    for path in (STATUS, VOICE, AMD):
         response = await api.client.post(path, content=urlencode(params), headers=headers)
         assert response.status_code == 415, response.text
         assert response.json() == {"detail": f"Twilio webhooks are {FORM}", "errors": []}
