@@ -56,7 +56,7 @@ from voice.speech import HibariTTS
 CALLER_RATE = 24000
 GOAL_MS = 500.0
 QUESTIONS = ["What are your opening hours?", "Where can I park?"]
-REPLY_WITHIN = 120.0
+REPLY_WITHIN = 30.0  # a reply later than this counts as a failed turn (an overloaded run ends in time)
 SILENCE_LEVEL = 131  # int16: trailing near-silence trimmed, so the last frame sent is the end of speech
 
 

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         ge=0,
         description="On SIGTERM, seconds a media process lets its calls finish before handing them to another one",
     )
+    media_processes: int = Field(
+        default=1, ge=1, le=64, description="`telephony dev`: media processes sharing the media port (SO_REUSEPORT)"
+    )
+    media_reuse_port: bool = Field(
+        default=False,
+        description="`telephony media` listens with SO_REUSEPORT: several share one port, the kernel spreads streams",
+    )
     media_nice: int = Field(
         default=0,
         ge=0,

@@ -33,6 +33,13 @@ def _port(value: str) -> int:
     return port
 
 
+def _media_processes(value: str) -> int:
+    count = int(value)
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of media processes (1-64): {value}")
+    return count
+
+
 def _settings(data_dir: str | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, with the flags that were given on top."""
     if data_dir is not None:
@@ -41,7 +48,11 @@ def _settings(data_dir: str | None = None, **overrides: Any) -> Settings:
 
 
 def dev_settings(
-    data_dir: str | None, api_port: int | None, temporal_port: int, media_port: int | None = None
+    data_dir: str | None,
+    api_port: int | None,
+    temporal_port: int,
+    media_port: int | None = None,
+    media_processes: int | None = None,
 ) -> Settings:
     base = Settings()
     port = api_port if api_port is not None else base.api_port
@@ -56,6 +67,8 @@ def dev_settings(
     if media_port is None:
         media_port = base.media_port if "media_port" in base.model_fields_set else port + 1
     overrides["media_port"] = media_port
+    if media_processes is not None:
+        overrides["media_processes"] = media_processes
     if "media_public_url" not in base.model_fields_set:
         overrides["media_public_url"] = f"http://127.0.0.1:{media_port}"
     return Settings(**overrides)
@@ -75,7 +88,7 @@ def _exit_now(code: int) -> None:
 def cmd_dev(args: argparse.Namespace) -> int:
     from workers.dev import run_dev
 
-    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port, args.media_port)
+    settings = dev_settings(args.data_dir, args.api_port, args.temporal_port, args.media_port, args.media_processes)
     _exit_now(run_dev(settings, temporal_port=args.temporal_port, ui_port=args.ui_port))
     return 0  # not reached
 
@@ -230,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PORT",
         help="media-stream server port (default: $TELEPHONY_MEDIA_PORT or the API port + 1)",
+    )
+    dev.add_argument(
+        "--media-processes",
+        type=_media_processes,
+        default=None,
+        metavar="N",
+        help="media servers sharing the media port, e.g. one per core (default: $TELEPHONY_MEDIA_PROCESSES or 1)",
     )
     dev.add_argument(
         "--temporal-port",

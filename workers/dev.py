@@ -135,6 +135,7 @@ def child_env(settings: Settings) -> dict[str, str]:
             "TELEPHONY_MEDIA_HOST": HOST,
             "TELEPHONY_MEDIA_PORT": str(settings.media_port),
             "TELEPHONY_MEDIA_PUBLIC_URL": settings.stream_public_url,
+            "TELEPHONY_MEDIA_REUSE_PORT": "1" if settings.media_processes > 1 or settings.media_reuse_port else "0",
             SUPERVISOR_PID_ENV: str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }
@@ -366,7 +367,8 @@ class DevSupervisor:
         self.admin_key = asyncio.run(ensure_platform_key(settings))
         self._check_interrupted()
         self._start_service("API", "api")
-        self._start_service("media server", "media")
+        for n in range(settings.media_processes):  # several share the media port (SO_REUSEPORT)
+            self._start_service("media server" if settings.media_processes == 1 else f"media server {n + 1}", "media")
         self._start_service("worker", "worker")
         self._wait_for_api()
         self._wait_for_health("media server", self.settings.media_port)

@@ -49,8 +49,8 @@ class MediaProcess:
     _log_file: IO[bytes] = field(repr=False)
 
     @classmethod
-    def start(cls, env: Mapping[str, str], cwd: Path, name: str) -> MediaProcess:
-        port = free_port()
+    def start(cls, env: Mapping[str, str], cwd: Path, name: str, port: int | None = None) -> MediaProcess:
+        port = port or free_port()
         log = cwd / f"{name}.log"
         log_file = log.open("wb")
         process = subprocess.Popen(

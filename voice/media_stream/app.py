@@ -3,6 +3,7 @@ nothing else (no REST, no webhooks), so voice capacity grows with media processe
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,6 +45,6 @@ def create_media_app(settings: Settings) -> FastAPI:
         if runtime.drain.draining:  # a load balancer sends new streams elsewhere
             response.status_code = 503
         status = "draining" if runtime.drain.draining else "ok"
-        return {"status": status, "streams": len(runtime.streams), "sockets": runtime.drain.sockets}
+        return {"status": status, "streams": len(runtime.streams), "sockets": runtime.drain.sockets, "pid": os.getpid()}
 
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_seconds: float, shared_port: bool) -> None:
         super().__init__(config)
         self._app = app
+        self._shared_port = shared_port
         self._drain_seconds = drain_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining: asyncio.Task[None] | None = None
@@ -45,6 +47,9 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain(self) -> None:
         runtime: VoiceRuntime = self._app.state.voice
+        if self._shared_port:
+            for server in self.servers:  # the kernel sends new streams to the processes sharing the port
+                server.close()
         try:
             await runtime.drain.run(self._drain_seconds, runtime.streams.live)
         except Exception:
@@ -62,4 +67,15 @@ def run_media_server(app: FastAPI, settings: Settings) -> None:
         log_config=None,  # uvicorn logs through our structured handler
         access_log=False,
     )
-    DrainingServer(config, app, settings.media_drain_seconds).run()
+    server = DrainingServer(config, app, settings.media_drain_seconds, settings.media_reuse_port)
+    if not settings.media_reuse_port:
+        server.run()
+        return
+    # Several media processes on one port: each binds with SO_REUSEPORT and the kernel spreads new connections
+    # over those listening. uvicorn listens only once start-up (model loading) is done, so none reach a process
+    # still loading; a draining one stops listening, so none reach it either.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.media_host, settings.media_port))
+    server.run(sockets=[sock])
