@@ -19,7 +19,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from bench._support import exit_now
 from models.settings import Settings
-from workers.worker import WORKFLOWS, activity_clients, client_activities
+from workers.worker import WORKFLOWS, activity_clients, build_pacer_worker, client_activities
+from workers.worker_group import WorkerGroup
 from workflows.sandbox import workflow_runner
 
 
@@ -37,7 +38,7 @@ async def run(max_cached: int, unsandboxed: bool) -> None:
             max_cached_workflows=max_cached,
             workflow_runner=runner,
         )
-        await worker.run()
+        await WorkerGroup(worker, build_pacer_worker(client, settings)).run()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -35,8 +35,10 @@ from activities.transcription import TranscriptionActivities
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from models.sms_pacing import sms_pacer_task_queue
 from storage import build_store
 from voice.speech.whisper_engine import get_whisper_engine
+from workers.worker_group import WorkerGroup
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
 from workflows.campaign import CampaignWorkflow
@@ -61,7 +63,6 @@ WORKFLOWS = [
     SmsThreadWorkflow,
     TranscriptionWorkflow,
     RetentionWorkflow,
-    SmsPacerWorkflow,
     CampaignWorkflow,
 ]
 
@@ -69,6 +70,19 @@ WORKFLOWS = [
 def client_activities(client: Client, settings: Settings) -> list[Callable[..., Any]]:
     """Activities that talk to Temporal itself (a workflow cannot send another one an update)."""
     return [SmsPacingActivities(SmsPacerClient(client, settings.task_queue)).reserve_send_slot]
+
+
+def build_pacer_worker(client: Client, settings: Settings) -> Worker:
+    """SMS pacers poll a task queue of their own: a pacer answers every send of its number, so its workflow tasks
+    must not wait behind those of hundreds of busy threads for a slot of the same worker (bench/sms.py)."""
+    return Worker(
+        client,
+        task_queue=sms_pacer_task_queue(settings.task_queue),
+        workflows=[SmsPacerWorkflow],
+        workflow_runner=workflow_runner(),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        max_cached_workflows=200,
+    )
 
 
 @dataclass
@@ -178,7 +192,11 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
             await engine.dispose()
 
 
-def build_worker(client: Client, settings: Settings, clients: ActivityClients) -> Worker:
+def build_worker(client: Client, settings: Settings, clients: ActivityClients) -> WorkerGroup:
+    return WorkerGroup(build_main_worker(client, settings, clients), build_pacer_worker(client, settings))
+
+
+def build_main_worker(client: Client, settings: Settings, clients: ActivityClients) -> Worker:
     activities = clients.activities()
     if clients.sessions is not None:  # campaigns hang calls up through the typed call client
         activities += campaign_activities(CampaignActivities(clients.sessions, CallClient(client, settings.task_queue)))

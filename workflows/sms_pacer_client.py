@@ -17,7 +17,7 @@ from workflows.sms_pacer import SmsPacerWorkflow
 class SmsPacerClient:
     def __init__(self, client: Client, task_queue: str, *, max_grants_per_run: int = p.MAX_GRANTS_PER_RUN) -> None:
         self._client = client
-        self._task_queue = task_queue
+        self._task_queue = p.sms_pacer_task_queue(task_queue)  # the workers' queue -> the pacers' own
         self._max_grants_per_run = max_grants_per_run
 
     async def reserve(
