@@ -78,8 +78,12 @@ async def history(client: object, workflow_id: str) -> tuple[int, int, int]:
     return runs, events, size
 
 
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 async def sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
-    while not stop.is_set():
+    while not stop.is_set() and alive(pid):
         peak[0] = max(peak[0], rss_mb(pid))
         await asyncio.sleep(0.5)
 
@@ -147,7 +151,13 @@ async def main(args: argparse.Namespace) -> None:
                 t0 = time.monotonic()
                 last = 0.0
                 while True:
-                    detail = (await http.get(f"{base_url}/{campaign_id}")).json()
+                    if worker.proc.poll() is not None:
+                        raise RuntimeError(f"the worker exited ({worker.proc.returncode}): see {bench.dir}")
+                    answer = await http.get(f"{base_url}/{campaign_id}")
+                    if answer.status_code != 200:
+                        await asyncio.sleep(1)
+                        continue
+                    detail = answer.json()
                     if detail["status"] in ("completed", "cancelled"):
                         break
                     if time.monotonic() - last > 15:
