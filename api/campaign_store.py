@@ -137,7 +137,7 @@ async def add_contacts(
     return len(fresh), problems
 
 
-def start_input(campaign: Campaign, *, continue_after_dials: int = 2000) -> StartCampaign:
+def start_input(campaign: Campaign, *, continue_after_dials: int = 500) -> StartCampaign:
     amd = None
     if campaign.amd:
         amd = AmdOptions(MachinePolicy(campaign.amd["policy"]), campaign.amd.get("message"))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._support import ACCOUNT_SID, AUTH_TOKEN, exit_now, load_average, rss_mb, stack, summary_ms, table
+from bench._support import ACCOUNT_SID, AUTH_TOKEN, BIN, Stack, exit_now, load_average, rss_mb, stack, summary_ms, table
 from models.call_contract import outbound_call
 from models.campaigns import campaign_workflow_id
 from models.enums import MediaMode
@@ -78,8 +78,30 @@ async def history(client: object, workflow_id: str) -> tuple[int, int, int]:
     return runs, events, size
 
 
+async def start_api(bench: Stack, within: float = 180.0) -> None:
+    """``telephony api``, given longer than ``Stack.start_api`` to come up: it loads the voice models, slowly on a
+    busy 2-core machine."""
+    child = bench.spawn("api", [str(BIN / "telephony"), "api", "--data-dir", str(bench.dir)])
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"the API exited: see {bench.dir / 'api.log'}")
+            try:
+                if (await http.get(f"{bench.api_url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"the API did not start within {within:.0f} s")
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 async def sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
-    while not stop.is_set():
+    while not stop.is_set() and alive(pid):
         peak[0] = max(peak[0], rss_mb(pid))
         await asyncio.sleep(0.5)
 
@@ -89,7 +111,7 @@ async def main(args: argparse.Namespace) -> None:
     async with TwilioStandIn({ACCOUNT_SID: AUTH_TOKEN}) as standin:
         standin.default_script = CallScript("answered", ring_seconds=0.3, talk_seconds=args.talk)
         async with stack("campaign", twilio_api_base_url=standin.url) as bench:
-            await bench.start_api()
+            await start_api(bench)
             worker = bench.start_worker()
             line = await bench.line("stream")
             standin.add_incoming(ACCOUNT_SID, line.e164)
@@ -147,7 +169,13 @@ async def main(args: argparse.Namespace) -> None:
                 t0 = time.monotonic()
                 last = 0.0
                 while True:
-                    detail = (await http.get(f"{base_url}/{campaign_id}")).json()
+                    if worker.proc.poll() is not None:
+                        raise RuntimeError(f"the worker exited ({worker.proc.returncode}): see {bench.dir}")
+                    answer = await http.get(f"{base_url}/{campaign_id}")
+                    if answer.status_code != 200:
+                        await asyncio.sleep(1)
+                        continue
+                    detail = answer.json()
                     if detail["status"] in ("completed", "cancelled"):
                         break
                     if time.monotonic() - last > 15:

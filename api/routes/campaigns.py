@@ -260,7 +260,11 @@ async def contacts(
     return Page(data=[ContactOut.model_validate(r) for r in rows], next_cursor=str(rows[-1].seq) if more else None)
 
 
-@router.get("/{campaign_id}/contacts.csv", response_class=StreamingResponse)
+@router.get(
+    "/{campaign_id}/contacts.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per contact"}},
+)
 async def export(campaign_id: ResourceId, ctx: Viewer, session: SessionDep) -> StreamingResponse:
     """Per-contact results as CSV (one row per contact, list order)."""
     await _row(session, ctx.space_id, campaign_id)

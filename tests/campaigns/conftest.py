@@ -62,7 +62,7 @@ async def start_campaign(
     contacts: list[ContactIn],
     limits: CampaignLimits,
     amd: AmdOptions | None = None,
-    continue_after_dials: int = 2000,
+    continue_after_dials: int = 500,
 ) -> CampaignRef:
     """Write the campaign and its contacts as the API does, then start its workflow."""
     async with sessions() as session:

@@ -117,7 +117,7 @@ async def test_control_roles_isolation_and_do_not_call(line: Line, twilio_standi
     async def first_live() -> bool:
         return any(c.to == first and c.status == "in-progress" for c in twilio_standin.calls.values())
 
-    await eventually(first_live, within=60)
+    await eventually(first_live, within=120)
     paused = await client.post(f"{path}/pause", headers=space.as_role(Role.OPERATOR))
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     assert (await client.post(f"{path}/pause", headers=space.admin)).status_code == 409
@@ -130,7 +130,7 @@ async def test_control_roles_isolation_and_do_not_call(line: Line, twilio_standi
         detail = (await client.get(path, headers=space.viewer)).json()
         return detail if detail["status"] == "cancelled" else None
 
-    detail = await eventually(over, within=60)
+    detail = await eventually(over, within=120)
     assert detail["progress"]["opted_out"] == 1 and detail["progress"]["remaining"] == 0
     outcomes = {
         c["e164"]: c["outcome"] for c in (await client.get(f"{path}/contacts", headers=space.viewer)).json()["data"]
