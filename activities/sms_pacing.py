@@ -55,10 +55,17 @@ class _Line:
             request = p.SlotRequest(f"slots-{uuid.uuid4().hex}", [t for t, _ in batch], rate, burst)
             try:
                 granted = await self._pacers.reserve(self._key, request)
-            except Exception as exc:  # every asker's activity fails and is retried by its policy
-                for _, future in batch:
-                    if not future.done():
+            except BaseException as exc:  # every asker's activity fails and is retried by its policy
+                stopping = not isinstance(exc, Exception)  # cancelled (the worker stops): nobody is answered
+                for _, future in batch + (self._waiting if stopping else []):
+                    if future.done():
+                        continue
+                    if stopping:
+                        future.cancel()
+                    else:
                         future.set_exception(exc)
+                if stopping:
+                    raise
                 continue
             for (_, future), grant in zip(batch, granted.grants, strict=True):
                 if not future.done():

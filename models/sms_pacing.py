@@ -32,7 +32,9 @@ QUERY_PACER_STATE = "get_state"
 MAX_GRANTS_PER_RUN = 2000  # continue-as-new bound (slots granted; a batch of them is one update in the history)
 MAX_TICKETS_PER_REQUEST = 100
 PACER_IDLE = timedelta(minutes=10)  # a pacer with a full bucket and no request for this long completes
-MIN_SLOT_VALIDITY = timedelta(milliseconds=200)
+# A slot granted open reaches its thread through an activity and a workflow task: on a loaded worker that takes
+# hundreds of milliseconds, and a shorter validity made every send ask again forever (bench.sms at 100/s).
+MIN_SLOT_VALIDITY = timedelta(seconds=1)
 
 
 def sms_pacer_task_queue(task_queue: str) -> str:
@@ -47,8 +49,9 @@ def sms_pacer_workflow_id(space_id: str, our_number: str) -> str:
 
 
 def slot_validity(rate: float) -> timedelta:
-    """How long after its opening a slot may still be used: one message's interval (at least 200 ms). A send that
-    comes this late is at most one message ahead of the bucket; later, it asks for a new slot."""
+    """How long after its opening a slot may still be used: one message's interval, at least a second. A send that
+    comes this late is at most ``rate * validity`` messages ahead of the bucket (one, up to 1 message/s); later,
+    it asks for a new slot."""
     return max(timedelta(seconds=1.0 / rate), MIN_SLOT_VALIDITY)
 
 

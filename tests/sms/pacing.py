@@ -7,7 +7,7 @@ from datetime import datetime
 
 def over_pace(times: list[datetime], rate: float, burst: int, slack: int = 1) -> list[tuple[int, int, float]]:
     """Every run of requests ``i..j`` more numerous than the bucket allows over its span: ``burst`` at once, then
-    ``rate`` a second, plus ``slack`` messages (a slot may be used up to one interval after it opened). Empty when
+    ``rate`` a second, plus ``slack`` messages (a slot may be used up to its validity after it opened). Empty when
     the requests kept the pace; each offence is (first index, last index, span in seconds)."""
     ordered = sorted(times)
     offences = []

@@ -184,7 +184,7 @@ async def test_paced_burst_of_several_threads_survives_a_worker_kill(
         # One pace for the number, before, across and after the restart: slots granted before the kill that passed
         # while no worker ran were asked for again, not used together when the new worker came.
         times = [x.date_created for x in sent()]
-        assert over_pace(times, rate=2.0, burst=1) == [], sorted(times)
+        assert over_pace(times, rate=2.0, burst=1, slack=2) == [], sorted(times)  # slack: a slot is valid 1 s
         rows = [r for r in await line.rows() if r.direction == "outbound"]
         assert sorted(r.carrier_message_sid or "" for r in rows) == sorted(x.sid for x in sent())
         for to in parties:
