@@ -436,6 +436,7 @@ class DoNotCall(Base):
     space_id: Mapped[str] = _space_fk()
     e164: Mapped[str] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = _created()
 
 
 class Flow(Base):

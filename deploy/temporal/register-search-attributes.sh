@@ -6,7 +6,7 @@ set -eu
 
 address="${TEMPORAL_ADDRESS:-temporal:7233}"
 namespace="${TEMPORAL_NAMESPACE:-default}"
-attributes="CallState=Keyword SpaceId=Keyword CallDirection=Keyword PhoneNumber=Keyword SmsThreadState=Keyword"
+attributes="CallState=Keyword SpaceId=Keyword CallDirection=Keyword PhoneNumber=Keyword SmsThreadState=Keyword CampaignId=Keyword"
 
 listed() {
   temporal operator search-attribute list --address "$address" --namespace "$namespace"
