@@ -23,7 +23,7 @@ class ChaosSize:
 def size() -> ChaosSize:
     if FULL:
         return ChaosSize(calls=20, burst_rate=200, burst_seconds=60, outage_seconds=10)
-    return ChaosSize(calls=5, burst_rate=25, burst_seconds=4, outage_seconds=3)
+    return ChaosSize(calls=4, burst_rate=20, burst_seconds=3, outage_seconds=3)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -112,9 +112,11 @@ class TwilioMediaStream:
             }
         )
 
-    async def next_reply(self, within: float = 45.0) -> AgentSpeech:
-        """The next agent segment, once it is complete (its mark has arrived)."""
-        seen = len(self.segments)
+    async def next_reply(self, within: float = 45.0, after: int | None = None) -> AgentSpeech:
+        """The next agent segment, once it is complete (its mark has arrived): the first one begun after segment
+        ``after`` (default: after those already begun now; pass the count taken before what the agent answers,
+        or a quick answer that completed meanwhile is missed)."""
+        seen = len(self.segments) if after is None else after
         deadline = time.monotonic() + within
         while True:
             complete = [s for s in self.segments[seen:] if s.mark is not None]
