@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,26 @@ async def stack(name: str, **overrides: str) -> AsyncIterator[Stack]:
 def load_average() -> str:
     """The machine's load (other work on the 2 cores skews every figure)."""
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
+def run_then_exit(main: Callable[[], Awaitable[None]]) -> None:
+    """Run a bench's ``main``; SIGTERM (e.g. `timeout`) cancels it so its children are still stopped; a failure is
+    reported; then leave without interpreter finalisation (``exit_now``)."""
+    code = 0
+    try:
+
+        async def guarded() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            await main()
+
+        asyncio.run(guarded())
+    except BaseException as exc:
+        traceback.print_exc()
+        print(f"benchmark failed: {exc!r}", file=sys.stderr)
+        code = 1
+    exit_now(code)
 
 
 def exit_now(code: int = 0) -> None:

@@ -24,16 +24,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._support import exit_now, load_average, pct, table
+from bench._support import load_average, pct, run_then_exit, table
 from models.calls import MEDIA_HEARTBEAT_INTERVAL_SECONDS, MEDIA_HEARTBEAT_TIMEOUT_SECONDS
 from tests.support.media_processes import (
     Line,
@@ -192,21 +189,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
     parser.add_argument("--baseline-trials", type=int, default=5, help="SIGTERM hand-over trials (default 5)")
     args = parser.parse_args(argv)
-    code = 0
-    try:
-
-        async def guarded() -> None:
-            task = asyncio.current_task()
-            if task is not None:  # SIGTERM (e.g. `timeout`) cancels the run, so the children are still stopped
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            await main(args)
-
-        asyncio.run(guarded())
-    except BaseException as exc:  # report, then leave without interpreter finalisation
-        traceback.print_exc()
-        print(f"benchmark failed: {exc!r}", file=sys.stderr)
-        code = 1
-    exit_now(code)
+    run_then_exit(lambda: main(args))
 
 
 if __name__ == "__main__":

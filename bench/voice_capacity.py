@@ -26,11 +26,8 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench._support import exit_now, load_average, pct, rss_mb, table
+from bench._support import load_average, pct, rss_mb, run_then_exit, table
 from tests.support.media_processes import (
     Line,
     MediaProcess,
@@ -234,21 +231,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--turns", type=int, default=4, help="questions per call (default 4)")
     parser.add_argument("--media-processes", type=int, default=1, help="media processes sharing the calls")
     args = parser.parse_args(argv)
-    code = 0
-    try:
-
-        async def guarded() -> None:
-            task = asyncio.current_task()
-            if task is not None:  # SIGTERM (e.g. `timeout`) cancels the run, so the children are still stopped
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            await main(args)
-
-        asyncio.run(guarded())
-    except BaseException as exc:  # report, then leave without interpreter finalisation
-        traceback.print_exc()
-        print(f"benchmark failed: {exc!r}", file=sys.stderr)
-        code = 1
-    exit_now(code)
+    run_then_exit(lambda: main(args))
 
 
 if __name__ == "__main__":
