@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import IO
 
 import httpx
 import numpy as np
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
@@ -217,3 +218,13 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def media_processes() -> Iterator[list[MediaProcess]]:
+    """Media processes a test starts; each is stopped afterwards and its log's tail printed (shown on failure)."""
+    started: list[MediaProcess] = []
+    yield started
+    for media in started:
+        media.close()
+        print(f"--- {media.log.name} (exit {media.process.returncode})\n{media.output()[-4000:]}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -38,15 +38,6 @@ from voice.speech.whisper_engine import get_whisper_engine
 from workflows.call_client import CallClient, CallRef
 
 DRAIN_SECONDS = 12  # long enough for the first call to finish on a loaded machine, short enough for a test
-
-
-@pytest.fixture
-def media_processes() -> Iterator[list[MediaProcess]]:
-    started: list[MediaProcess] = []
-    yield started
-    for media in started:
-        media.close()
-        print(f"--- {media.log.name} (exit {media.process.returncode})\n{media.output()[-4000:]}")
 
 
 @pytest.fixture

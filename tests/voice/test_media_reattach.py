@@ -6,7 +6,7 @@ carrier leg to a new stream through the carrier's REST API, a fresh agent on ano
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +30,6 @@ from tests.twilio_standin import TwilioStandIn
 from voice.speech import HibariTTS
 from voice.speech.whisper_engine import get_whisper_engine
 from workflows.call_client import CallClient
-
-
-@pytest.fixture
-def media_processes() -> Iterator[list[MediaProcess]]:
-    started: list[MediaProcess] = []
-    yield started
-    for media in started:
-        media.close()
-        print(f"--- {media.log.name} (exit {media.process.returncode})\n{media.output()[-4000:]}")
 
 
 @pytest.fixture
