@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asyncpg import exceptions as asyncpg_exc
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -38,14 +39,36 @@ RETRY_AFTER_SECONDS = "2"
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached or failed on its side (stopped, restarting, a connection dropped mid-query,
-    locked, pool exhausted): a retry may work. A statement it refused as wrong (data, programming, integrity
-    errors) is ours to fix, not to retry."""
-    if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError | sa_exc.ProgrammingError | sa_exc.NotSupportedError):
-        return False
-    if isinstance(exc, sa_exc.DBAPIError | sa_exc.TimeoutError | sa_exc.DisconnectionError):
-        return True
-    return isinstance(exc, ConnectionRefusedError | ConnectionResetError)
+    """The database cannot be reached or failed on its side (stopped, restarting, a connection dropped mid-query or
+    while connecting, locked, pool exhausted, a session left unusable by such a drop): a retry may work. A statement
+    it refused as wrong (data, programming, integrity errors) is ours to fix, not to retry. The cause chain is
+    followed because drivers and pools wrap the socket error they met."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):
+            return all(database_unavailable(inner) for inner in current.exceptions)
+        if isinstance(current, _REFUSED_STATEMENTS):
+            return False
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_REFUSED_STATEMENTS = (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError, sa_exc.NotSupportedError)
+_UNAVAILABLE = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    sa_exc.PendingRollbackError,  # the session's connection broke in an earlier statement of this request
+    ConnectionError,
+    TimeoutError,
+    asyncpg_exc.PostgresConnectionError,
+    asyncpg_exc.InterfaceError,
+    asyncpg_exc.OperatorInterventionError,  # shutting down, starting up, crashed
+)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
