@@ -1,5 +1,6 @@
 """A call whose audio is a carrier media stream: the carrier's leg is dialed, redirected (cold transfer) and
-hung up through the carrier's REST API; the voice runtime attaches the agent to the stream by itself."""
+hung up through the carrier's REST API; the voice runtime attaches the agent to the stream by itself. A console
+call is carried the same way (its socket attached as a stream), with no carrier leg."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ReconnectStreamInput,
         RedirectCarrierCallInput,
     )
-    from models.enums import CallDirection, CallState, EndReason
+    from models.enums import CallDirection, CallState, EndReason, MediaMode
     from workflows import call_recording
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
@@ -93,8 +94,8 @@ class CarrierStreamLeg(CallLeg):
         super().__init__(host)
         self._start = start
         # The carrier's leg, hung up by us unless the far end ended the call. Inbound: the carrier's call id;
-        # outbound: known once the carrier accepted the dial.
-        inbound = start.direction is CallDirection.INBOUND
+        # outbound: known once the carrier accepted the dial. A console call has none (its socket is the line).
+        inbound = start.direction is CallDirection.INBOUND and start.media_mode is MediaMode.STREAM
         self.carrier_call_id: str | None = start.carrier_call_id if inbound else None
         self._stream: c.AttachMedia | None = None  # the stream carrying the call now
         self._attachments = 0
