@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 
+JOIN_RECORDING_PARTS = "join-recording-parts"  # workflow.patched: a moved call's recording parts are joined
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
 
@@ -229,7 +230,12 @@ class CarrierStreamLeg(CallLeg):
             self.host.k.note("carrier_hangup_failed", workflow.now(), failure)
 
     async def store_recordings(self) -> None:
-        """The call ended: each recorded stream's file becomes the call's asset (the first stored wins)."""
+        """The call ended: its recording becomes the call's asset. A call that moved between media processes was
+        recorded in parts: they are joined into one file (histories from before that stored the first part that
+        could be stored, and so do calls whose join failed)."""
+        joined = len(self._recorded) > 1 and workflow.patched(JOIN_RECORDING_PARTS)
+        if joined and await call_recording.store_joined_recording(self.host.k, self._recorded) is not None:
+            return
         for stream in self._recorded:
             if await call_recording.store_stream_recording(self.host.k, stream) is not None:
                 return
