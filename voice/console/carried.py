@@ -51,6 +51,8 @@ class ConsoleStream:
         try:
             attached = await self._call.attach_media(request)
         except CallActionError as exc:
+            runtime.streams.discard(self.stream_id)
+            self._registered = False
             raise ConsoleRefused(p.Close.REFUSED, exc.reason[:120]) from exc
         if attached.record and attached.consent is not None:  # the recorder starts once the consent allows it
             self.consent = ConsentGate(
