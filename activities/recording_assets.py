@@ -26,6 +26,8 @@ from models.assets import (
     RECORDING_FILE_MISSING,
     AssetAction,
     AssetStatus,
+    JoinedRecordingParts,
+    JoinRecordingPartsInput,
     RegisterEgressAssetInput,
     StoredAsset,
     StoreRecordingInput,
@@ -34,6 +36,7 @@ from models.assets import (
 from models.enums import AssetType
 from models.tables import Asset, AssetAudit, RetentionPolicy, utcnow
 from storage import BlobNotFoundError, BlobStore, space_key
+from voice.recording.parts import join_parts, joined_before, manifest_path, remove_parts
 from voice.recording.stereo import repair_wav
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,12 @@ def egress_key(space_id: str, location: str) -> str | None:
             return None
         return marker + name
     return None
+
+
+def _remove_local(path: Path) -> None:
+    """The stored recording and its part manifest (``voice/recording/parts.py``) leave the process's disk."""
+    path.unlink(missing_ok=True)
+    manifest_path(path).unlink(missing_ok=True)
 
 
 class RecordingAssetActivities:
@@ -127,7 +136,7 @@ class RecordingAssetActivities:
             existing = await self._existing(session, request.space_id, source_key)
         if existing is not None:
             if request.delete_local_file:
-                await asyncio.to_thread(path.unlink, missing_ok=True)
+                await asyncio.to_thread(_remove_local, path)
             return _result(existing, created=False)
         if not await asyncio.to_thread(path.is_file):
             raise ApplicationError(
@@ -160,9 +169,36 @@ class RecordingAssetActivities:
             )
         )
         if request.delete_local_file:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await asyncio.to_thread(_remove_local, path)
         log.info("recording stored", extra={"asset_id": asset.id, "call_id": request.call_id, "new_asset": created})
         return _result(asset, created)
+
+    @activity.defn
+    async def join_recording_parts(self, request: JoinRecordingPartsInput) -> JoinedRecordingParts:
+        """A call that moved between media processes (one died or drained): join the parts each recorded into one
+        file on the call's timeline, on the process that carried it last. Parts on another machine's disk are
+        missing (their time is silence); an attempt retried after the parts were joined and removed finds the
+        joined file."""
+        parts = [Path(p) for p in request.parts]
+        out = parts[-1].with_name(f"{request.call_id}-joined.wav")
+
+        def join() -> JoinedRecordingParts:
+            done = joined_before(out, parts)
+            if done is None:
+                if not any(p.is_file() for p in parts):
+                    raise ApplicationError(
+                        "no part of the recording is on this worker", type=RECORDING_FILE_MISSING, non_retryable=True
+                    )
+                done = join_parts(parts, out)
+                remove_parts(parts)
+            return JoinedRecordingParts(str(done.path), done.paused_spans, done.joined, done.missing)
+
+        joined = await asyncio.to_thread(join)
+        log.info(
+            "recording parts joined",
+            extra={"call_id": request.call_id, "parts": joined.joined, "missing": joined.missing},
+        )
+        return joined
 
     def _hash_blob(self, key: str) -> tuple[int, str]:
         digest = hashlib.sha256()

@@ -15,6 +15,7 @@ OGG = "audio/ogg"
 
 # Activity names (the workflow calls them by these, through the typed activity methods).
 STORE_RECORDING = "store_recording"
+JOIN_RECORDING_PARTS = "join_recording_parts"
 REGISTER_EGRESS_ASSET = "register_egress_asset"
 TRANSCRIBE_RECORDING = "transcribe_recording"
 FIND_EXPIRED_ASSETS = "find_expired_assets"
@@ -67,6 +68,22 @@ class StoreRecordingInput:
     paused_spans: list[tuple[float, float]] = field(default_factory=list)
     delete_local_file: bool = True
     name: str | None = None  # another recording of the same call (a flow's voicemail): an asset of its own
+
+
+@dataclass
+class JoinRecordingPartsInput:
+    """The parts of a call's recording, one per media process that carried it, in the order they were recorded."""
+
+    call_id: str
+    parts: list[str]
+
+
+@dataclass
+class JoinedRecordingParts:
+    path: str  # one WAV on the call's timeline, on the joining process's disk
+    paused_spans: list[tuple[float, float]] = field(default_factory=list)
+    joined: int = 0
+    missing: int = 0  # parts not on this machine: their time is silence
 
 
 @dataclass

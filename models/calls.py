@@ -480,6 +480,10 @@ MEDIA_HANDED_OVER = "MediaHandedOver"
 STREAM_HANDED_OVER = "handed_over"  # MediaCarried.ended_by of a stream its process gave back to the workflow
 
 
+CONSOLE_TRANSPORT = "console"  # AttachMedia.transport of a console call's socket (voice/console/carried.py)
+CONSOLE_STREAM_PREFIX = "console-"  # its stream id: this + the call id (Twilio's streamSids start with MZ)
+
+
 @dataclass
 class AttachMedia:
     stream_id: str  # the transport's id for this audio (Twilio's streamSid)

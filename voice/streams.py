@@ -11,8 +11,10 @@ class StreamRegistry:
         self._paused: dict[str, list[tuple[float, float]]] = {}  # finished recordings' silent spans
 
     def finished(self, stream_id: str, paused_spans: list[tuple[float, float]]) -> None:
-        """The stream ended and its recording is closed: remember what the store needs of it."""
-        self._paused[stream_id] = paused_spans
+        """The stream ended and its recording is closed: remember what the store needs of it (only spans: a
+        stream that was never paused, or never recorded, leaves nothing behind for a store that may never come)."""
+        if paused_spans:
+            self._paused[stream_id] = paused_spans
         self._streams.pop(stream_id, None)
 
     def paused_spans(self, stream_id: str) -> list[tuple[float, float]]:

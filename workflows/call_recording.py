@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models import recordings as rec
     from models.assets import (
         TRANSCRIPTION_STARTED,
+        JoinRecordingPartsInput,
         RegisterEgressAssetInput,
         StoredAsset,
         StoreRecordingInput,
@@ -41,29 +42,71 @@ async def store_stream_recording(k: CallLedger, stream: c.AttachMedia) -> Stored
     and start its transcription. None (noted on the timeline) when the recording could not be stored."""
     assert k.space_id is not None and stream.recording_path is not None
     try:
-        done = await workflow.execute_activity_method(
-            MediaStreamActivities.finish_stream_recording,
-            c.StreamRecordingInput(stream.stream_id),
-            task_queue=stream.task_queue,
+        done = await _finish(stream)
+        stored = await _store(k, stream, stream.recording_path, done.paused_spans)
+    except ActivityError as exc:
+        _lost(k, exc)
+        return None
+    return await _stored(k, stored)
+
+
+async def store_joined_recording(k: CallLedger, streams: list[c.AttachMedia]) -> StoredAsset | None:
+    """A call that moved between media processes (one died or drained) was recorded in parts, one per process.
+    The process that carried it last waits for its recorder, joins every part it can read into one file on the
+    call's timeline (the time between them is silence), and stores that as the call's asset."""
+    last = streams[-1]
+    parts = [s.recording_path for s in streams if s.recording_path is not None]
+    try:
+        await _finish(last)
+        joined = await workflow.execute_activity_method(
+            RecordingAssetActivities.join_recording_parts,
+            JoinRecordingPartsInput(k.start.call_id, parts),
+            task_queue=last.task_queue,
             schedule_to_start_timeout=ON_ITS_PROCESS,
-            start_to_close_timeout=timedelta(seconds=30),
-            heartbeat_timeout=timedelta(seconds=5),
-            retry_policy=ONCE,
-        )
-        stored = await workflow.execute_activity_method(
-            RecordingAssetActivities.store_recording,
-            StoreRecordingInput(
-                k.space_id, k.start.call_id, stream.recording_path, k.conversation_id, paused_spans=done.paused_spans
-            ),
-            task_queue=stream.task_queue,
-            schedule_to_start_timeout=ON_ITS_PROCESS,
-            start_to_close_timeout=timedelta(minutes=5),
+            start_to_close_timeout=timedelta(minutes=2),
             retry_policy=STORE_RETRY,
         )
+        if joined.missing:
+            k.note("recording_parts_missing", workflow.now(), f"{joined.missing} of {len(parts)}")
+        stored = await _store(k, last, joined.path, joined.paused_spans)
     except ActivityError as exc:
-        k.recording = rec.RECORDING_FAILED
-        k.note("recording_lost", workflow.now(), failure_reason(exc))
+        _lost(k, exc)
         return None
+    return await _stored(k, stored)
+
+
+async def _finish(stream: c.AttachMedia) -> c.StreamRecordingDone:
+    return await workflow.execute_activity_method(
+        MediaStreamActivities.finish_stream_recording,
+        c.StreamRecordingInput(stream.stream_id),
+        task_queue=stream.task_queue,
+        schedule_to_start_timeout=ON_ITS_PROCESS,
+        start_to_close_timeout=timedelta(seconds=30),
+        heartbeat_timeout=timedelta(seconds=5),
+        retry_policy=ONCE,
+    )
+
+
+async def _store(
+    k: CallLedger, stream: c.AttachMedia, path: str, paused_spans: list[tuple[float, float]]
+) -> StoredAsset:
+    assert k.space_id is not None
+    return await workflow.execute_activity_method(
+        RecordingAssetActivities.store_recording,
+        StoreRecordingInput(k.space_id, k.start.call_id, path, k.conversation_id, paused_spans=paused_spans),
+        task_queue=stream.task_queue,
+        schedule_to_start_timeout=ON_ITS_PROCESS,
+        start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=STORE_RETRY,
+    )
+
+
+def _lost(k: CallLedger, exc: ActivityError) -> None:
+    k.recording = rec.RECORDING_FAILED
+    k.note("recording_lost", workflow.now(), failure_reason(exc))
+
+
+async def _stored(k: CallLedger, stored: StoredAsset) -> StoredAsset:
     k.recording = rec.RECORDING_COMPLETE
     k.note("recording_stored", workflow.now(), stored.asset_id)
     await transcribe(k, stored.asset_id)

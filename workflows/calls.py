@@ -38,7 +38,9 @@ ATTACH_ROUTING_WAIT = timedelta(seconds=10)  # a stream may open before the call
 
 
 def _leg_for(host: CallWorkflow, start: c.StartCall) -> CallLeg:
-    if start.media_mode is MediaMode.STREAM:
+    # A console call's socket is carried like a carrier media stream (attached, held, recorded on its media
+    # process), only with no carrier leg to dial, redirect or hang up.
+    if start.media_mode in (MediaMode.STREAM, MediaMode.WEB):
         return CarrierStreamLeg(host, start)
     if start.media_mode is MediaMode.LIVEKIT:
         return LiveKitLeg(host, start)

@@ -1,5 +1,6 @@
 """A call whose audio is a carrier media stream: the carrier's leg is dialed, redirected (cold transfer) and
-hung up through the carrier's REST API; the voice runtime attaches the agent to the stream by itself."""
+hung up through the carrier's REST API; the voice runtime attaches the agent to the stream by itself. A console
+call is carried the same way (its socket attached as a stream), with no carrier leg."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ with workflow.unsafe.imports_passed_through():
         ReconnectStreamInput,
         RedirectCarrierCallInput,
     )
-    from models.enums import CallDirection, CallState, EndReason
+    from models.enums import CallDirection, CallState, EndReason, MediaMode
     from workflows import call_recording
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 
+JOIN_RECORDING_PARTS = "join-recording-parts"  # workflow.patched: a moved call's recording parts are joined
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
 
@@ -93,8 +95,8 @@ class CarrierStreamLeg(CallLeg):
         super().__init__(host)
         self._start = start
         # The carrier's leg, hung up by us unless the far end ended the call. Inbound: the carrier's call id;
-        # outbound: known once the carrier accepted the dial.
-        inbound = start.direction is CallDirection.INBOUND
+        # outbound: known once the carrier accepted the dial. A console call has none (its socket is the line).
+        inbound = start.direction is CallDirection.INBOUND and start.media_mode is MediaMode.STREAM
         self.carrier_call_id: str | None = start.carrier_call_id if inbound else None
         self._stream: c.AttachMedia | None = None  # the stream carrying the call now
         self._attachments = 0
@@ -228,7 +230,12 @@ class CarrierStreamLeg(CallLeg):
             self.host.k.note("carrier_hangup_failed", workflow.now(), failure)
 
     async def store_recordings(self) -> None:
-        """The call ended: each recorded stream's file becomes the call's asset (the first stored wins)."""
+        """The call ended: its recording becomes the call's asset. A call that moved between media processes was
+        recorded in parts: they are joined into one file (histories from before that stored the first part that
+        could be stored, and so do calls whose join failed)."""
+        joined = len(self._recorded) > 1 and workflow.patched(JOIN_RECORDING_PARTS)
+        if joined and await call_recording.store_joined_recording(self.host.k, self._recorded) is not None:
+            return
         for stream in self._recorded:
             if await call_recording.store_stream_recording(self.host.k, stream) is not None:
                 return

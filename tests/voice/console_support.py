@@ -1,4 +1,5 @@
-"""A running platform with the console served on a real loopback port, a space whose agent knows the opening
+"""A running platform with the console served on a real loopback port as ``telephony media`` serves it (beside
+the media streams, whose worker carries, holds and records its calls), a space whose agent knows the opening
 hours, and a second space (for isolation checks)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.api.resources import create
 from tests.conftest import Platform, SpaceKeys
 from tests.support.stack import running_stack, serve_http, temporal_client
 from voice.console.extension import ConsoleExtension
+from voice.media_stream.extension import MediaStreamExtension
 from voice.speech import HibariTTS
 from voice.speech.audio import resample_int16
 from workers.console_client import ConsoleClient
@@ -69,7 +71,7 @@ def agent_body(name: str = "front desk") -> dict[str, object]:
 
 @asynccontextmanager
 async def console_line(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[ConsoleLine]:
-    async with running_stack(env, tmp_path, extensions=[ConsoleExtension()]) as stack:
+    async with running_stack(env, tmp_path, extensions=[MediaStreamExtension(), ConsoleExtension()]) as stack:
         assert stack.app is not None
         await stack.app.state.voice.warm_up()
         space = await stack.new_space("acme")

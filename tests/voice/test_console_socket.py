@@ -4,9 +4,14 @@ carries on."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect
@@ -16,9 +21,11 @@ from models import console_protocol as p
 from models.enums import Role
 from tests.api.resources import create, phone_number_body
 from tests.conftest import unique_e164
+from tests.support.media_processes import hear
 from tests.support.stack import eventually
 from tests.voice.console_support import QUESTION, ConsoleLine, console_line, says_hours, spoken_16k
 from voice.speech import HibariTTS
+from voice.speech.whisper_engine import get_whisper_engine
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +138,7 @@ async def test_a_call_ended_through_the_rest_api_closes_the_socket(line: Console
         hold = await line.stack.client.post(
             line.space.path(f"/calls/{ready.call_id}/hold"), headers=line.space.as_role(Role.OPERATOR)
         )
-        assert hold.status_code == 409, hold.text  # a console call has no room to hold in
+        assert hold.status_code == 200 and hold.json()["state"] == "hold", hold.text  # held by its media process
         hung_up = await line.stack.client.post(
             line.space.path(f"/calls/{ready.call_id}/hangup"), headers=line.space.as_role(Role.OPERATOR)
         )
@@ -203,3 +210,65 @@ def test_the_page_speaks_the_protocol_module() -> None:
         assert f'message.type === "{message}"' in script, message
     for message in ("hello", "played", "dtmf", "hangup"):
         assert f'type: "{message}"' in script, message
+
+
+async def test_a_recorded_console_call_is_a_stereo_asset_of_both_sides_with_its_pause_and_hold_silent(
+    line: ConsoleLine, caller_voice: HibariTTS
+) -> None:
+    """A console call to a number that records: after the space's announcement, caller (left) and agent (right)
+    are recorded by the media process on one timeline; a pause and a hold are silence on both channels; the file
+    becomes the space's asset through the same activities as a media stream's."""
+    client, space = line.stack.client, line.space
+    assert (await client.patch(space.path(), json={"recording_consent": "announce"}, headers=space.owner)).is_success
+    body = await phone_number_body(client, space) | {"agent_id": line.agent_id, "recording_policy": "always"}
+    number = await create(client, space, "phone-numbers/port", body)
+    hello = p.Hello(type="hello", api_key=space.keys[Role.OPERATOR], space_id=space.id, phone_number_id=number["id"])
+    operator = space.as_role(Role.OPERATOR)
+    async with line.client(hello) as phone:
+        ready = await phone.ready()
+        assert ready is not None, phone.record.closed
+        announcement = await phone.next_agent_line(0)
+        assert announcement is not None and "record" in announcement.text.lower(), announcement
+        await phone.next_agent_line(1)  # the greeting: the recording runs from here
+        await phone.say(spoken_16k(caller_voice, QUESTION))  # its answer is not waited for (cheap): paused next
+        call_path = space.path(f"/calls/{ready.call_id}")
+        paused = await client.post(f"{call_path}/recording/pause", headers=operator)
+        assert paused.status_code == 200 and paused.json()["recording_status"] == "paused", paused.text
+        await phone.say(spoken_16k(caller_voice, "My card number is four one one one."))
+        resumed = await client.post(f"{call_path}/recording/resume", headers=operator)
+        assert resumed.status_code == 200 and resumed.json()["recording_status"] == "recording", resumed.text
+        held = await client.post(f"{call_path}/hold", headers=operator)
+        assert held.status_code == 200 and held.json()["recording_status"] == "paused", held.text  # the policy
+        await asyncio.sleep(0.3)
+        back = await client.post(f"{call_path}/resume", headers=operator)
+        assert back.status_code == 200 and back.json()["recording_status"] == "recording", back.text
+        await asyncio.sleep(0.3)
+        await phone.hang_up()
+
+    async def stored() -> dict[str, Any] | None:
+        rows = (await client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+        return rows[0] if rows and rows[0]["status"] == "stored" else None
+
+    asset = await eventually(stored, within=60)
+    assert asset["call_id"] == ready.call_id and asset["channel_layout"] == "stereo:caller,agent"
+    content = await client.get(space.path(f"/recordings/{asset['id']}/content"), headers=space.viewer)
+    with wave.open(io.BytesIO(content.content)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    secret, hold = ((int(a * 8000), int(b * 8000)) for a, b in asset["paused_spans"])
+    assert secret[1] - secret[0] > 2 * 8000 and not samples[secret[0] : secret[1]].any()  # the card number
+    assert hold[1] - hold[0] > 0.2 * 8000 and not samples[hold[0] : hold[1]].any()
+    ears = get_whisper_engine()
+    caller, agent = await asyncio.gather(hear(ears, samples[:, 0].copy()), hear(ears, samples[:, 1].copy()))
+    assert "opening hours" in caller and "four one one one" not in caller and "card" not in caller, caller
+    assert "thanks for calling" in agent and "record" not in agent, agent  # the announcement came before it
+    # One timeline: the question (the caller's first words) comes after the greeting.
+    speaking = [np.sqrt(np.mean(samples[i : i + 800].astype(np.float64) ** 2, axis=0)) > 300
+                for i in range(0, len(samples) - 800, 800)]  # fmt: skip
+    asked = next(i for i, (left, _) in enumerate(speaking) if left)
+    assert any(right for _, right in speaking[:asked])
+    final = await line.state(ready.workflow_id)
+    events = [e.event for e in final.timeline]
+    for expected in ("recording_consent", "recording_started", "recording_paused", "recording_resumed", "hold"):
+        assert expected in events, events
+    assert "carrier_hangup_failed" not in events and final.end_reason is not None, events  # no carrier leg

@@ -2,17 +2,22 @@
 stand-in. It refuses new streams at once (the carrier goes to another media process), the call that ends within
 the drain limit ends there normally, the one still going at the limit is handed over (the workflow redirects the
 carrier's leg to a stream on the other media process, whose agent resumes without a second greeting), neither is
-dropped, the timeline records the hand-over, and the drained process exits 0."""
+dropped, the timeline records the hand-over, and the drained process exits 0. Both calls are recorded: the moved
+call's asset holds what the drained process recorded and what the other one did."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
@@ -47,7 +52,8 @@ async def line(
     twilio_standin: TwilioStandIn,
     media_processes: list[MediaProcess],
 ) -> AsyncIterator[Line]:
-    drain = {"TELEPHONY_MEDIA_DRAIN_SECONDS": str(DRAIN_SECONDS)}
+    # The media processes store recordings where the API serves them from (one machine, one store).
+    drain = {"TELEPHONY_MEDIA_DRAIN_SECONDS": str(DRAIN_SECONDS), "TELEPHONY_STORAGE_DIR": str(tmp_path / "storage")}
     async with media_line(temporal_env, tmp_path, twilio_standin, media_processes, extra_env=drain) as line:
         yield line
 
@@ -69,6 +75,11 @@ async def test_sigterm_during_two_calls_finishes_one_and_moves_the_other(line: L
         await speech(caller_voice, "What are your opening hours?"),
         await speech(caller_voice, "Where can I park?"),
     )
+    client, space = line.stack.client, line.space
+    [number] = (await client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    policy = {"recording_policy": "always"}
+    patched = await client.patch(space.path(f"/phone-numbers/{number['id']}"), json=policy, headers=space.admin)
+    assert patched.is_success, patched.text
     first_record, first_answer = await line.carrier.incoming_call(line.e164, "+14155550142")
     second_record, second_answer = await line.carrier.incoming_call(line.e164, "+14155550143")
     first, second = stream_parameters(first_answer.text), stream_parameters(second_answer.text)
@@ -147,3 +158,17 @@ async def test_sigterm_during_two_calls_finishes_one_and_moves_the_other(line: L
         ).all()
     agent_lines = [m.text for m in said if m.role is MessageRole.AGENT]
     assert sum("thanks for calling" in t.lower() for t in agent_lines) == 1  # one greeting in the whole call
+
+    async def stored() -> dict[str, dict[str, Any]] | None:
+        rows = (await client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+        done = {row["call_id"]: row for row in rows if row["status"] == "stored"}
+        return done if len(done) == 2 else None
+
+    assets = await eventually(stored, within=60)
+    assert set(assets) == {short_view.call_id, long_view.call_id}
+    moved = assets[long_view.call_id]
+    content = await client.get(space.path(f"/recordings/{moved['id']}/content"), headers=space.viewer)
+    with wave.open(io.BytesIO(content.content)) as wav:
+        agent = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)[:, 1].copy()
+    recorded = await hear(ears, agent)
+    assert "thanks for calling" in recorded and "park" in recorded, recorded  # drained part, then the other

@@ -1,14 +1,20 @@
 """The agent comes back: kill -9 of the media-stream process carrying a call, over a real carrier media stream
 and the carrier stand-in. The workflow notices (the call's carry_media heartbeat stops), redirects the live
 carrier leg to a new stream through the carrier's REST API, a fresh agent on another media process picks up
-(no second greeting) with the conversation so far, and the call ends ENDED with one timeline."""
+(no second greeting) with the conversation so far, and the call ends ENDED with one timeline. The call is recorded:
+the part the killed process wrote and the part of the new one are one asset, the move silence between them."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import time
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
@@ -39,7 +45,9 @@ async def line(
     twilio_standin: TwilioStandIn,
     media_processes: list[MediaProcess],
 ) -> AsyncIterator[Line]:
-    async with media_line(temporal_env, tmp_path, twilio_standin, media_processes) as line:
+    # The media processes store recordings where the API serves them from (one machine, one store).
+    store = {"TELEPHONY_STORAGE_DIR": str(tmp_path / "storage")}
+    async with media_line(temporal_env, tmp_path, twilio_standin, media_processes, extra_env=store) as line:
         yield line
 
 
@@ -47,6 +55,12 @@ async def line(
 async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(line: Line) -> None:
     caller_voice, ears = HibariTTS(voice="heart"), get_whisper_engine()
     calls = CallClient(line.stack.app.state.temporal._client, line.stack.settings.task_queue)  # type: ignore[union-attr]
+    client, space = line.stack.client, line.space
+    [number] = (await client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    policy = {"recording_policy": "always"}
+    assert (
+        await client.patch(space.path(f"/phone-numbers/{number['id']}"), json=policy, headers=space.admin)
+    ).is_success
     record, answer = await line.carrier.incoming_call(line.e164, "+14155550142")
     first = stream_parameters(answer.text)
     call = calls.call(first["workflow_id"], space_id=line.space.id)
@@ -89,3 +103,19 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     agent_lines = [m.text for m in said if m.role is MessageRole.AGENT]
     assert sum("thanks for calling" in t.lower() for t in agent_lines) == 1  # one greeting in the whole call
     print(f"re-attach: caller heard the agent again {back_after:.1f} s after the kill")
+
+    # One recording of the whole call: what the killed process recorded, then the new process's part.
+    async def stored() -> dict[str, Any] | None:
+        rows = (await client.get(space.path("/recordings"), headers=space.viewer)).json()["data"]
+        return rows[0] if rows and rows[0]["status"] == "stored" else None
+
+    asset = await eventually(stored, within=60)
+    content = await client.get(space.path(f"/recordings/{asset['id']}/content"), headers=space.viewer)
+    with wave.open(io.BytesIO(content.content)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    caller, agent = await asyncio.gather(hear(ears, samples[:, 0].copy()), hear(ears, samples[:, 1].copy()))
+    assert "opening hours" in caller and "park" in caller, caller  # before the kill and after it
+    assert "thanks for calling" in agent and "park" in agent, agent
+    events = [e.event for e in (await call.state()).timeline]
+    assert "recording_stored" in events and "recording_lost" not in events, events

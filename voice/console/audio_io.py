@@ -9,6 +9,7 @@ ends every unplayed segment as interrupted.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from livekit import rtc
@@ -40,11 +41,21 @@ class _Segment:
 
 
 class ConsoleAudioOutput(io.AudioOutput):
-    def __init__(self, link: ConsoleLink) -> None:
+    """``tap`` sees every frame sent, ``on_clear`` each barge-in (the call's recording follows both)."""
+
+    def __init__(
+        self,
+        link: ConsoleLink,
+        *,
+        tap: Callable[[bytes], None] | None = None,
+        on_clear: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(
             label="console", capabilities=io.AudioOutputCapabilities(pause=False), sample_rate=p.SAMPLE_RATE
         )
         self._link = link
+        self._tap = tap
+        self._on_clear = on_clear
         self._segments: dict[int, _Segment] = {}
         self._current: _Segment | None = None
         self._count = 0
@@ -56,7 +67,10 @@ class ConsoleAudioOutput(io.AudioOutput):
             self._current = _Segment(self._count, time.monotonic())
             self.on_playback_started(created_at=time.time())
         self._current.seconds += frame.duration
-        self._link.audio(bytes(frame.data))
+        pcm = bytes(frame.data)
+        self._link.audio(pcm)
+        if self._tap is not None:
+            self._tap(pcm)
 
     def flush(self) -> None:
         super().flush()
@@ -68,6 +82,8 @@ class ConsoleAudioOutput(io.AudioOutput):
 
     def clear_buffer(self) -> None:
         self._link.message(p.Clear())
+        if self._on_clear is not None:
+            self._on_clear()
         unplayed = [s for s in self._segments.values() if not s.finished]
         if self._current is not None and not self._current.finished:
             unplayed.append(self._current)

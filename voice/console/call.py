@@ -26,6 +26,7 @@ from voice.agent import PreparedCall
 from voice.call_setup import AnsweredCall, answer_call
 from voice.console.access import ConsoleRefused, ConsoleTarget, resolve
 from voice.console.audio_io import ConsoleAudioInput, ConsoleAudioOutput
+from voice.console.carried import ConsoleStream
 from voice.console.link import ConsoleLink
 from voice.runtime import VoiceRuntime
 from voice.turns import TurnTimer
@@ -50,6 +51,7 @@ class ConsoleCall:
         self._input = ConsoleAudioInput()
         self._output: ConsoleAudioOutput | None = None
         self._call: CallRef | None = None
+        self._stream: ConsoleStream | None = None  # how this process carries (and records) the call
         self._answered: AnsweredCall | None = None
         self._turns: TurnTimer | None = None
         self._ended = False
@@ -108,7 +110,7 @@ class ConsoleCall:
         while True:
             data = await self._receive()
             if isinstance(data, bytes):
-                self._input.push(data)
+                self._input.push(data if self._stream is None else self._stream.caller(data))
                 continue
             message = p.parse_client(data)
             if isinstance(message, p.Played):
@@ -116,6 +118,8 @@ class ConsoleCall:
                     self._output.played(message.segment)
             elif isinstance(message, p.Dtmf):
                 self._digits += 1
+                if self._stream is not None:
+                    self._stream.digit(message.digits)
                 event_id = f"{self._call.workflow_id}:dtmf:{self._digits}"
                 await self._call.dtmf_received(c.DtmfEvent(digits=message.digits, event_id=event_id))
             elif isinstance(message, p.Hangup):
@@ -141,8 +145,10 @@ class ConsoleCall:
         if view.state is CallState.ENDED or view.agent_id is None or view.space_id is None:
             raise ConsoleRefused(p.Close.REFUSED, _why_ended(view))
         await self._call.connected(c.ConnectedEvent(participant_identity=target.caller))
+        self._stream = stream = ConsoleStream(runtime, self._call, view.call_id)
+        await stream.attach()
         dispatch = DispatchMetadata(start.workflow_id, view.call_id, view.space_id, view.agent_id, view.conversation_id)
-        self._output = output = ConsoleAudioOutput(self._link)
+        self._output = output = ConsoleAudioOutput(self._link, tap=stream.agent, on_clear=stream.agent_cut_off)
         ready = p.Ready(
             call_id=view.call_id,
             workflow_id=start.workflow_id,
@@ -164,7 +170,9 @@ class ConsoleCall:
             audio_out=output,
             resumable_interruptions=False,  # the page drops unplayed audio on clear rather than pausing it
             before_start=follow,
+            consent=stream.consent,
         )
+        stream.interrupt = self._answered.session.interrupt
         log.info("console call answered", extra={"call_id": view.call_id, "key_id": target.key_id})
 
     async def _routed(self) -> c.CallStateView:
@@ -182,14 +190,17 @@ class ConsoleCall:
         assert self._call is not None
         receiving = asyncio.create_task(self._receive_all())
         finished = asyncio.create_task(self._call.handle.result())
+        hung_up = asyncio.create_task(self._stream.ended.wait() if self._stream else asyncio.Event().wait())
         try:
-            await asyncio.wait({receiving, finished}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({receiving, finished, hung_up}, return_when=asyncio.FIRST_COMPLETED)
             if finished.done() and finished.exception() is not None:
                 self._ended = True  # failed or terminated: nothing left to hang up
                 log.warning("console call's workflow failed", extra={"workflow_id": self._call.workflow_id})
                 return Outcome(p.Close.INTERNAL, "the call's workflow failed")
-            if finished.done():
-                view: c.CallStateView = finished.result()
+            if finished.done() or hung_up.done():
+                # The workflow ended the call; it stores the recording before it completes, so a recorded call
+                # is hung up from its carry_media activity, and the socket closes on the call's state.
+                view: c.CallStateView = finished.result() if finished.done() else await self._call.state()
                 self._ended = True
                 reason = view.end_reason.value if view.end_reason else None
                 self._link.message(p.Ended(state=view.state.value, end_reason=reason))
@@ -197,9 +208,9 @@ class ConsoleCall:
             await receiving  # raises why the client left (disconnect, malformed or oversized frame)
             return Outcome(p.Close.NORMAL, "")
         finally:
-            for task in (receiving, finished):
+            for task in (receiving, finished, hung_up):
                 task.cancel()
-            await asyncio.gather(receiving, finished, return_exceptions=True)
+            await asyncio.gather(receiving, finished, hung_up, return_exceptions=True)
 
     # ------------------------------------------------------------------------------ events
     def _on_item(self, event: ConversationItemAddedEvent) -> None:
@@ -233,6 +244,8 @@ class ConsoleCall:
                 await self._answered.aclose()
         if self._turns is not None:
             await self._turns.aclose()
+        if self._stream is not None:
+            self._stream.finish()
         await self._link.aclose()
 
 

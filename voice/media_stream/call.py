@@ -32,7 +32,7 @@ from voice.flow_prompts import FlowPrompter
 from voice.flow_voicemail import VoicemailTake, play_tone
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
-from voice.media_stream.recording import StreamRecording
+from voice.recording.live import LiveRecording
 from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
 from voice.speech.audio import ulaw8k_to_pcm16
@@ -63,7 +63,7 @@ class MediaStreamCall:
         self._hang_up = hang_up
         self.ended = asyncio.Event()
         self.ended_by = "closed"
-        self._recording: StreamRecording | None = None
+        self._recording: LiveRecording | None = None
         self._consent: ConsentGate | None = None
         self._on_hold = False
         self._url = url
@@ -103,7 +103,8 @@ class MediaStreamCall:
         if isinstance(message, protocol.Media):
             if message.media.track in ("inbound", "inbound_track"):
                 audio = message.media.audio()
-                amd_heard = self._amd is not None and self._amd.hears(ulaw8k_to_pcm16(audio))
+                pcm = ulaw8k_to_pcm16(audio)
+                amd_heard = self._amd is not None and self._amd.hears(pcm)
                 flow_menu = self._prompter is not None and self._answered is None  # not the agent's to hear
                 if not (amd_heard or flow_menu):
                     self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence
@@ -112,7 +113,7 @@ class MediaStreamCall:
                 elif self._listener is not None and self._answered is None:
                     self._listener.audio(audio)
                 if self._recording is not None:
-                    self._recording.caller(audio)
+                    self._recording.caller(pcm.tobytes())
         elif isinstance(message, protocol.Dtmf):
             if self._consent is not None:
                 self._consent.digit(message.dtmf.digit)
@@ -155,11 +156,11 @@ class MediaStreamCall:
         if attached.record and attached.consent is not None:  # the recorder starts once the consent allows it
 
             def record() -> None:
-                self._recording = StreamRecording(recording_path)
+                self._recording = LiveRecording(recording_path)
 
             self._consent = ConsentGate(attached.consent, call.report_recording_consent, on_record=record)
         elif attached.record:
-            self._recording = StreamRecording(recording_path)
+            self._recording = LiveRecording(recording_path)
         self._output = StreamAudioOutput(
             start.stream_sid, self._send, tap=self._record_agent, on_clear=self._agent_cut_off
         )
@@ -260,7 +261,7 @@ class MediaStreamCall:
 
     def _record_agent(self, ulaw: bytes) -> None:
         if self._recording is not None:
-            self._recording.agent(ulaw)
+            self._recording.agent(ulaw8k_to_pcm16(ulaw).tobytes())
 
     def _agent_cut_off(self) -> None:
         if self._recording is not None:

@@ -54,6 +54,7 @@ class MediaStreamExtension:
                 streams.set_recording_paused,
                 streams.set_stream_hold,
                 recordings.store_recording,
+                recordings.join_recording_parts,
                 flows.play_prompt,
                 flows.start_agent,
                 flows.record_voicemail,

@@ -48,7 +48,7 @@ class RecordingSummary:
     late_samples_dropped: int
 
 
-def _header(data_bytes: int, sample_rate: int) -> bytes:
+def wav_header(data_bytes: int, sample_rate: int) -> bytes:
     return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
         b"RIFF",
@@ -75,7 +75,7 @@ def repair_wav(path: Path) -> int:
         f.seek(0)
         sample_rate = struct.unpack("<I", f.read(28)[24:28])[0]
         f.seek(0)
-        f.write(_header(frames * _FRAME_BYTES, sample_rate))
+        f.write(wav_header(frames * _FRAME_BYTES, sample_rate))
         f.truncate(HEADER_BYTES + frames * _FRAME_BYTES)
     return frames
 
@@ -118,7 +118,7 @@ class StereoRecorder:
         """Open the file; ``at`` is position 0 of the recording on the call's clock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("wb")
-        self._file.write(_header(0, self.sample_rate))
+        self._file.write(wav_header(0, self.sample_rate))
         self._t0 = at
 
     def close(self, at: float | None = None) -> RecordingSummary:
@@ -191,6 +191,11 @@ class StereoRecorder:
     @property
     def paused(self) -> bool:
         return self._paused_at is not None
+
+    @property
+    def paused_since(self) -> float | None:
+        """Where the open pause began, in seconds of the file (None when not paused)."""
+        return None if self._paused_at is None else self._paused_at / self.sample_rate
 
     @property
     def written_seconds(self) -> float:
