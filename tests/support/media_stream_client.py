@@ -56,6 +56,7 @@ class TwilioMediaStream:
         self.stopped = False  # we sent ``stop`` (the caller hung up, or the carrier moved the call)
         self.gone = asyncio.Event()  # the socket is closed, whichever side closed it
         self.last_caller_audio_at = 0.0
+        self.started_at = 0.0  # when ``start`` was sent
         self._ws: ClientConnection | None = None
         self._sequence = 0
         self._speaking: list[bytes] = []
@@ -82,6 +83,7 @@ class TwilioMediaStream:
         await self._ws.send(json.dumps({"sequenceNumber": str(self._sequence), **message}))
 
     async def start(self) -> None:
+        self.started_at = time.monotonic()
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self.send(
             {

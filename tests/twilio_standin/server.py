@@ -91,6 +91,7 @@ class TwilioStandIn(StreamPlayer):
         self.default_script: CallScript | None = None  # ...and to every other number, when set
         self.call_tasks: set[asyncio.Task[None]] = set()
         self.stream_router: StreamRouter | None = None  # set to let the stand-in open calls' media streams
+        self.connect_actions = True
         self.streams: dict[str, list[TwilioMediaStream]] = {}  # call SID -> the streams opened, in order
         self._new_stream: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None

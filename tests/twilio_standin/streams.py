@@ -53,6 +53,7 @@ class StreamPlayer(WebhookSender):
     """Mixin of ``TwilioStandIn``: plays Twilio's side of the media streams of the calls it is asked to connect."""
 
     stream_router: StreamRouter | None
+    connect_actions: bool  # False: behave as a carrier without <Connect action> (benches compare the two)
     streams: dict[str, list[TwilioMediaStream]]
     call_tasks: set[asyncio.Task[None]]
     _new_stream: asyncio.Condition | None
@@ -126,7 +127,7 @@ class StreamPlayer(WebhookSender):
         await phone.gone.wait()
         if phone.stopped or not call.active or self.streams[call.sid][-1] is not phone:
             return  # the caller hung up, or the call moved on by a redirect
-        if connect.action is None:
+        if connect.action is None or not self.connect_actions:
             return  # Twilio goes on to the next verb (our TwiML's <Pause>): silence until a redirect
         params = {
             "AccountSid": call.account_sid,
