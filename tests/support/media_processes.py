@@ -35,7 +35,7 @@ from voice.speech.whisper_engine import WhisperEngine
 
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 180.0  # three media processes loading their models at once on a loaded 2-core machine took > 90 s
 HOURS = "We are open from nine in the morning to five in the evening, Monday to Friday."
 PARKING = "Parking is free in the garage behind the building."
 

@@ -102,8 +102,9 @@ class StreamPlayer(WebhookSender):
             await phone.__aexit__(None, None, None)
 
     def follow_redirect(self, call: CallRecord, twiml: str) -> None:
-        """A REST redirect of a call whose stream the stand-in plays: end that stream, follow the new TwiML."""
-        if self._live_stream(call.sid) is not None:
+        """A REST redirect of a call whose streams the stand-in plays: end the live stream (if its socket is still
+        open), follow the new TwiML (also when the call sat in the ``<Pause>`` after a stream that died)."""
+        if call.sid in self.streams:
             call.stream_moves.append(StreamMove("redirect", time.monotonic(), 200, twiml))
             self._spawn(self._redirected(call, twiml))
 
