@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.carrier_clients import CarrierClients
 from activities.twilio_rest import TwilioError, TwilioRest
 from models.amd import TWILIO_MACHINE_DETECTION
-from models.call_contract import STREAM_WORKFLOW_PARAMETER, media_stream_twiml
+from models.call_contract import STREAM_WORKFLOW_PARAMETER, media_stream_twiml, stream_ended_url
 from models.carrier_calls import (
     CARRIER_CALL_REFUSED,
     CarrierCallEnded,
@@ -105,7 +105,10 @@ class CarrierCallActivities:
         carried its agent died, another one takes the call where it was."""
         twilio = await self._client(request.space_id, request.phone_number_id)
         settings = self._carriers.settings
-        twiml = media_stream_twiml(settings.stream_public_url, self._carriers.box, request.workflow_id, time.time())
+        action = stream_ended_url(settings.public_url, request.workflow_id, request.stream_no)
+        twiml = media_stream_twiml(
+            settings.stream_public_url, self._carriers.box, request.workflow_id, time.time(), action_url=action
+        )
         try:
             await twilio.redirect_call(request.carrier_call_id, twiml)
         except TwilioError as exc:

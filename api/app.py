@@ -34,6 +34,7 @@ from api.webhooks import livekit as livekit_webhooks
 from api.webhooks import twilio as twilio_webhooks
 from api.webhooks import twilio_amd as twilio_amd_webhooks
 from api.webhooks import twilio_sms as twilio_sms_webhooks
+from api.webhooks import twilio_stream as twilio_stream_webhooks
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(twilio_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(twilio_sms_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(twilio_amd_webhooks.router, responses=TWILIO_ERRORS)
+    app.include_router(twilio_stream_webhooks.router, responses=TWILIO_ERRORS)
     app.include_router(livekit_webhooks.router, responses=LIVEKIT_ERRORS)
     app.include_router(console.router)  # the page; its socket is served with the media streams
     for extension in extensions:

@@ -3,26 +3,31 @@
     .venv/bin/python -m bench.reattach [--trials 20] [--baseline-trials 5]
 
 Set-up as ``bench.voice_capacity`` (``tests.support.media_processes.media_line``): Temporal dev server, the API
-and worker in this process behind the carrier stand-in, three ``telephony media`` processes. Each trial places a
-call, opens its stream on one media process and, as soon as the greeting's first audio arrives (the agent is
-mid-turn), kills that process with SIGKILL. The call's workflow notices (its ``carry_media`` heartbeat times out:
-``MEDIA_HEARTBEAT_TIMEOUT_SECONDS``), redirects the live call through the carrier's REST API; the stand-in records
-the redirect's TwiML and this script, playing Twilio, opens the new stream on another media process at once.
-Measured: kill → redirect received by the carrier (detection + the reconnect activity), redirect → the first audio
-of the resumed agent ("sorry, where were we"), and the sum, the gap the caller hears (p50/p99). A real carrier
-adds its own time to fetch the TwiML and open the new stream. A fresh process replaces the killed one between
-trials.
+and worker in this process behind the carrier stand-in, three ``telephony media`` processes. The stand-in plays
+Twilio (``tests/twilio_standin/streams.py``): it opens each call's stream where the TwiML says, and when a stream's
+socket closes mid-call it requests the ``<Connect action>`` URL and follows the answer at once, as Twilio does; it
+follows REST redirects the same way. Each trial places a call, its first stream on one media process and, as soon
+as the greeting's first audio arrives (the agent is mid-turn), kills that process; the next stream goes to
+another (a spare, ready). A fresh process replaces the killed one; the next trial starts once it is ready (its
+model loading would otherwise load the machine during the next measurement).
 
-Baseline measured in the same run: the same hand-over without detection, by SIGTERM to a media process whose
-drain limit is 0 s (``TELEPHONY_MEDIA_DRAIN_SECONDS=0``: its calls are handed over at once). The difference between
-the two is the cost of noticing a death by heartbeat.
+Three ways, in the same run:
+- ``kill -9, <Connect action>``: the carrier tells the API the moment the socket closes; the workflow answers
+  with the new stream in the action's answer (the designed path);
+- ``kill -9, heartbeat only``: the stand-in ignores ``<Connect action>`` (a transport that does not call back):
+  the workflow notices by the ``carry_media`` heartbeat's timeout (``MEDIA_HEARTBEAT_TIMEOUT_SECONDS``) and
+  redirects the call through the carrier's REST API (the fallback, and the path before the action existed);
+- ``SIGTERM, drain 0 s``: a media process whose drain limit is 0 hands its calls over at once (REST redirect,
+  no detection to wait for).
+Measured: kill → the carrier acts (action requested / redirect received), → the new stream is open (started), →
+its first agent audio ("sorry, where were we"); the sum is the gap the caller hears (p50/p99). A real carrier
+adds its network round trips.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import tempfile
 import time
@@ -37,8 +42,6 @@ from tests.support.media_processes import (
     MediaProcess,
     media_env,
     media_line,
-    stream_parameters,
-    stream_to,
 )
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.temporal import start_dev_server
@@ -49,12 +52,13 @@ WITHIN = 60.0
 
 @dataclass
 class Trial:
-    detected_s: float  # kill → the carrier received the redirect
-    resumed_s: float  # redirect → first audio of the resumed agent
+    detected_s: float  # kill → the carrier requested the action / received the redirect
+    connected_s: float  # → the new stream started
+    spoke_s: float  # → first audio of the resumed agent
 
     @property
     def total_s(self) -> float:
-        return self.detected_s + self.resumed_s
+        return self.detected_s + self.connected_s + self.spoke_s
 
 
 async def first_audio(phone: TwilioMediaStream, within: float = WITHIN) -> float:
@@ -75,10 +79,13 @@ class Pool:
         self._starting: list[asyncio.Task[MediaProcess]] = []
         self._made = len(line.media)
 
+    async def settle(self) -> None:
+        """Wait until every replacement is ready (no model loading during a measurement)."""
+        while self._starting:
+            self._ready.append(await self._starting.pop(0))
+
     async def take(self) -> MediaProcess:
-        while not self._ready:
-            done = await self._starting.pop(0)
-            self._ready.append(done)
+        await self.settle()
         return self._ready.pop(0)
 
     def give_back(self, media: MediaProcess) -> None:
@@ -100,59 +107,66 @@ class Pool:
         self._starting.append(asyncio.create_task(ready()))
 
 
-async def trial(line: Line, pool: Pool, caller: int, kill: bool) -> Trial:
-    record, answer = await line.carrier.incoming_call(line.e164, f"+1415555{caller:04d}")
+KILL_ACTION, KILL_HEARTBEAT, SIGTERM = "kill -9, <Connect action>", "kill -9, heartbeat only", "SIGTERM, drain 0 s"
+
+
+async def trial(line: Line, pool: Pool, caller: int, way: str) -> Trial:
+    carrier = line.carrier
     doomed, spare = await pool.take(), await pool.take()
-    async with stream_to(doomed, stream_parameters(answer.text)) as phone:
-        await phone.start()
-        await first_audio(phone)  # the greeting is being spoken: the agent is mid-turn
-        killed_at = time.monotonic()
-        if kill:
-            doomed.kill9()
-        else:
-            doomed.terminate()
-        redirects = line.carrier.calls[record.sid].redirects
-        while not redirects:
-            if time.monotonic() - killed_at > WITHIN:
-                raise TimeoutError("no redirect")
-            await asyncio.sleep(0.005)
-        redirected_at = time.monotonic()
-        twiml = redirects[-1]["Twiml"]
-        with contextlib.suppress(Exception):  # the carrier ends the old stream as it follows the new TwiML
-            await phone.stop()
+    route = iter([doomed, spare])
+    carrier.stream_router = lambda url: next(route).ws_url
+    carrier.connect_actions = way != KILL_HEARTBEAT
+    record, answer = await carrier.incoming_call(line.e164, f"+1415555{caller:04d}")
+    phone = await carrier.connect_stream(record.sid, answer.text)
+    await first_audio(phone)  # the greeting is being spoken: the agent is mid-turn
+    killed_at = time.monotonic()
+    if way == SIGTERM:
+        doomed.terminate()
+    else:
+        doomed.kill9()
+    moved = await carrier.next_stream(record.sid, after=1, within=WITHIN)
+    acted_at = carrier.calls[record.sid].stream_moves[-1].at
+    heard_at = await first_audio(moved)
     pool.replace()
-    async with stream_to(spare, stream_parameters(twiml)) as moved:
-        await moved.start()
-        heard_at = await first_audio(moved)
-        await asyncio.sleep(0.3)
-        await moved.stop()
+    await asyncio.sleep(0.3)
+    await carrier.hang_up(record.sid)
     pool.give_back(spare)
-    if not kill:
+    if way == SIGTERM:
         await asyncio.to_thread(doomed.process.wait, WITHIN)
-    return Trial(redirected_at - killed_at, heard_at - redirected_at)
+    return Trial(acted_at - killed_at, moved.started_at - acted_at, heard_at - moved.started_at)
 
 
 def summary(name: str, trials: list[Trial]) -> list[object]:
     def ms(values: list[float], q: float) -> str:
-        return f"{pct(values, q) * 1000:.0f}"
+        return f"{pct(values, q) * 1000:.0f}" if values else "-"
 
     totals = [t.total_s for t in trials]
-    detected = [t.detected_s for t in trials]
-    resumed = [t.resumed_s for t in trials]
-    return [name, len(trials), ms(totals, 50), ms(totals, 99), ms(detected, 50), ms(detected, 99), ms(resumed, 50)]
+    return [
+        name,
+        len(trials),
+        ms(totals, 50),
+        ms(totals, 99),
+        ms([t.detected_s for t in trials], 50),
+        ms([t.connected_s for t in trials], 50),
+        ms([t.spoke_s for t in trials], 50),
+    ]
 
 
 async def main(args: argparse.Namespace) -> None:
     print(
-        f"# re-attach after kill -9: {args.trials} trials, baseline SIGTERM hand-over: {args.baseline_trials}; "
-        f"heartbeat every {MEDIA_HEARTBEAT_INTERVAL_SECONDS} s, timeout {MEDIA_HEARTBEAT_TIMEOUT_SECONDS} s; "
-        f"{load_average()}",
+        f"# re-attach: {args.trials} trials by kill -9 with <Connect action>, baselines in the same run: "
+        f"{args.baseline_trials} by kill -9 with the heartbeat only (every {MEDIA_HEARTBEAT_INTERVAL_SECONDS} s, "
+        f"timeout {MEDIA_HEARTBEAT_TIMEOUT_SECONDS} s) and {args.baseline_trials} by SIGTERM; {load_average()}",
         flush=True,
     )
     env = await start_dev_server()
     processes: list[MediaProcess] = []
-    killed: list[Trial] = []
-    drained: list[Trial] = []
+    results: dict[str, list[Trial]] = {KILL_ACTION: [], KILL_HEARTBEAT: [], SIGTERM: []}
+    # Interleaved, so the shared machine's load drifts over all three alike.
+    plan = [KILL_ACTION] * args.trials
+    for n in range(args.baseline_trials):
+        plan.insert(min(len(plan), 2 * n * 2 + 1), KILL_HEARTBEAT)
+        plan.insert(min(len(plan), 2 * n * 2 + 3), SIGTERM)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-reattach-") as tmp:
             drain = {"TELEPHONY_MEDIA_DRAIN_SECONDS": "0"}
@@ -162,14 +176,14 @@ async def main(args: argparse.Namespace) -> None:
             ):
                 children = media_env(line.stack, env, Path(tmp) / "media-data") | drain
                 pool = Pool(line, children, Path(tmp) / "media-cwd")
-                plan = [True] * args.trials + [False] * args.baseline_trials
                 try:
-                    for n, kill in enumerate(plan):
-                        result = await trial(line, pool, 1000 + n, kill)
-                        (killed if kill else drained).append(result)
+                    for n, way in enumerate(plan):
+                        result = await trial(line, pool, 1000 + n, way)
+                        results[way].append(result)
                         print(
-                            f"  {'kill -9' if kill else 'SIGTERM'} {n + 1:2d}: caller hears the agent again after "
-                            f"{result.total_s * 1000:5.0f} ms (redirect after {result.detected_s * 1000:5.0f} ms)",
+                            f"  {n + 1:2d} {way:26s}: caller hears the agent again after {result.total_s * 1000:5.0f} "
+                            f"ms (carrier acts {result.detected_s * 1000:4.0f}, stream open "
+                            f"{result.connected_s * 1000:4.0f}, agent speaks {result.spoke_s * 1000:4.0f})",
                             flush=True,
                         )
                 finally:
@@ -178,16 +192,16 @@ async def main(args: argparse.Namespace) -> None:
         for media in processes:
             media.close()
         await env.shutdown()
-    header = ["hand-over", "trials", "gap p50 ms", "gap p99 ms", "to redirect p50", "to redirect p99", "resume p50"]
+    header = ["way", "trials", "gap p50 ms", "gap p99 ms", "carrier acts p50", "stream open p50", "agent speaks p50"]
     print()
-    print(table(header, [summary("kill -9", killed), summary("SIGTERM, drain 0 s (baseline)", drained)]))
+    print(table(header, [summary(way, trials) for way, trials in results.items()]))
     print(f"# goal: gap <= 3000 ms; {load_average()}")
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=20, help="kill -9 trials (default 20)")
-    parser.add_argument("--baseline-trials", type=int, default=5, help="SIGTERM hand-over trials (default 5)")
+    parser.add_argument("--trials", type=int, default=20, help="kill -9 trials with <Connect action> (default 20)")
+    parser.add_argument("--baseline-trials", type=int, default=5, help="trials of each baseline (default 5)")
     args = parser.parse_args(argv)
     run_then_exit(lambda: main(args))
 

@@ -17,7 +17,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from models.calls import AmdOptions, StartCall
 from models.enums import CallDirection, EndReason, MachinePolicy, MediaMode
@@ -156,15 +156,32 @@ def media_stream_url(public_url: str) -> str:
     return urlunsplit((scheme, public.netloc, public.path.rstrip("/") + MEDIA_STREAM_PATH, "", ""))
 
 
-# After the stream, Twilio goes on to the next verb: if the process carrying the stream dies, this keeps the caller
-# on the line (silence) until the workflow redirects the call to a new stream.
+# After the stream, Twilio goes on to the next verb when ``<Connect>`` has no action: if the process carrying the
+# stream dies, this keeps the caller on the line (silence) until the workflow redirects the call to a new stream.
 STREAM_FALLBACK_PAUSE_SECONDS = 60
 
+# ``<Connect action>``: the carrier requests it the moment a stream ends; the API tells the call's workflow, which
+# answers with a new stream at once (the carry_media heartbeat stays the fallback). Query parameters (covered by
+# the carrier's signature): the call's workflow and the number of the stream that ended (0, then +1 per move).
+STREAM_ENDED_PATH = "/webhooks/twilio/stream-ended"
+STREAM_NUMBER_PARAMETER = "stream"
+MAX_STREAM_NO = 1000  # more moves than any call makes: a larger number is no URL of ours
 
-def media_stream_twiml(media_public_url: str, box: SecretBox, workflow_id: str, now: float) -> str:
-    """The TwiML that connects a call's audio to our media-stream servers, bound to the call by a token."""
+
+def stream_ended_url(public_url: str, workflow_id: str, stream_no: int) -> str:
+    """The ``<Connect action>`` URL of the call's stream number ``stream_no`` (``public_url``: the API's)."""
+    query = urlencode({STREAM_WORKFLOW_PARAMETER: workflow_id, STREAM_NUMBER_PARAMETER: str(stream_no)})
+    return f"{public_url.rstrip('/')}{STREAM_ENDED_PATH}?{query}"
+
+
+def media_stream_twiml(
+    media_public_url: str, box: SecretBox, workflow_id: str, now: float, *, action_url: str | None = None
+) -> str:
+    """The TwiML that connects a call's audio to our media-stream servers, bound to the call by a token;
+    ``action_url`` (see ``stream_ended_url``): where the carrier reports the stream's end."""
     response = ET.Element("Response")
-    stream = ET.SubElement(ET.SubElement(response, "Connect"), "Stream", url=media_stream_url(media_public_url))
+    connect = ET.SubElement(response, "Connect", {"action": action_url, "method": "POST"} if action_url else {})
+    stream = ET.SubElement(connect, "Stream", url=media_stream_url(media_public_url))
     ET.SubElement(stream, "Parameter", name=STREAM_WORKFLOW_PARAMETER, value=workflow_id)
     ET.SubElement(stream, "Parameter", name=STREAM_TOKEN_PARAMETER, value=stream_token(box, workflow_id, now))
     ET.SubElement(response, "Pause", length=str(STREAM_FALLBACK_PAUSE_SECONDS))

@@ -506,6 +506,23 @@ class MediaAttached:
     flow: bool = False  # a flow runs the call: no agent until the flow hands over (agent_id is "" until then)
 
 
+# Update: the carrier says the stream of one ``<Connect>`` ended with the call still up (Twilio requests the
+# ``<Connect action>`` URL the moment the stream's socket closes). The workflow moves the call at once, without
+# waiting for the carry_media heartbeat to time out, and answers where the carrier goes next. Named after the method.
+UPDATE_STREAM_ENDED = "stream_ended"
+MEDIA_REATTACH_MAX_UNANSWERED = 2  # streams in a row that never attached (no media server took them): then fail
+
+
+@dataclass
+class StreamEnded:
+    stream_no: int  # which of the call's ``<Connect><Stream>`` ended: 0 the first, +1 per move (its action URL says)
+
+
+@dataclass
+class StreamEndedAnswer:
+    next_stream_no: int | None  # connect a new stream with this number; None: the call is over (hang up)
+
+
 @dataclass
 class CarryMediaInput:
     stream_id: str

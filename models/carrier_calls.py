@@ -60,6 +60,7 @@ class ReconnectStreamInput:
     phone_number_id: str
     carrier_call_id: str
     workflow_id: str
+    stream_no: int = 0  # the new stream's number (its ``<Connect action>`` URL names it)
 
 
 @dataclass

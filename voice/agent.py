@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from livekit import rtc
 from livekit.agents import Agent, AgentSession, RunContext, function_tool, llm
 from livekit.agents.llm import StopResponse, ToolResult
 from livekit.agents.types import NOT_GIVEN
@@ -30,6 +31,7 @@ from voice.knowledge import KnowledgeBase, format_results
 from voice.local_llm import build_llm
 from voice.recording_consent import ConsentGate
 from voice.runtime import VoiceRuntime
+from voice.spoken_lines import replay
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class PhoneAgent(Agent):
         history: Sequence[ContextMessage] = (),
         greet: bool = True,
         resume_line: str = "",
+        resume_audio: tuple[rtc.AudioFrame, ...] = (),
     ) -> None:
         super().__init__(
             instructions=build_instructions(config),
@@ -98,6 +101,7 @@ class PhoneAgent(Agent):
         self.knowledge = knowledge
         self.greet = greet
         self.resume_line = resume_line
+        self.resume_audio = resume_audio  # the line already synthesised in this agent's voice (voice.spoken_lines)
         self.consent: ConsentGate | None = None  # set by answer_call when the recording waits for consent
 
     async def on_enter(self) -> None:
@@ -106,7 +110,8 @@ class PhoneAgent(Agent):
         if self.greet:
             self.session.say(default_greeting(self.config))
         elif self.resume_line:  # back on a call after its voice process died: pick up, don't start over
-            self.session.say(self.resume_line)
+            audio = replay(self.resume_audio) if self.resume_audio else NOT_GIVEN
+            self.session.say(self.resume_line, audio=audio)
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage) -> None:
         """The caller's answer to the consent question is for the consent gate, not for a reply."""
@@ -218,6 +223,16 @@ class PreparedCall:
     transcripts: DbTranscriptSink
 
 
+async def _resume_audio(runtime: VoiceRuntime, config: AgentConfig, line: str) -> tuple[rtc.AudioFrame, ...]:
+    if not line:
+        return ()
+    try:
+        return await runtime.lines.audio(config.tts_provider, config.voice, line)
+    except Exception:  # the session synthesises it then, as any other line
+        log.exception("could not synthesise the re-attach line ahead")
+        return ()
+
+
 async def prepare_call(
     dispatch: DispatchMetadata,
     runtime: VoiceRuntime,
@@ -247,8 +262,16 @@ async def prepare_call(
         default_transfer_target=config.transfer_target,
     )
     resume_line = runtime.settings.reattach_line if resumed else ""
+    resume_audio = await _resume_audio(runtime, config, resume_line)
     agent = PhoneAgent(
-        config, control, knowledge, llm_=model, history=history, greet=not resumed, resume_line=resume_line
+        config,
+        control,
+        knowledge,
+        llm_=model,
+        history=history,
+        greet=not resumed,
+        resume_line=resume_line,
+        resume_audio=resume_audio,
     )
     sink = DbTranscriptSink(
         sessions, space_id=dispatch.space_id, conversation_id=dispatch.conversation_id, call_id=dispatch.call_id

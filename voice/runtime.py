@@ -17,10 +17,12 @@ from models.settings import Settings
 from voice.amd import silero_frames as amd_vad
 from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
+from voice.spoken_lines import SpokenLines
 from voice.streams import StreamRegistry
 from workflows.call_client import CallClient
 
 log = logging.getLogger(__name__)
+DEFAULT_VOICE = "heart"  # an agent's voice unless it names another (models.schemas.agents)
 
 # A caller's turn ends after this much silence. Silero's default (0.55 s) would be spent before any reply
 # work starts; phone callers pause for breath well under it mid-sentence only rarely.
@@ -37,6 +39,7 @@ class VoiceRuntime:
     media_queue: str = ""  # this process's own task queue: the workflows hold their carry_media activities there
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
     drain: MediaDrain = field(default_factory=lambda: MediaDrain())  # SIGTERM: no new sockets, calls handed over
+    lines: SpokenLines = field(default_factory=lambda: SpokenLines())  # the re-attach line, synthesised once
 
     @property
     def recordings_dir(self) -> Path:
@@ -67,4 +70,6 @@ class VoiceRuntime:
             amd_vad.prewarm()  # answering-machine detection's per-window silero
 
         await asyncio.to_thread(load)
+        if self.settings.reattach_line:  # in the default voice: a call taken over hears it without a synthesis
+            await self.lines.audio("local-hibari", DEFAULT_VOICE, self.settings.reattach_line)
         log.info("voice models warm")

@@ -169,6 +169,10 @@ class CallRef:
         """A media-stream process takes the call's audio (see ``models.calls.AttachMedia``)."""
         return await self._update(CallWorkflow.attach_media, request)
 
+    async def stream_ended(self, ended: c.StreamEnded) -> c.StreamEndedAnswer:
+        """The carrier's media stream ended with the call up (``<Connect action>``): where the call goes next."""
+        return await self._update(CallWorkflow.stream_ended, ended)
+
     async def _update(self, update: UpdateMethodMultiParam[[CallWorkflow, E], R], request: E) -> R:
         """Run an update; its refusal or failure becomes a :class:`CallActionError` with the reason."""
         if not self._visible:

@@ -123,6 +123,14 @@ class CallLeg:
         """The stream carrying the call's audio now (legs that carry media streams)."""
         return None
 
+    def stream_no(self) -> int:
+        """The number of the carrier's current stream (legs that carry media streams)."""
+        return 0
+
+    def stream_ended(self, ended: c.StreamEnded) -> c.StreamEndedAnswer:
+        """The carrier's stream ended with the call up: where the carrier goes next."""
+        raise NotImplementedError("validators only allow stream_ended on legs that carry media streams")
+
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         """A transport process carries the call's audio from now on; True when it takes over from another."""
         raise NotImplementedError("validators only allow attach_media on legs that carry media streams")

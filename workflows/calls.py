@@ -401,6 +401,21 @@ class CallWorkflow:
                 "this call's audio is not carried by a media stream", type=c.ILLEGAL_TRANSITION, non_retryable=True
             )
 
+    @workflow.update  # named after the method: c.UPDATE_STREAM_ENDED
+    def stream_ended(self, ended: c.StreamEnded) -> c.StreamEndedAnswer:
+        """The carrier's media stream ended with the call still up (Twilio's ``<Connect action>``): the call moves
+        to a new stream at once; the answer says which (or that the call is over). Idempotent per stream."""
+        return self._leg.stream_ended(ended)
+
+    @stream_ended.validator
+    def _validate_stream_ended(self, ended: c.StreamEnded) -> None:
+        if not self._leg.capabilities().carries_media_streams:
+            raise ApplicationError(
+                "this call's audio is not carried by a media stream", type=c.ILLEGAL_TRANSITION, non_retryable=True
+            )
+        if not 0 <= ended.stream_no <= self._leg.stream_no():
+            raise ApplicationError("no such stream of this call", type=c.ILLEGAL_TRANSITION, non_retryable=True)
+
     @workflow.update  # named after the method: c.UPDATE_PAUSE_RECORDING
     async def pause_recording(self, request: c.RecordingPauseRequest) -> c.CallStateView:
         """Stop recording while a secret is said (card numbers): the span is silence in the file."""

@@ -100,7 +100,12 @@ class CarrierStreamLeg(CallLeg):
         self.carrier_call_id: str | None = start.carrier_call_id if inbound else None
         self._stream: c.AttachMedia | None = None  # the stream carrying the call now
         self._attachments = 0
+        # The carrier's current <Connect><Stream>: 0 the first TwiML's, +1 per move (its action URL names it).
+        self._stream_no = 0
+        self._attachments_at_move = 0  # no attachment since the last move: that stream never reached a server
+        self._unanswered = 0  # moved streams in a row no media server took
         self._carrying: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Task[None] | None = None  # a moved call waits for its new stream
         self._recorded: list[c.AttachMedia] = []  # the streams whose process records the call
         self._paused_by_hold = False  # the recording is paused because the caller is on hold
 
@@ -158,8 +163,9 @@ class CarrierStreamLeg(CallLeg):
         return resumed
 
     async def _carry(self, stream: c.AttachMedia) -> None:
-        """Hold the stream's heartbeating activity on its process; if the process dies, move the call."""
-        k, route = self.host.k, self.host.route
+        """Hold the stream's heartbeating activity on its process; if the process dies, move the call (unless
+        the carrier's ``<Connect action>`` already told of the stream's end and the call moved)."""
+        k, route, stream_no = self.host.k, self.host.route, self._stream_no
         try:
             await workflow.execute_activity_method(
                 MediaStreamActivities.carry_media,
@@ -171,7 +177,8 @@ class CarrierStreamLeg(CallLeg):
                 cancellation_type=ActivityCancellationType.TRY_CANCEL,
             )
         except (ActivityError, CancelledError) as exc:
-            if k.state is CallState.ENDED or self._stream is not stream or isinstance(exc, CancelledError):
+            moved = self._stream is not stream or self._stream_no != stream_no
+            if k.state is CallState.ENDED or moved or isinstance(exc, CancelledError):
                 return
             cause = exc.cause if isinstance(exc, ActivityError) else None
             handed_over = isinstance(cause, ApplicationError) and cause.type == c.MEDIA_HANDED_OVER
@@ -184,7 +191,10 @@ class CarrierStreamLeg(CallLeg):
         if self.carrier_call_id is None or not (route.space_id and route.phone_number_id):
             self.host.end(EndReason.FAILED, "media_lost", "no carrier leg to move")
             return
-        request = ReconnectStreamInput(route.space_id, route.phone_number_id, self.carrier_call_id, k.start.workflow_id)
+        self._move()
+        request = ReconnectStreamInput(
+            route.space_id, route.phone_number_id, self.carrier_call_id, k.start.workflow_id, self._stream_no
+        )
         try:
             moved = await workflow.execute_activity_method(
                 CarrierCallActivities.reconnect_stream,
@@ -199,11 +209,45 @@ class CarrierStreamLeg(CallLeg):
             self.host.end(EndReason.FAILED, "media_lost", moved.error)
             return
         k.note("media_reconnecting", workflow.now())
+        await self._await_new_stream(lost)
+
+    async def _await_new_stream(self, lost: c.AttachMedia | None) -> None:
+        k = self.host.k
         try:
             wait = timedelta(seconds=c.MEDIA_REATTACH_WAIT_SECONDS)
             await workflow.wait_condition(lambda: self._stream is not lost or k.state is CallState.ENDED, timeout=wait)
         except TimeoutError:
             self.host.end(EndReason.FAILED, "media_lost", "no media server took the call back")
+
+    def _move(self) -> None:
+        """The call goes to a new stream (number ``_stream_no`` from now on)."""
+        self._stream_no += 1
+        self._attachments_at_move = self._attachments
+
+    def stream_no(self) -> int:
+        return self._stream_no
+
+    def stream_ended(self, ended: c.StreamEnded) -> c.StreamEndedAnswer:
+        """The carrier's stream ``ended.stream_no`` ended with the call up (its ``<Connect action>``): the call
+        moves to a new stream at once, in the answer to the carrier; no heartbeat is waited for."""
+        k = self.host.k
+        if k.state is CallState.ENDED:
+            return c.StreamEndedAnswer(None)
+        if ended.stream_no < self._stream_no:  # a retried or late report: the answer already given (one move)
+            return c.StreamEndedAnswer(self._stream_no)
+        never_attached = self._attachments == self._attachments_at_move
+        self._unanswered = self._unanswered + 1 if never_attached else 0
+        if self._unanswered >= c.MEDIA_REATTACH_MAX_UNANSWERED:
+            self.host.end(EndReason.FAILED, "media_lost", "no media server took the call")
+            return c.StreamEndedAnswer(None)
+        lost = self._stream
+        k.note("media_lost", workflow.now(), "the carrier's stream ended")
+        if self._carrying is not None and not self._carrying.done():
+            self._carrying.cancel()  # its process is gone (or hung up): nothing left to watch there
+        self._move()
+        k.note("media_reconnecting", workflow.now())
+        self._waiting = asyncio.create_task(self._await_new_stream(lost))
+        return c.StreamEndedAnswer(self._stream_no)
 
     async def set_up(self) -> None:
         if self._start.direction is not CallDirection.OUTBOUND:

@@ -20,6 +20,7 @@ from models.call_contract import (
     belongs_to,
     call_workflow_id,
     media_stream_twiml,
+    stream_ended_url,
     twilio_inbound_call,
 )
 from models.enums import MediaMode
@@ -51,10 +52,18 @@ def _bridge_to_livekit(settings: Settings, number: KnownNumber, workflow_id: str
     return _twiml(response)
 
 
-def _media_stream(settings: Settings, box: SecretBox, workflow_id: str) -> Response:
-    """Connect the call's audio to our media-stream servers, bound to this call by a short-lived token."""
-    twiml = media_stream_twiml(settings.stream_public_url, box, workflow_id, time.time())
+def media_stream(settings: Settings, box: SecretBox, workflow_id: str, stream_no: int = 0) -> Response:
+    """Connect the call's audio to our media-stream servers, bound to this call by a short-lived token; the
+    carrier reports the stream's end to ``<Connect action>`` (``api/webhooks/twilio_stream.py``)."""
+    action = stream_ended_url(settings.public_url, workflow_id, stream_no)
+    twiml = media_stream_twiml(settings.stream_public_url, box, workflow_id, time.time(), action_url=action)
     return Response(twiml, media_type=TWIML)
+
+
+def hang_up() -> Response:
+    response = ET.Element("Response")
+    ET.SubElement(response, "Hangup")
+    return _twiml(response)
 
 
 SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
@@ -78,7 +87,7 @@ async def voice(
     if placed is not None:
         # A call we asked the carrier to dial was answered: stream its media. The signature proves the URL
         # came from this account; the call must be of the account's space.
-        return _media_stream(settings, box, placed) if belongs_to(placed, space_id) else _reject()
+        return media_stream(settings, box, placed) if belongs_to(placed, space_id) else _reject()
     number = await directory.number(session, space_id, params["To"])
     if number is None:
         log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
@@ -95,7 +104,7 @@ async def voice(
     if call is None or not number.enabled:
         return _reject()
     if number.media_mode is MediaMode.STREAM:
-        return _media_stream(settings, box, start.workflow_id)
+        return media_stream(settings, box, start.workflow_id)
     if not settings.livekit_sip_host:
         log.error("number in LiveKit media mode but TELEPHONY_LIVEKIT_SIP_HOST unset", extra={"number_id": number.id})
         return _reject("busy")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from voice.speech.whisper_engine import WhisperEngine
 
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 180.0  # three media processes loading their models at once on a loaded 2-core machine took > 90 s
 HOURS = "We are open from nine in the morning to five in the evening, Monday to Friday."
 PARKING = "Parking is free in the garage behind the building."
 
@@ -188,6 +188,17 @@ async def media_line(
         twilio_standin.webhook_transport = httpx.ASGITransport(app=stack.app)
         await asyncio.gather(*(m.ready() for m in processes))
         yield Line(stack, space, e164, twilio_standin, processes)
+
+
+def first_alive(processes: list[MediaProcess]) -> Callable[[str], str]:
+    """The carrier stand-in's ``stream_router``: the public stream URL reaches the first media process still
+    running (a load balancer's health check takes a dead one out at once)."""
+
+    def route(url: str) -> str:
+        assert url == STREAM_URL, url
+        return next(m.ws_url for m in processes if m.process.poll() is None)
+
+    return route
 
 
 def stream_parameters(twiml: str) -> dict[str, str]:

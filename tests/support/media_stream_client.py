@@ -35,17 +35,28 @@ class AgentSpeech:
 
 
 class TwilioMediaStream:
-    def __init__(self, url: str, *, signature: str, account_sid: str, parameters: dict[str, str]) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        signature: str,
+        account_sid: str,
+        parameters: dict[str, str],
+        call_sid: str | None = None,
+    ) -> None:
         self.url = url
         self.signature = signature
         self.account_sid = account_sid
         self.parameters = parameters
         self.stream_sid = "MZ" + uuid.uuid4().hex
-        self.call_sid = "CA" + uuid.uuid4().hex
+        self.call_sid = call_sid or "CA" + uuid.uuid4().hex
         self.segments: list[AgentSpeech] = []
         self.clears = 0
         self.closed: tuple[int, str] | None = None
+        self.stopped = False  # we sent ``stop`` (the caller hung up, or the carrier moved the call)
+        self.gone = asyncio.Event()  # the socket is closed, whichever side closed it
         self.last_caller_audio_at = 0.0
+        self.started_at = 0.0  # when ``start`` was sent
         self._ws: ClientConnection | None = None
         self._sequence = 0
         self._speaking: list[bytes] = []
@@ -72,6 +83,7 @@ class TwilioMediaStream:
         await self._ws.send(json.dumps({"sequenceNumber": str(self._sequence), **message}))
 
     async def start(self) -> None:
+        self.started_at = time.monotonic()
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self.send(
             {
@@ -104,6 +116,7 @@ class TwilioMediaStream:
         )
 
     async def stop(self) -> None:
+        self.stopped = True
         await self.send(
             {
                 "event": "stop",
@@ -173,6 +186,7 @@ class TwilioMediaStream:
         finally:
             if self._ws is not None and self._ws.close_code is not None:
                 self.closed = (self._ws.close_code, self._ws.close_reason or "")
+            self.gone.set()
 
     async def _played(self, name: str, segment: AgentSpeech | None, delay: float) -> None:
         """Twilio echoes a mark once the audio sent before it has played out."""

@@ -142,6 +142,8 @@ async def update_call(st: TwilioStandIn, request: web.Request) -> web.Response:
         call.redirects.append(redirect)
         call.url, call.twiml = form.get("Url"), form.get("Twiml")
         call.method = form.get("Method", call.method).upper()
+        if "Twiml" in form:
+            st.follow_redirect(call, form["Twiml"])
     if "StatusCallback" in form:
         call.status_callback = form["StatusCallback"]
         call.status_callback_method = form.get("StatusCallbackMethod", call.status_callback_method).upper()

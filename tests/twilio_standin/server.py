@@ -11,6 +11,7 @@ from typing import Any, Self
 import httpx
 from aiohttp import BasicAuth, web
 
+from tests.support.media_stream_client import TwilioMediaStream
 from tests.twilio_standin import calls, numbers
 from tests.twilio_standin.dialing import CallScript
 from tests.twilio_standin.resources import (
@@ -28,8 +29,9 @@ from tests.twilio_standin.resources import (
     new_sid,
     not_found,
 )
+from tests.twilio_standin.streams import StreamPlayer, StreamRouter
 from tests.twilio_standin.traffic import CallRecord, MessageRecord
-from tests.twilio_standin.webhooks import SentWebhook, WebhookSender
+from tests.twilio_standin.webhooks import SentWebhook
 
 Handler = Callable[["TwilioStandIn", web.Request], Awaitable[web.Response]]
 _ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
@@ -56,7 +58,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 OPERATIONS = frozenset(name for *_, name in ROUTES)
 
 
-class TwilioStandIn(WebhookSender):
+class TwilioStandIn(StreamPlayer):
     """Accounts (SID → auth token), an inventory of numbers, owned numbers, calls and messages.
 
     Every request is kept in ``requests``; failures are injected with ``fail``; webhooks are sent
@@ -88,6 +90,10 @@ class TwilioStandIn(WebhookSender):
         self.dial_plan: dict[str, CallScript] = {}  # outbound calls to these numbers play out on their own
         self.default_script: CallScript | None = None  # ...and to every other number, when set
         self.call_tasks: set[asyncio.Task[None]] = set()
+        self.stream_router: StreamRouter | None = None  # set to let the stand-in open calls' media streams
+        self.connect_actions = True
+        self.streams: dict[str, list[TwilioMediaStream]] = {}  # call SID -> the streams opened, in order
+        self._new_stream: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -188,6 +194,7 @@ class TwilioStandIn(WebhookSender):
     async def stop(self) -> None:
         for task in list(self.call_tasks):
             task.cancel()
+        await self.close_streams()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -17,6 +17,16 @@ from tests.twilio_standin.resources import (
 
 
 @dataclass
+class StreamMove:
+    """The call left its media stream: ``action`` (``<Connect action>`` requested) or ``redirect`` (REST)."""
+
+    kind: str
+    at: float  # time.monotonic() when the carrier acted
+    status: int  # the action's HTTP status (200 for a redirect)
+    twiml: str  # what the call went on with
+
+
+@dataclass
 class CallRecord:
     """A call, with what Twilio would hold about it beyond the JSON resource (callbacks, TwiML)."""
 
@@ -42,6 +52,7 @@ class CallRecord:
     phone_number_sid: str | None = None
     params: dict[str, list[str]] = field(default_factory=dict)
     redirects: list[dict[str, str]] = field(default_factory=list)
+    stream_moves: list[StreamMove] = field(default_factory=list)  # streams the stand-in plays (streams.py)
     sequence_number: int = 0
     date_created: datetime = field(default_factory=now)
     date_updated: datetime = field(default_factory=now)

@@ -1,8 +1,9 @@
 """The agent comes back: kill -9 of the media-stream process carrying a call, over a real carrier media stream
-and the carrier stand-in. The workflow notices (the call's carry_media heartbeat stops), redirects the live
-carrier leg to a new stream through the carrier's REST API, a fresh agent on another media process picks up
-(no second greeting) with the conversation so far, and the call ends ENDED with one timeline. The call is recorded:
-the part the killed process wrote and the part of the new one are one asset, the move silence between them."""
+and the carrier stand-in, which plays Twilio: the stream's socket closes, so <Connect> ends and the carrier requests its
+action URL at once; the workflow answers with a new stream (no heartbeat waited for, no REST redirect), the
+stand-in opens it on another media process, a fresh agent there picks up (no second greeting) with the
+conversation so far, and the call ends ENDED with one timeline. The call is recorded: the part the killed process
+wrote and the part of the new one are one asset, the move silence between them."""
 
 from __future__ import annotations
 
@@ -19,23 +20,28 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from models.calls import CallStateView
-from models.enums import CallState, MessageRole
+from models.calls import MEDIA_HEARTBEAT_TIMEOUT_SECONDS, CallStateView
+from models.enums import CallState, EndReason, MessageRole
 from models.tables import Message
 from tests.support.media_processes import (
     Line,
     MediaProcess,
+    first_alive,
     hear,
     media_line,
     speech,
     stream_parameters,
-    stream_to,
 )
+from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually
 from tests.twilio_standin import TwilioStandIn
 from voice.speech import HibariTTS
 from voice.speech.whisper_engine import get_whisper_engine
 from workflows.call_client import CallClient
+
+# Kill -9 → the caller hears the agent again: the issue's goal. Measured 0.5-0.8 s at load average 12 on 2 cores;
+# the heartbeat path alone took 3.2 s and more (its timeout is 3 s).
+GAP_BOUND_SECONDS = 3.0
 
 
 @pytest.fixture
@@ -61,34 +67,36 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     assert (
         await client.patch(space.path(f"/phone-numbers/{number['id']}"), json=policy, headers=space.admin)
     ).is_success
-    record, answer = await line.carrier.incoming_call(line.e164, "+14155550142")
+    carrier = line.carrier
+    carrier.stream_router = first_alive(line.media)  # the stand-in opens the streams, as Twilio would
+    record, answer = await carrier.incoming_call(line.e164, "+14155550142")
     first = stream_parameters(answer.text)
     call = calls.call(first["workflow_id"], space_id=line.space.id)
 
-    async with stream_to(line.media[0], first) as phone:
-        await phone.start()
-        assert "thanks for calling" in await hear(ears, (await phone.next_reply(within=60)).pcm8k())
-        await phone.say(await speech(caller_voice, "What are your opening hours?"), 24000)
-        heard = await hear(ears, (await phone.next_reply(within=60)).pcm8k())
-        assert "nine" in heard or "9" in heard, heard
-        killed_at = time.monotonic()
-        line.media[0].kill9()
+    phone = await carrier.connect_stream(record.sid, answer.text)
+    assert "thanks for calling" in await hear(ears, (await phone.next_reply(within=60)).pcm8k())
+    await phone.say(await speech(caller_voice, "What are your opening hours?"), 24000)
+    heard = await hear(ears, (await phone.next_reply(within=60)).pcm8k())
+    assert "nine" in heard or "9" in heard, heard
+    killed_at = time.monotonic()
+    line.media[0].kill9()
 
-        async def redirected() -> str | None:
-            redirects = line.carrier.calls[record.sid].redirects
-            return redirects[-1].get("Twiml") if redirects else None
-
-        twiml = await eventually(redirected, within=30)
-    second = stream_parameters(twiml)
+    # The socket's close ends <Connect>: the stand-in requests its action at once, and the workflow answers with a
+    # new stream there (no heartbeat waited for, no REST redirect); the stand-in opens it on the other process.
+    moved = await carrier.next_stream(record.sid, after=1, within=30)
+    await eventually(lambda: _first_audio(moved), within=30)
+    gap = moved.segments[0].first_audio_at - killed_at
+    [move] = carrier.calls[record.sid].stream_moves
+    assert move.kind == "action" and move.status == 200 and not carrier.calls[record.sid].redirects
+    assert move.at - killed_at < MEDIA_HEARTBEAT_TIMEOUT_SECONDS / 3, move.at - killed_at
+    assert gap < GAP_BOUND_SECONDS, gap
+    second = stream_parameters(move.twiml)
     assert second["workflow_id"] == first["workflow_id"] and second["token"] != first["token"]
-    async with stream_to(line.media[1], second) as phone:
-        await phone.start()
-        resumed = await hear(ears, (await phone.next_reply(within=60)).pcm8k())
-        back_after = time.monotonic() - killed_at
-        assert "where were we" in resumed and "thanks for calling" not in resumed, resumed
-        await phone.say(await speech(caller_voice, "Where can I park?"), 24000)
-        assert "park" in await hear(ears, (await phone.next_reply(within=60)).pcm8k())
-        await phone.stop()
+    resumed = await hear(ears, (await moved.next_reply(within=60, after=0)).pcm8k())
+    assert "where were we" in resumed and "thanks for calling" not in resumed, resumed
+    await moved.say(await speech(caller_voice, "Where can I park?"), 24000)
+    assert "park" in await hear(ears, (await moved.next_reply(within=60)).pcm8k())
+    await carrier.hang_up(record.sid)
 
     async def ended() -> CallStateView | None:
         view = await call.state()
@@ -97,12 +105,16 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     view = await eventually(ended, within=30)
     events = [e.event for e in view.timeline]
     assert events.count("media_attached") == 1 and events.count("agent_reattached") == 1, events
+    assert events.count("media_lost") == 1, events  # the heartbeat's later timeout moved nothing a second time
     assert events.index("media_lost") < events.index("media_reconnecting") < events.index("agent_reattached")
+    assert view.end_reason is EndReason.COMPLETED, view.end_reason  # the caller hung up: no failure on the way
     async with line.stack.sessions() as session:
         said = (await session.scalars(select(Message).where(Message.conversation_id == view.conversation_id))).all()
     agent_lines = [m.text for m in said if m.role is MessageRole.AGENT]
     assert sum("thanks for calling" in t.lower() for t in agent_lines) == 1  # one greeting in the whole call
-    print(f"re-attach: caller heard the agent again {back_after:.1f} s after the kill")
+    print(
+        f"re-attach: caller heard the agent again {gap:.2f} s after the kill (action after {move.at - killed_at:.2f} s)"
+    )
 
     # One recording of the whole call: what the killed process recorded, then the new process's part.
     async def stored() -> dict[str, Any] | None:
@@ -119,3 +131,7 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     assert "thanks for calling" in agent and "park" in agent, agent
     events = [e.event for e in (await call.state()).timeline]
     assert "recording_stored" in events and "recording_lost" not in events, events
+
+
+async def _first_audio(phone: TwilioMediaStream) -> bool | None:
+    return True if phone.segments else None

@@ -49,6 +49,7 @@ NAMES: dict[str, Any] = {
     c.UPDATE_SEND_DTMF: CallWorkflow.send_dtmf,
     c.UPDATE_HANGUP: CallWorkflow.hangup,
     c.UPDATE_ATTACH_MEDIA: CallWorkflow.attach_media,
+    c.UPDATE_STREAM_ENDED: CallWorkflow.stream_ended,
     c.UPDATE_PAUSE_RECORDING: CallWorkflow.pause_recording,
     c.UPDATE_RESUME_RECORDING: CallWorkflow.resume_recording,
     c.UPDATE_REPORT_RECORDING_CONSENT: CallWorkflow.report_recording_consent,

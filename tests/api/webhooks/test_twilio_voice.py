@@ -19,7 +19,7 @@ from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.stack import eventually, running_stack
-from tests.twilio_standin import OTHER_AUTH_TOKEN, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
+from tests.twilio_standin import OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from workflows.calls import CallWorkflow
 
 PUBLIC = "https://telephony.example.com"
@@ -274,3 +274,51 @@ async def test_a_caller_hanging_up_is_not_hung_up_again(stack: Platform, twilio_
     result = await temporal_client(stack).get_workflow_handle(call_workflow_id(space.id, record.sid)).result()
     assert result["end_reason"] == "completed"
     assert twilio_standin.requests_for("update_call") == []
+
+
+async def test_a_stream_ending_mid_call_is_replaced_at_once_and_once(
+    stack: Platform, twilio_standin: TwilioStandIn
+) -> None:
+    """Twilio requests ``<Connect action>`` when the stream ends: the answer is the next stream (the same one for a
+    retried request); streams that no media server ever takes end the call rather than loop."""
+    space, e164 = await _line(stack, "stream")
+    params = _call_params(e164)
+    answer = await twilio_standin.post_webhook(f"{PUBLIC}/webhooks/twilio/voice", params, TEST_AUTH_TOKEN)
+    workflow_id = call_workflow_id(space.id, params["CallSid"])
+
+    def connect_of(twiml: str) -> tuple[str, str]:
+        connect = ET.fromstring(twiml).find("./Connect")
+        assert connect is not None and connect.find("Stream") is not None, twiml
+        return str(connect.get("action")), str(connect.get("method"))
+
+    action = f"{PUBLIC}/webhooks/twilio/stream-ended?workflow_id={workflow_id}&stream=0"
+    assert connect_of(answer.text) == (action, "POST")
+    up = params | {"CallStatus": "in-progress"}
+    forged = await twilio_standin.post_webhook(action, up, "not-the-auth-token")
+    assert forged.status_code == 403
+    other_space = await stack.new_space("other")
+    await twilio_number(
+        stack.client, other_space, media_mode="stream", account_sid=OTHER_ACCOUNT_SID, auth_token=OTHER_AUTH_TOKEN
+    )
+    foreign = await twilio_standin.post_webhook(action, up | {"AccountSid": OTHER_ACCOUNT_SID}, OTHER_AUTH_TOKEN)
+    assert foreign.status_code == 404
+    for bad in ("x", "-1", "99999"):
+        odd = await twilio_standin.post_webhook(action.replace("stream=0", f"stream={bad}"), up, TEST_AUTH_TOKEN)
+        assert odd.status_code == 400, bad
+    ahead = await twilio_standin.post_webhook(action.replace("stream=0", "stream=5"), up, TEST_AUTH_TOKEN)
+    assert ahead.status_code == 409  # no such stream was ever given to the carrier
+
+    moved = await twilio_standin.post_webhook(action, up, TEST_AUTH_TOKEN)
+    retried = await twilio_standin.post_webhook(action, up, TEST_AUTH_TOKEN)  # Twilio retries: the same move
+    second = action.replace("stream=0", "stream=1")
+    assert connect_of(moved.text) == connect_of(retried.text) == (second, "POST")
+    events = [e.event for e in (await _state(stack, space.id, params["CallSid"])).timeline]
+    assert events.count("media_lost") == events.count("media_reconnecting") == 1, events
+
+    # Neither stream ever reached a media server: the call fails and the carrier is told to hang up (no loop).
+    gave_up = await twilio_standin.post_webhook(second, up, TEST_AUTH_TOKEN)
+    assert ET.fromstring(gave_up.text).find("Hangup") is not None, gave_up.text
+    state = await _state(stack, space.id, params["CallSid"])
+    assert state.state.value == "ended" and state.end_reason is not None and state.end_reason.value == "failed"
+    after = await twilio_standin.post_webhook(action, up, TEST_AUTH_TOKEN)
+    assert ET.fromstring(after.text).find("Hangup") is not None  # late reports of an ended call: hang up
