@@ -15,6 +15,7 @@ from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
 from voice.amd import silero_frames as amd_vad
+from voice.flow_call import FlowCall
 from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
 from voice.streams import StreamRegistry
@@ -37,6 +38,9 @@ class VoiceRuntime:
     media_queue: str = ""  # this process's own task queue: the workflows hold their carry_media activities there
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
     drain: MediaDrain = field(default_factory=lambda: MediaDrain())  # SIGTERM: no new sockets, calls handed over
+    # The flows this process plays, by stream id, whatever the transport (media stream, console socket): the
+    # flow's media activities find them here.
+    flows: dict[str, FlowCall] = field(default_factory=dict)
 
     @property
     def recordings_dir(self) -> Path:

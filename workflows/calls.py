@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.flow_runner import FlowRunner
     from workflows.flow_runner import load as load_flow
     from workflows.livekit_leg import LiveKitLeg
+    from workflows.web_leg import WebLeg
 
 S = CallState
 ATTACH_ROUTING_WAIT = timedelta(seconds=10)  # a stream may open before the call is routed: wait that long for it
@@ -42,7 +43,7 @@ def _leg_for(host: CallWorkflow, start: c.StartCall) -> CallLeg:
         return CarrierStreamLeg(host, start)
     if start.media_mode is MediaMode.LIVEKIT:
         return LiveKitLeg(host, start)
-    return CallLeg(host)
+    return WebLeg(host)
 
 
 @workflow.defn(name=c.CALL_WORKFLOW)

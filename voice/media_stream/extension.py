@@ -42,7 +42,7 @@ class MediaStreamExtension:
         )
         state.voice = runtime
         streams = MediaStreamActivities(runtime.streams)
-        flows = FlowMediaActivities(runtime.streams)  # a flow's prompts and hand-off, on the stream's process
+        flows = FlowMediaActivities(runtime.flows)  # a flow's prompts and hand-off, on the stream's process
         # Recordings are written on this process's disk: they are stored from here, by the same activity.
         recordings = RecordingAssetActivities(state.sessions, build_store(state.settings))
         worker = Worker(
