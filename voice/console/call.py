@@ -164,6 +164,8 @@ class ConsoleCall:
             conversation_id=view.conversation_id,
         )
         if view.agent_id is None:  # routed to a flow
+            if not runtime.media_queue:
+                raise ConsoleRefused(p.Close.REFUSED, "flows are played by a media process; this server runs none")
             self._link.message(ready)  # before attaching: the first prompt follows at once
             await self._start_flow(view)
             log.info("console call in its flow", extra={"call_id": view.call_id, "key_id": target.key_id})
@@ -204,8 +206,6 @@ class ConsoleCall:
         activities (on its own task queue, like a carrier media stream's)."""
         runtime, call, output = self._runtime, self._call, self._output
         assert call is not None and output is not None
-        if not runtime.media_queue:
-            raise ConsoleRefused(p.Close.REFUSED, "flows are played by a media process; this server runs none")
         stream_id = self._stream_id = f"console-{view.call_id}"
         self._flow = FlowCall(
             output,
