@@ -16,6 +16,7 @@ import numpy as np
 from livekit.agents.voice import io
 
 from models.flow_calls import PlayPrompt, PromptPlayed, RecordVoicemail, StartFlowAgent, VoicemailRecorded
+from voice.flow_audio import PromptAudio
 from voice.flow_listener import FlowListener
 from voice.flow_prompts import FlowPrompter
 from voice.flow_voicemail import VoicemailTake, play_tone
@@ -28,13 +29,21 @@ Report = Callable[[str], Awaitable[None]]
 
 class FlowCall:
     def __init__(
-        self, output: io.AudioOutput, *, rate: int, report_speech: Report, answer: Answer, voicemail_path: Path
+        self,
+        output: io.AudioOutput,
+        *,
+        rate: int,
+        report_speech: Report,
+        answer: Answer,
+        voicemail_path: Path,
+        audio: PromptAudio | None = None,
     ) -> None:
-        """``rate``: the caller's audio; ``voicemail_path``: where messages go (numbered after it)."""
+        """``rate``: the caller's audio; ``voicemail_path``: where messages go (numbered after it); ``audio``: the
+        space's audio assets a ``say`` may play."""
         self._rate = rate
         self._output = output
         self._answer = answer
-        self._prompter = FlowPrompter(output)
+        self._prompter = FlowPrompter(output, audio)
         self._listener = FlowListener(report_speech, rate=rate)
         self._voicemail: VoicemailTake | None = None
         self._voicemail_path = voicemail_path

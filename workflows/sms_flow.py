@@ -123,6 +123,8 @@ class SmsFlow:
         doc, ctx = self.document, fs.FlowContext(workflow.now(), self._party, self.state.variables)
         following = doc.default_next(step)
         if isinstance(step, Say):
+            if step.text is None:
+                return fs.Move(following, f"audio, skipped on SMS -> {following or 'end'}")
             await reply(fs.fill(step.text, self.state.variables))
             return fs.Move(following, f"sent -> {following or 'end'}")
         if isinstance(step, Branch):

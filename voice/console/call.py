@@ -213,6 +213,7 @@ class ConsoleCall:
             report_speech=self._heard,
             answer=lambda request: self._answer(view, request.agent_id, ready=None, variables=request.variables),
             voicemail_path=runtime.recordings_dir / f"voicemail-{stream_id}.wav",
+            audio=runtime.prompt_audio,
         )
         runtime.flows[stream_id] = self._flow  # before attaching: the first prompt may follow at once
         try:

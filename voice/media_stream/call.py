@@ -162,6 +162,7 @@ class MediaStreamCall:
                 report_speech=self._heard,
                 answer=self._answer_flow,
                 voicemail_path=self._runtime.recordings_dir / f"voicemail-{start.stream_sid}.wav",
+                audio=self._runtime.prompt_audio,
             )
             self._runtime.flows[start.stream_sid] = self._flow
             log.info("media stream attached to a flow", extra={"call_id": attached.call_id})
