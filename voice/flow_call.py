@@ -37,12 +37,15 @@ class FlowCall:
         answer: Answer,
         voicemail_path: Path,
         audio: PromptAudio | None = None,
+        on_prompt: Callable[[str], None] | None = None,
     ) -> None:
         """``rate``: the caller's audio; ``voicemail_path``: where messages go (numbered after it); ``audio``: the
-        space's audio assets a ``say`` may play."""
+        space's audio assets a ``say`` may play; ``on_prompt``: told each prompt's text as it starts (the console
+        shows it)."""
         self._rate = rate
         self._output = output
         self._answer = answer
+        self._on_prompt = on_prompt
         self._prompter = FlowPrompter(output, audio)
         self._listener = FlowListener(report_speech, rate=rate)
         self._voicemail: VoicemailTake | None = None
@@ -76,6 +79,8 @@ class FlowCall:
     async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
         if self.handed_off:
             raise RuntimeError("this call is no longer in its flow")
+        if self._on_prompt is not None and request.asset_id is None:
+            self._on_prompt(request.text)
         return await self._prompter.play(request)
 
     async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:

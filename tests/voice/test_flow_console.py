@@ -138,7 +138,9 @@ async def test_a_console_call_to_a_flow_number_plays_the_menu_and_hands_over_wit
         assert "not an option" in sorry, sorry
         await eventually(lambda: _beyond(phone, 2))  # the menu again: a key cuts it off
         await phone.dtmf("1")
-        greeting = await phone.next_agent_line(0)  # the agent, on the same socket, with the flow's variables
+        prompts = [t.text for t in phone.agent_lines()][:3]  # the prompts' words are shown on the console too
+        assert prompts == [MENU["steps"][0]["prompt"], "Sorry, that is not an option.", MENU["steps"][0]["prompt"]]
+        greeting = await phone.next_agent_line(3)  # the agent, on the same socket, with the flow's variables
         assert greeting is not None and "sales team" in greeting.text.lower(), greeting
         await phone.hang_up()
 

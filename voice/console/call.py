@@ -214,6 +214,7 @@ class ConsoleCall:
             answer=lambda request: self._answer(view, request.agent_id, ready=None, variables=request.variables),
             voicemail_path=runtime.recordings_dir / f"voicemail-{stream_id}.wav",
             audio=runtime.prompt_audio,
+            on_prompt=lambda text: self._link.message(p.Transcript(role="agent", text=text, final=True)),
         )
         runtime.flows[stream_id] = self._flow  # before attaching: the first prompt may follow at once
         try:
