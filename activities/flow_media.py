@@ -37,14 +37,15 @@ class FlowStream(Protocol):
 
 
 class FlowStreams(Protocol):
-    def get(self, stream_id: str) -> object | None: ...
+    def get(self, stream_id: str, /) -> FlowStream | None:
+        """The flow of a call whose audio this process carries (a media stream, a console socket)."""
 
 
 def _stream(streams: FlowStreams, stream_id: str) -> FlowStream:
-    stream = streams.get(stream_id)
-    if stream is None or not hasattr(stream, "play_prompt"):
+    flow = streams.get(stream_id)
+    if flow is None:
         raise ApplicationError("the stream is not carried by this process", type=STREAM_NOT_HERE, non_retryable=True)
-    return stream  # type: ignore[return-value]
+    return flow
 
 
 async def _heartbeating(work: Coroutine[Any, Any, T]) -> T:

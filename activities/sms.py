@@ -53,6 +53,7 @@ class SmsActivities:
             space = await session.get(Space, request.space_id)
             settings = SmsSettings.of(space.call_settings if space else None)
             agent_id = None
+            flow_id = number.flow_id if number.route_type is RouteType.FLOW else None
             if number.route_type is RouteType.AGENT and number.agent_id:
                 agent = await session.get(Agent, number.agent_id)
                 agent_id = agent.id if agent is not None and agent.space_id == request.space_id else None
@@ -65,7 +66,8 @@ class SmsActivities:
             )
         return m.SmsRoute(
             accepted=True,
-            agent_id=agent_id,  # flows are not built yet: numbers routed to one keep messages in the inbox
+            agent_id=agent_id,
+            flow_id=flow_id,
             opted_out=opted_out is not None,
             messages_per_second=settings.messages_per_second,
             burst=settings.burst,

@@ -14,6 +14,7 @@ from models import sms as m
 from models.enums import MessageRole
 from models.secret_box import SecretBox
 from voice.agent_config import AgentNotFoundError, load_agent_config, recent_messages
+from voice.flow_context import with_flow_variables
 from voice.knowledge import KnowledgeBase
 from voice.local_llm import build_llm
 
@@ -31,6 +32,7 @@ class SmsAgentActivities:
     async def agent_reply(self, request: m.AgentReplyInput) -> m.AgentReply:
         try:
             config = await load_agent_config(self._sessions, request.space_id, request.agent_id, self._box)
+            config = with_flow_variables(config, request.variables)
         except AgentNotFoundError as exc:
             raise ApplicationError(str(exc), type="AgentNotFound", non_retryable=True) from exc
         model = build_llm(config, KnowledgeBase(config.knowledge))

@@ -305,9 +305,17 @@ def outbound_call(
 
 
 def web_call(
-    *, call_id: str, space_id: str, agent_id: str, phone_number_id: str | None, caller: str, to: str
+    *,
+    call_id: str,
+    space_id: str,
+    agent_id: str | None,
+    phone_number_id: str | None,
+    caller: str,
+    to: str,
+    flow_id: str | None = None,
 ) -> StartCall:
-    """A console call: inbound, from ``web:<key id>`` to an agent (or one of the space's numbers), media mode web."""
+    """A console call: inbound, from ``web:<key id>`` to an agent, a flow or one of the space's numbers (whose route
+    decides), media mode web."""
     return StartCall(
         call_id=call_id,
         workflow_id=call_workflow_id(space_id, call_id),
@@ -319,4 +327,5 @@ def web_call(
         phone_number_id=phone_number_id,
         media_mode=MediaMode.WEB,
         agent_id=agent_id,
+        flow_id=flow_id,
     )

@@ -292,7 +292,8 @@ class RouteCallInput:
     space_id: str | None = None
     phone_number_id: str | None = None
     agent_id: str | None = None
-    media_mode: MediaMode | None = None  # WEB: a console call may name an agent and no number
+    media_mode: MediaMode | None = None  # WEB: a console call may name an agent (or a flow) and no number
+    flow_id: str | None = None
 
 
 @dataclass

@@ -6,7 +6,7 @@ the page (``api/static/console/console.js`` mirrors these names; keep them in st
 One WebSocket per call, at ``PATH`` on the API's origin:
 
 1. The client sends ``hello`` (a JSON text frame) first, within ``HELLO_TIMEOUT`` seconds. It carries the API
-   key (never the URL: URLs end up in logs), the space, and either an agent or one of the space's numbers.
+   key (never the URL: URLs end up in logs), the space, and an agent, a flow or one of the space's numbers.
    The key must be ``operator`` or above in that space.
 2. The server starts the call (a ``CallWorkflow`` with media mode ``web``) and answers ``ready``.
 3. Audio both ways is binary frames of 16-bit little-endian mono PCM at ``SAMPLE_RATE``: the client sends its
@@ -67,11 +67,12 @@ class Hello(_Message):
     space_id: str = Field(min_length=1, max_length=40)
     agent_id: str | None = Field(default=None, max_length=40)
     phone_number_id: str | None = Field(default=None, max_length=40)
+    flow_id: str | None = Field(default=None, max_length=40)  # the call runs the flow (its prompts, keypad, agent)
 
     @model_validator(mode="after")
     def _one_target(self) -> Hello:
-        if (self.agent_id is None) == (self.phone_number_id is None):
-            raise ValueError("give exactly one of agent_id or phone_number_id")
+        if sum(x is not None for x in (self.agent_id, self.phone_number_id, self.flow_id)) != 1:
+            raise ValueError("give exactly one of agent_id, phone_number_id or flow_id")
         return self
 
 

@@ -31,6 +31,8 @@ class PlayPrompt:
     tts_provider: str = "local-hibari"
     voice: str = "heart"
     interruptible: bool = False  # a key pressed while it plays cuts it off (a gather's prompt)
+    asset_id: str | None = None  # play this audio asset of the space instead of saying ``text``
+    space_id: str | None = None  # the call's space (an asset is looked up in it only)
 
 
 @dataclass

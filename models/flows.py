@@ -94,8 +94,18 @@ class _Step(_Model):
 
 
 class Say(_Step):
+    """Say ``text`` with the flow's voice, or play ``asset_id``: an audio asset (WAV) of the flow's space, checked
+    when the flow is saved. On SMS the text is the reply; an audio ``say`` is skipped there."""
+
     type: Literal["say"]
-    text: Text
+    text: Text | None = None
+    asset_id: str | None = Field(default=None, min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _text_or_audio(self) -> Self:
+        if (self.text is None) == (self.asset_id is None):
+            raise FlowProblem(f"step {self.id!r}: a say has either text or an asset_id")
+        return self
 
 
 class Gather(_Step):
@@ -215,6 +225,10 @@ class FlowDocument(_Model):
     def _graph(self) -> Self:
         check_graph(self)
         return self
+
+    def audio_assets(self) -> dict[str, str]:
+        """Step id -> the audio asset it plays (checked against the space when the flow is saved)."""
+        return {s.id: s.asset_id for s in self.steps if isinstance(s, Say) and s.asset_id}
 
     # ----------------------------------------------------------------------------- navigation
     def step(self, step_id: str) -> Step:

@@ -199,6 +199,21 @@ class OutboundSms:
 
 
 @dataclass
+class SmsFlowState:
+    """A thread's flow (its number routes to one): the version read when the flow began, where it waits and what
+    it gathered. Carried across continue-as-new; dropped when the flow ends (the next message starts it again),
+    kept once it handed the thread to an agent (who answers from then on, with the variables)."""
+
+    flow_id: str
+    version: int
+    document_json: str
+    waiting_at: str | None = None  # the gather waiting for the next inbound message
+    attempt: int = 0  # of that gather (counts from 0)
+    variables: dict[str, str] = field(default_factory=dict)
+    agent_id: str | None = None  # the agent the flow handed the thread to
+
+
+@dataclass
 class ThreadCarry:
     """What a thread keeps across continue-as-new: nothing pending is lost, opt-out and conversation stay."""
 
@@ -213,6 +228,8 @@ class ThreadCarry:
     recent: list[ThreadMessage] = field(default_factory=list)
     failures: list[ThreadMessage] = field(default_factory=list)
     slot: SlotGrant | None = None  # the send slot held from the number's pacer for the head of the queue
+    flow: SmsFlowState | None = None
+    flow_steps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -258,6 +275,7 @@ class SmsThreadView:
     messages: list[ThreadMessage]
     failures: list[ThreadMessage]
     last_activity_at: datetime | None = None
+    flow_steps: list[str] = field(default_factory=list)  # the latest steps of the number's flow, with their input
 
 
 # ------------------------------------------------------------------------- signals/updates
@@ -314,6 +332,7 @@ class SmsRoute:
     idle_timeout_seconds: int = 86_400
     help_text: str = DEFAULT_HELP_TEXT
     max_messages_per_run: int = 200
+    flow_id: str | None = None  # the number routes to a flow: it answers the thread's messages
 
 
 @dataclass
@@ -409,6 +428,7 @@ class AgentReplyInput:
     agent_id: str
     conversation_id: str
     text: str
+    variables: dict[str, str] = field(default_factory=dict)  # gathered by the number's flow before it handed over
 
 
 @dataclass

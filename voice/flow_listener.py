@@ -10,33 +10,34 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from voice.speech.audio import int16_to_float, resample_int16, ulaw8k_to_pcm16
+from voice.speech.audio import int16_to_float, resample_int16
 from voice.speech.whisper_engine import get_whisper_engine
 
 log = logging.getLogger(__name__)
 
-RATE = 8000
 SPEECH_RMS = 300.0  # int16 RMS of a 20 ms frame above which the caller is speaking
 END_SILENCE = 0.6  # seconds of quiet that end an utterance
 MIN_SPEECH = 0.25  # shorter bursts (a cough, a click) are not utterances
 MAX_UTTERANCE = 15.0
 
 
-def transcribe_8k(pcm: np.ndarray) -> str:
-    return get_whisper_engine().transcribe(int16_to_float(resample_int16(pcm, RATE, 16000))).text.strip()
+def transcribe(pcm: np.ndarray, rate: int) -> str:
+    audio = pcm if rate == 16000 else resample_int16(pcm, rate, 16000)
+    return get_whisper_engine().transcribe(int16_to_float(audio)).text.strip()
 
 
 class FlowListener:
-    def __init__(self, report: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, report: Callable[[str], Awaitable[None]], *, rate: int = 8000) -> None:
+        """``rate``: of the caller's int16 audio."""
         self._report = report
+        self._rate = rate
         self._frames: list[np.ndarray] = []
         self._voiced = 0.0  # seconds of speech in the current utterance
         self._quiet = 0.0  # seconds of quiet since its last speech
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def audio(self, ulaw: bytes) -> None:
-        pcm = ulaw8k_to_pcm16(ulaw)
-        seconds = len(pcm) / RATE
+    def audio(self, pcm: np.ndarray) -> None:
+        seconds = len(pcm) / self._rate
         loud = len(pcm) > 0 and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) > SPEECH_RMS
         if not self._frames and not loud:
             return
@@ -46,7 +47,7 @@ class FlowListener:
             self._quiet = 0.0
         else:
             self._quiet += seconds
-        length = sum(len(f) for f in self._frames) / RATE
+        length = sum(len(f) for f in self._frames) / self._rate
         if self._quiet >= END_SILENCE or length >= MAX_UTTERANCE:
             utterance, voiced = np.concatenate(self._frames), self._voiced
             self._frames, self._voiced, self._quiet = [], 0.0, 0.0
@@ -57,7 +58,7 @@ class FlowListener:
 
     async def _transcribe(self, pcm: np.ndarray) -> None:
         try:
-            text = await asyncio.to_thread(transcribe_8k, pcm)
+            text = await asyncio.to_thread(transcribe, pcm, self._rate)
             if text:
                 await self._report(text)
         except Exception:  # a lost utterance is a no-input for the gather, never a broken call

@@ -1,24 +1,29 @@
 """A flow's prompts on a call's audio output: the text spoken with the flow's voice (the same TTS engines the
-agent uses, warm in the process), cut off by the caller's first key when the prompt asks for input."""
+agent uses, warm in the process) or an audio asset of the space, cut off by the caller's first key when the
+prompt asks for input."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
+from livekit import rtc
 from livekit.agents import tts
 from livekit.agents.voice import io
 
 from models.flow_calls import PlayPrompt, PromptPlayed
+from voice.flow_audio import PromptAudio
 from voice.speech import build_tts
 
 log = logging.getLogger(__name__)
 
 
 class FlowPrompter:
-    def __init__(self, output: io.AudioOutput) -> None:
+    def __init__(self, output: io.AudioOutput, audio: PromptAudio | None = None) -> None:
         self._output = output
+        self._audio = audio
         self._voices: dict[tuple[str, str], tts.TTS] = {}
         self._interruptible = False
         self._cut = asyncio.Event()
@@ -35,19 +40,30 @@ class FlowPrompter:
             self._voices[key] = build_tts(provider, voice)
         return self._voices[key]
 
+    async def _frames(self, request: PlayPrompt) -> AsyncIterator[rtc.AudioFrame]:
+        if request.asset_id is None:
+            async with self._voice(request.tts_provider, request.voice).synthesize(request.text) as stream:
+                async for audio in stream:
+                    yield audio.frame
+            return
+        if self._audio is None or request.space_id is None:
+            raise RuntimeError("this process plays no audio assets")
+        pcm, rate = await self._audio.load(request.space_id, request.asset_id)
+        for start in range(0, len(pcm), rate // 50):  # 20 ms frames, as TTS engines send them
+            chunk = pcm[start : start + rate // 50]
+            yield rtc.AudioFrame(chunk.tobytes(), rate, 1, len(chunk))
+
     async def play(self, request: PlayPrompt) -> PromptPlayed:
         async with self._lock:
-            engine = self._voice(request.tts_provider, request.voice)
             self._cut.clear()
             self._interruptible = request.interruptible
             sent = 0.0
 
             async def speak() -> None:
                 nonlocal sent
-                async with engine.synthesize(request.text) as stream:
-                    async for audio in stream:
-                        await self._output.capture_frame(audio.frame)
-                        sent += audio.frame.duration
+                async for frame in self._frames(request):
+                    await self._output.capture_frame(frame)
+                    sent += frame.duration
                 self._output.flush()
                 await self._output.wait_for_playout()
 

@@ -16,7 +16,6 @@ from livekit import rtc
 from livekit.agents.voice import io
 
 from models.flow_calls import RecordVoicemail, VoicemailRecorded
-from voice.speech.audio import ulaw8k_to_pcm16
 
 RATE = 8000
 SPEECH_RMS = 300.0  # int16 RMS of a 20 ms frame above which the caller is speaking
@@ -26,20 +25,21 @@ TONE_SECONDS, TONE_HZ = 0.4, 1000.0
 class VoicemailTake:
     """One message being recorded: fed the caller's frames and keys by the stream."""
 
-    def __init__(self, request: RecordVoicemail) -> None:
+    def __init__(self, request: RecordVoicemail, *, rate: int = RATE) -> None:
+        """``rate``: of the caller's int16 audio (and of the file)."""
         self.request = request
+        self._rate = rate
         self.done = asyncio.Event()
         self.ended_by = "max"
         self._chunks: list[np.ndarray] = []
         self._seconds = 0.0
         self._spoke_at: float | None = None  # seconds into the message of the last speech frame
 
-    def audio(self, ulaw: bytes) -> None:
+    def audio(self, pcm: np.ndarray) -> None:
         if self.done.is_set():
             return
-        pcm = ulaw8k_to_pcm16(ulaw)
         self._chunks.append(pcm)
-        self._seconds += len(pcm) / RATE
+        self._seconds += len(pcm) / self._rate
         if len(pcm) and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) > SPEECH_RMS:
             self._spoke_at = self._seconds
         r = self.request
@@ -70,18 +70,19 @@ class VoicemailTake:
         with wave.open(str(path), "wb") as wav:
             wav.setnchannels(2)
             wav.setsampwidth(2)
-            wav.setframerate(RATE)
+            wav.setframerate(self._rate)
             wav.writeframes(stereo.tobytes())
-        return VoicemailRecorded(str(path), len(caller) / RATE, self.ended_by, self._spoke_at is not None)
+        return VoicemailRecorded(str(path), len(caller) / self._rate, self.ended_by, self._spoke_at is not None)
 
 
 async def play_tone(output: io.AudioOutput) -> None:
-    samples = int(RATE * TONE_SECONDS)
-    t = np.arange(samples) / RATE
+    rate = output.sample_rate or RATE  # the sink's own rate: no resampling on the way
+    samples = int(rate * TONE_SECONDS)
+    t = np.arange(samples) / rate
     tone = (0.3 * 32767 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16)
-    for start in range(0, samples, RATE // 50):
-        chunk = tone[start : start + RATE // 50]
-        frame = rtc.AudioFrame(chunk.tobytes(), RATE, 1, len(chunk))
+    for start in range(0, samples, rate // 50):
+        chunk = tone[start : start + rate // 50]
+        frame = rtc.AudioFrame(chunk.tobytes(), rate, 1, len(chunk))
         await output.capture_frame(frame)
     output.flush()
     await output.wait_for_playout()

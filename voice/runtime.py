@@ -15,6 +15,8 @@ from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
 from voice.amd import silero_frames as amd_vad
+from voice.flow_audio import PromptAudio
+from voice.flow_call import FlowCall
 from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
 from voice.spoken_lines import SpokenLines
@@ -40,6 +42,10 @@ class VoiceRuntime:
     streams: StreamRegistry = field(default_factory=lambda: StreamRegistry())
     drain: MediaDrain = field(default_factory=lambda: MediaDrain())  # SIGTERM: no new sockets, calls handed over
     lines: SpokenLines = field(default_factory=lambda: SpokenLines())  # the re-attach line, synthesised once
+    # The flows this process plays, by stream id, whatever the transport (media stream, console socket): the
+    # flow's media activities find them here.
+    flows: dict[str, FlowCall] = field(default_factory=dict)
+    prompt_audio: PromptAudio | None = None  # the audio assets flows play (set where flows are played)
 
     @property
     def recordings_dir(self) -> Path:

@@ -29,7 +29,9 @@ EXIT_COMPLETED, EXIT_OTHER_END, EXIT_REFUSED = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="an agent id (ag_…), a phone-number id (pn_…) or one of the space's numbers")
+    parser.add_argument(
+        "target", help="an agent id (ag_…), a flow id (fl_…), a phone-number id (pn_…) or one of the space's numbers"
+    )
     parser.add_argument("--space", help="the space (default: the key's own space)")
     say = parser.add_mutually_exclusive_group(required=True)
     say.add_argument("--text", action="append", help="a line to say (repeat for several turns)")
@@ -47,6 +49,7 @@ class Target:
     space_id: str
     agent_id: str | None = None
     phone_number_id: str | None = None
+    flow_id: str | None = None
 
 
 async def resolve_target(api_url: str, key: str, space: str | None, target: str) -> Target:
@@ -62,11 +65,13 @@ async def resolve_target(api_url: str, key: str, space: str | None, target: str)
             return Target(space, agent_id=target)
         if target.startswith("pn_"):
             return Target(space, phone_number_id=target)
+        if target.startswith("fl_"):
+            return Target(space, flow_id=target)
         numbers = _data(await client.get(f"/v1/spaces/{space}/phone-numbers", params={"limit": 200}))
         for number in numbers:
             if number["e164"] == target:
                 return Target(space, phone_number_id=str(number["id"]))
-    raise SystemExit(f"telephony call: {target!r} is not an agent id, a number id or a number of the space")
+    raise SystemExit(f"telephony call: {target!r} is not an agent, flow or number id, or a number of the space")
 
 
 def _data(response: httpx.Response) -> list[dict[str, Any]]:
@@ -141,6 +146,7 @@ async def run_call(args: argparse.Namespace) -> int:
         space_id=target.space_id,
         agent_id=target.agent_id,
         phone_number_id=target.phone_number_id,
+        flow_id=target.flow_id,
     )
     out = Printer(args.json)
     async with ConsoleClient(await socket_url(args.api_url), hello) as phone:

@@ -40,12 +40,15 @@ class CallRecord:
     closed: tuple[int, str] | None = None
     agent_audio_bytes: int = 0
     first_agent_audio_at: list[float] = field(default_factory=list)  # monotonic time of each segment's start
+    segments: list[bytearray] = field(default_factory=list)  # each segment's audio (only with ``keep_audio``)
 
 
 class ConsoleClient:
-    def __init__(self, url: str, hello: p.Hello) -> None:
+    def __init__(self, url: str, hello: p.Hello, *, keep_audio: bool = False) -> None:
+        """``keep_audio``: keep what the caller hears, segment by segment (tests listen to a flow's prompts)."""
         self.url = url
         self.hello = hello
+        self.keep_audio = keep_audio
         self.record = CallRecord()
         self.last_caller_audio_at = 0.0
         self._ws: ClientConnection | None = None
@@ -164,6 +167,10 @@ class ConsoleClient:
                         self._in_segment = True
                         record.first_agent_audio_at.append(now)
                         self._playout_until = max(self._playout_until, now)
+                        if self.keep_audio:
+                            record.segments.append(bytearray())
+                    if self.keep_audio:
+                        record.segments[-1] += raw
                     record.agent_audio_bytes += len(raw)
                     self._playout_until += len(raw) / 2 / p.SAMPLE_RATE
                     continue

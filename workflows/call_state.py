@@ -254,7 +254,15 @@ class CallLedger:
     def route_input(self) -> RouteCallInput:
         s = self.start
         return RouteCallInput(
-            s.call_id, s.direction, s.from_number, s.to_number, s.space_id, s.phone_number_id, s.agent_id, s.media_mode
+            s.call_id,
+            s.direction,
+            s.from_number,
+            s.to_number,
+            s.space_id,
+            s.phone_number_id,
+            s.agent_id,
+            s.media_mode,
+            s.flow_id,
         )
 
     def open_call_input(self, route: CallRoute, rejected: bool) -> OpenCallInput:

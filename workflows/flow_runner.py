@@ -138,7 +138,8 @@ class FlowRunner:
         """Perform one step; the move to the next, or None when the flow is over (hung up, handed off)."""
         doc = self.document
         if isinstance(step, Say):
-            played = await self._say(fs.fill(step.text, self.variables), interruptible=False)
+            text = fs.fill(step.text, self.variables) if step.text is not None else ""
+            played = await self._say(text, interruptible=False, asset_id=step.asset_id)
             return None if played is None else fs.Move(doc.default_next(step), f"said -> {doc.default_next(step)}")
         if isinstance(step, Gather):
             return await self._gather(step)
@@ -331,7 +332,7 @@ class FlowRunner:
             return None
         return host.media_stream() if k.state is not S.ENDED else None
 
-    async def _say(self, text: str, *, interruptible: bool) -> PromptPlayed | None:
+    async def _say(self, text: str, *, interruptible: bool, asset_id: str | None = None) -> PromptPlayed | None:
         """Say ``text`` on the call's stream; None when the call ended or no stream could play it. A stream lost
         mid-prompt (its process died) has the prompt said again on the stream the call moves to."""
         host, k, voice = self.host, self.host.k, self.document.voice
@@ -342,6 +343,8 @@ class FlowRunner:
             request = PlayPrompt(
                 stream.stream_id, k.start.call_id, text, voice.tts_provider, voice.voice, interruptible
             )
+            if asset_id is not None:
+                request.asset_id, request.space_id = asset_id, k.space_id
             try:
                 return await workflow.execute_activity_method(
                     FlowMediaActivities.play_prompt,

@@ -6,7 +6,8 @@ messages wait in the thread's queue; the head of the queue leaves in a slot gran
 ``SmsPacerWorkflow`` (workflows/sms_pacer.py), which paces every thread of that number together (pacing is
 workflow state, so it survives a worker restart). Past a size bound the run continues as new carrying the queue,
 the opt-out state and the conversation; idle past the space's window, it pauses the conversation and completes
-(the next message starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``."""
+(the next message starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``.
+A number routed to a flow answers with it (``workflows/sms_flow.py``) until the flow hands the thread to an agent."""
 
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import models.sms_pacing as p  # the full name: the sandbox then knows the module (its types resolve)
+    from activities.flows import FlowActivities
     from activities.sms import SmsActivities
     from activities.sms_agent import SmsAgentActivities
     from activities.sms_pacing import SmsPacingActivities
     from models import sms as m
     from models.enums import MessageRole
+    from models.flow_calls import LoadFlowInput
     from workflows import sms_state as st
     from workflows.failures import ActivityFailure, failure_reason
+    from workflows.sms_flow import SmsFlow
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -83,6 +87,9 @@ class SmsThreadWorkflow:
         self.changes = 0
         self._upserted: m.SmsThreadState | None = None
         self._last_activity = workflow.now()
+        self.flow_steps: list[str] = list(carry.flow_steps) if carry else []
+        self._flow_state = carry.flow if carry else None  # a flow carried over from the previous run
+        self.flow: SmsFlow | None = None
 
     # ------------------------------------------------------------------------------------ run
     @workflow.run
@@ -95,8 +102,11 @@ class SmsThreadWorkflow:
             self.ready = True
             self._upsert()
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return k.view()
+            return self._view()
         k.agent_id = route.agent_id
+        if route.flow_id and self._flow_state is not None and self._flow_state.flow_id == route.flow_id:
+            self.flow = SmsFlow(self._flow_state, self.flow_steps, k.workflow_id, k.start.party)
+            k.agent_id = self._flow_state.agent_id  # handed over: that agent answers
         if start.carry is None:
             k.opted_out = route.opted_out
             self.bucket.tokens = float(route.burst)
@@ -123,7 +133,7 @@ class SmsThreadWorkflow:
                     k.paused = True
                     self._upsert()
                     await workflow.wait_condition(workflow.all_handlers_finished)
-                    return k.view()
+                    return self._view()
 
     async def _wait(self, idle: timedelta) -> bool:
         """Wait for work; False once the thread has been idle for ``idle`` with nothing queued."""
@@ -206,19 +216,50 @@ class SmsThreadWorkflow:
                                         role=MessageRole.SYSTEM))  # fmt: skip
         elif keyword is m.Keyword.HELP:
             await self._queue(m.SendSms(_message_id(), self.route.help_text, role=MessageRole.SYSTEM))
+        elif self.route.flow_id and not k.opted_out and sms.body.strip() and not k.agent_id:
+            await self._flow_message(self.route.flow_id, sms.body)
         elif k.agent_id and not k.opted_out and sms.body.strip():
-            ask = m.AgentReplyInput(k.start.space_id, k.agent_id, k.conversation_id, sms.body)
+            await self._agent_reply(sms.body)
+
+    async def _flow_message(self, flow_id: str, body: str) -> None:
+        """The number's flow takes the message (starting it first if it is not running); if it hands the thread
+        to an agent, the agent answers this message already."""
+        k = self.k
+        if self.flow is None:
             try:
-                # A local activity: the reply is computed inside this workflow task (one round trip less per
-                # message); a crash recomputes it, and its message id is replay-stable, so it is still sent once.
-                reply = await workflow.execute_local_activity_method(
-                    SmsAgentActivities.agent_reply, ask, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
-                )
+                loaded = await _db(FlowActivities.load_flow, LoadFlowInput(k.start.space_id, flow_id))
             except ActivityFailure as exc:  # the message stays in the inbox for staff
-                workflow.logger.warning("agent reply failed", extra={"reason": failure_reason(exc)})
+                SmsFlow.noted(self.flow_steps, f"flow {flow_id} not started: {failure_reason(exc)}")
                 return
-            if reply.text.strip():
-                await self._queue(m.SendSms(_message_id(), reply.text[: m.MAX_BODY_CHARS], role=MessageRole.AGENT))
+            state = m.SmsFlowState(loaded.flow_id, loaded.version, loaded.document_json)
+            self.flow = SmsFlow(state, self.flow_steps, k.workflow_id, k.start.party)
+        flow = self.flow
+        await flow.message(body, self._flow_reply)
+        if flow.state.agent_id is not None:
+            k.agent_id = flow.state.agent_id
+            await self._agent_reply(body)
+        elif flow.over:
+            self.flow = None  # the next message starts the flow again
+
+    async def _flow_reply(self, text: str) -> None:
+        await self._queue(m.SendSms(_message_id(), text[: m.MAX_BODY_CHARS], role=MessageRole.AGENT))
+
+    async def _agent_reply(self, body: str) -> None:
+        k = self.k
+        assert k.agent_id is not None and k.conversation_id is not None
+        variables = dict(self.flow.state.variables) if self.flow is not None else {}
+        ask = m.AgentReplyInput(k.start.space_id, k.agent_id, k.conversation_id, body, variables)
+        try:
+            # A local activity: the reply is computed inside this workflow task (one round trip less per
+            # message); a crash recomputes it, and its message id is replay-stable, so it is still sent once.
+            reply = await workflow.execute_local_activity_method(
+                SmsAgentActivities.agent_reply, ask, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
+            )
+        except ActivityFailure as exc:  # the message stays in the inbox for staff
+            workflow.logger.warning("agent reply failed", extra={"reason": failure_reason(exc)})
+            return
+        if reply.text.strip():
+            await self._queue(m.SendSms(_message_id(), reply.text[: m.MAX_BODY_CHARS], role=MessageRole.AGENT))
 
     async def _queue(self, request: m.SendSms) -> m.SmsQueued:
         """Store the message as queued and put it at the end of the thread's queue."""
@@ -337,9 +378,14 @@ class SmsThreadWorkflow:
     # -------------------------------------------------------------------------------- query
     @workflow.query(name=m.QUERY_GET_STATE)
     def get_state(self) -> m.SmsThreadView:
-        return self.k.view()
+        return self._view()
 
     # ------------------------------------------------------------------------------ helpers
+    def _view(self) -> m.SmsThreadView:
+        view = self.k.view()
+        view.flow_steps = list(self.flow_steps)
+        return view
+
     def _open_input(self) -> m.OpenThreadInput:
         s = self.k.start
         return m.OpenThreadInput(
@@ -354,6 +400,8 @@ class SmsThreadWorkflow:
         s = self.k.start
         carry = self.k.carry(self.bucket)
         carry.slot = self.slot
+        carry.flow = self.flow.state if self.flow is not None else None
+        carry.flow_steps = list(self.flow_steps)
         return m.StartSmsThread(s.space_id, s.phone_number_id, s.our_number, s.party, carry)
 
     def _upsert(self) -> None:

@@ -18,14 +18,16 @@ from api.crud import ensure_unused, get_in_space
 from api.deps import Admin, ResourceId, SessionDep, Viewer
 from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
+from models.assets import AssetStatus
 from models.flows import FlowDocument
 from models.schemas.common import Page
 from models.schemas.flows import FLOW_MEDIA_TYPES, FlowOut, FlowVersionOut
-from models.tables import Flow, FlowVersion, PhoneNumber
+from models.tables import Asset, Flow, FlowVersion, PhoneNumber
 
 router = APIRouter(prefix="/v1/spaces/{space_id}/flows", tags=["flows"])
 
 MAX_FLOW_BYTES = 512 * 1024
+PLAYABLE = ("audio/wav", "audio/x-wav", "audio/wave")  # what a say step can play (PCM WAV, as recordings are)
 _DOCUMENT = {"$ref": "#/components/schemas/FlowDocument"}
 _BODY = {"requestBody": {"required": True, "content": {t: {"schema": _DOCUMENT} for t in FLOW_MEDIA_TYPES}}}
 _PARTIAL = {
@@ -98,7 +100,28 @@ async def _current(session: AsyncSession, flow: Flow) -> FlowVersion:
     return row
 
 
+async def _check_audio(session: AsyncSession, space_id: str, document: FlowDocument) -> None:
+    """Every ``say`` that plays an asset names a stored WAV asset of this space (422 naming the step)."""
+    errors = []
+    playing = document.audio_assets()
+    for index, step in enumerate(document.steps):
+        asset_id = playing.get(step.id)
+        if asset_id is None:
+            continue
+        asset = await session.get(Asset, asset_id)
+        if asset is None or asset.space_id != space_id or asset.deleted_at is not None:
+            problem = f"step {step.id!r}: asset {asset_id!r} not found in this space"
+        elif asset.status is not AssetStatus.STORED or asset.content_type.split(";")[0].strip() not in PLAYABLE:
+            problem = f"step {step.id!r}: asset {asset_id!r} is not stored WAV audio ({asset.content_type})"
+        else:
+            continue
+        errors.append({"type": "value_error", "loc": ("body", "steps", index, "asset_id"), "msg": problem})
+    if errors:
+        raise RequestValidationError(errors)
+
+
 async def _new_version(session: AsyncSession, flow: Flow, document: FlowDocument) -> FlowOut:
+    await _check_audio(session, flow.space_id, document)
     flow.version += 1
     flow.name = document.name
     stored = _stored(document)
@@ -113,6 +136,7 @@ WRITE_ERRORS = error_responses(400, 413, 415)
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=_BODY, responses=WRITE_ERRORS)
 async def create_flow(body: RawBody, ctx: Admin, session: SessionDep) -> FlowOut:
     document = _document(body)
+    await _check_audio(session, ctx.space_id, document)
     flow = Flow(space_id=ctx.space_id, name=document.name, version=1)
     session.add(flow)
     await session.flush()

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from models.enums import Role
+from models.assets import AssetStatus
+from models.enums import AssetType, Role
+from models.tables import Asset
 from tests.api.resources import create, flow_body, sip_trunk_body
 from tests.conftest import Platform, unique_e164
 
@@ -116,6 +118,11 @@ async def test_yaml_upload_versions_and_reads(api: Platform) -> None:
             _with_steps({"id": "a", "type": "say", "text": "x"}, {"id": "a", "type": "hangup"}),
             "step 'a': the id is used twice",
         ),
+        (
+            _with_steps({"id": "a", "type": "say", "text": "x", "asset_id": "as_1"}),
+            "step 'a': a say has either text or an asset_id",
+        ),
+        (_with_steps({"id": "a", "type": "say"}), "step 'a': a say has either text or an asset_id"),
         ({"name": "tz", "time_zone": "Mars/Olympus", "steps": [{"id": "a", "type": "hangup"}]}, "unknown time zone"),
         (
             {"name": "h", "business_hours": {"mon": ["17:00-09:00"]}, "steps": [{"id": "a", "type": "hangup"}]},
@@ -164,3 +171,41 @@ async def test_a_flow_a_number_routes_to_cannot_be_deleted(api: Platform) -> Non
     await api.client.delete(space.path(f"/phone-numbers/{number_id}"), headers=space.admin)
     assert (await api.client.delete(space.path(f"/flows/{flow['id']}"), headers=space.admin)).status_code == 204
     assert (await api.client.get(space.path(f"/flows/{flow['id']}/versions"), headers=space.admin)).status_code == 404
+
+
+async def _asset(
+    api: Platform, space_id: str, content_type: str = "audio/wav", status: AssetStatus = AssetStatus.STORED
+) -> str:
+    async with api.sessions() as session:
+        asset = Asset(space_id=space_id, type=AssetType.OTHER, storage_key=f"{space_id}/{unique_e164()}",
+                      content_type=content_type, status=status)  # fmt: skip
+        session.add(asset)
+        await session.commit()
+        return asset.id
+
+
+async def test_a_say_plays_a_stored_wav_asset_of_the_space_checked_when_saved(api: Platform) -> None:
+    space, other = await api.new_space(), await api.new_space()
+    wav = await _asset(api, space.id)
+    text = await _asset(api, space.id, "application/json")
+    failed = await _asset(api, space.id, status=AssetStatus.FAILED)
+    theirs = await _asset(api, other.id)
+
+    def flow(asset_id: str) -> dict[str, Any]:
+        return _with_steps({"id": "welcome", "type": "say", "asset_id": asset_id}, {"id": "bye", "type": "hangup"})
+
+    created = await api.client.post(space.path("/flows"), json=flow(wav), headers=space.admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["document"]["steps"][0]["asset_id"] == wav
+    for asset_id, reason in [
+        ("as_missing", "not found in this space"),
+        (theirs, "not found in this space"),
+        (text, "is not stored WAV audio (application/json)"),
+        (failed, "is not stored WAV audio"),
+    ]:
+        refused = await api.client.post(space.path("/flows"), json=flow(asset_id), headers=space.admin)
+        assert refused.status_code == 422 and f"step 'welcome': asset '{asset_id}' {reason}" in refused.text
+        edited = await api.client.put(
+            space.path(f"/flows/{created.json()['id']}"), json=flow(asset_id), headers=space.admin
+        )
+        assert edited.status_code == 422 and "step 'welcome'" in edited.text

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
 from models.enums import CallState, EndReason, MediaMode, Role
+from tests.api.resources import create, flow_body
 from tests.support.stack import eventually
 from tests.voice.console_support import QUESTION, ConsoleLine, console_line, says_hours
 from voice.speech import HibariTTS
@@ -146,3 +147,13 @@ async def test_the_page_shows_why_it_cannot_sign_in_or_call(browser: Any, line: 
     await viewer.wait_for_function("() => window.consoleState.closed !== null", timeout=20_000)
     status = await viewer.inner_text("#status")
     assert status == "forbidden: calling needs role 'operator' (key has 'viewer')", status
+
+    # The page lists the space's flows and calls one by its id (this server runs no media process to play it).
+    flow = await create(line.stack.client, line.space, "flows", flow_body())
+    operator = await _signed_in(browser, line, line.space.keys[Role.OPERATOR])
+    await operator.wait_for_selector(f"#target option[value='flow:{flow['id']}']", state="attached")
+    await operator.select_option("#target", f"flow:{flow['id']}")
+    await operator.click("#call")
+    await operator.wait_for_function("() => window.consoleState.closed !== null", timeout=20_000)
+    status = await operator.inner_text("#status")
+    assert status == "call refused: flows are played by a media process; this server runs none", status

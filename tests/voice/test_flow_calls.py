@@ -117,13 +117,14 @@ async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variable
     workflow_id = parameters["workflow_id"]
     async with line.stream(parameters) as phone:
         await phone.start()
-        prompt = await phone.next_reply()
+        prompt = await phone.next_reply(after=0)
         heard = await _hear(ears, prompt.pcm8k())
         assert "sales" in heard and "support" in heard, heard
         assert (await line.state(workflow_id)).state.value == "active"
 
+        pressed = len(phone.segments)
         await phone.dtmf("9")  # not on the menu
-        sorry = await phone.next_reply()
+        sorry = await phone.next_reply(after=pressed)
         assert "not an option" in await _hear(ears, sorry.pcm8k())
 
         before = len(phone.segments)
@@ -135,8 +136,9 @@ async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variable
         assert "sales team" in await _hear(ears, greeting.pcm8k())
 
         question = await asyncio.to_thread(caller_voice.synthesize_pcm, "What are your opening hours?")
+        asked = len(phone.segments)
         await phone.say(question, 24000)
-        answer = await _hear(ears, (await phone.next_reply()).pcm8k())
+        answer = await _hear(ears, (await phone.next_reply(after=asked)).pcm8k())
         assert ("nine" in answer or "9" in answer) and ("five" in answer or "5" in answer), answer
         await phone.stop()
 

@@ -1,5 +1,5 @@
 """Who may start a console call, and to what: the API key from ``hello`` (operator or above in the space) and
-the agent or number it names, which must belong to that space. The same rules as the REST API's
+the agent, flow or number it names, which must belong to that space. The same rules as the REST API's
 (``api/auth.py``), applied here because the console socket may be served by the media process."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.console_protocol import Close, Hello
 from models.credentials import secret_matches, split_key
 from models.enums import Role, RouteType
-from models.tables import Agent, ApiKey, PhoneNumber, Space
+from models.tables import Agent, ApiKey, Flow, PhoneNumber, Space
 
 
 class ConsoleRefused(Exception):
@@ -26,13 +26,15 @@ class ConsoleRefused(Exception):
 
 @dataclass(frozen=True)
 class ConsoleTarget:
-    """Who calls (the key) and whom: always an agent, reached directly or through one of the space's numbers."""
+    """Who calls (the key) and whom: an agent or a flow, reached directly or through one of the space's numbers
+    (the number's route then picks which: ``flow_id`` is set only for a flow named directly)."""
 
     key_id: str
     space_id: str
-    agent_id: str
+    agent_id: str | None
     phone_number_id: str | None
-    to: str  # the number's E.164, or ``agent:<id>``
+    to: str  # the number's E.164, ``agent:<id>`` or ``flow:<id>``
+    flow_id: str | None = None
 
     @property
     def caller(self) -> str:
@@ -52,13 +54,20 @@ async def resolve(session: AsyncSession, hello: Hello) -> ConsoleTarget:
         if agent is None or agent.space_id != hello.space_id:
             raise ConsoleRefused(Close.NOT_FOUND, "agent not found")
         return ConsoleTarget(key.id, hello.space_id, agent.id, None, f"agent:{agent.id}")
+    if hello.flow_id is not None:
+        flow = await session.get(Flow, hello.flow_id)
+        if flow is None or flow.space_id != hello.space_id:
+            raise ConsoleRefused(Close.NOT_FOUND, "flow not found")
+        return ConsoleTarget(key.id, hello.space_id, None, None, f"flow:{flow.id}", flow_id=flow.id)
     number = await session.get(PhoneNumber, hello.phone_number_id)
     if number is None or number.space_id != hello.space_id:
         raise ConsoleRefused(Close.NOT_FOUND, "phone number not found")
     if not number.enabled:
         raise ConsoleRefused(Close.REFUSED, "the number is disabled")
+    if number.route_type is RouteType.FLOW and number.flow_id is not None:
+        return ConsoleTarget(key.id, hello.space_id, None, number.id, number.e164)
     if number.route_type is not RouteType.AGENT or number.agent_id is None:
-        raise ConsoleRefused(Close.REFUSED, "the number routes to no agent")
+        raise ConsoleRefused(Close.REFUSED, "the number routes to no agent or flow")
     return ConsoleTarget(key.id, hello.space_id, number.agent_id, number.id, number.e164)
 
 

@@ -1,9 +1,10 @@
 """livekit-agents audio input/output over a console socket (16-bit PCM at the protocol's rate).
 
 Input: each binary frame from the client becomes an ``rtc.AudioFrame``. Output: agent audio goes out as binary
-frames, each reply segment followed by ``segment_end``; the client answers ``played`` once it has played the
-segment, which is when the agent's speech counts as heard. ``clear_buffer`` (barge-in) sends ``clear`` and
-ends every unplayed segment as interrupted.
+frames (audio at another rate, a flow's prompt straight from its TTS, is resampled on the way), each reply
+segment followed by ``segment_end``; the client answers ``played`` once it has played the segment, which is when
+the agent's speech counts as heard. ``clear_buffer`` (barge-in) sends ``clear`` and ends every unplayed segment as
+interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from livekit.agents.voice import io
 from models import console_protocol as p
 from voice.caller_audio import CallerAudioInput
 from voice.console.link import ConsoleLink
+from voice.speech.audio import Resampler, float_to_int16, int16_to_float
 
 MAX_BACKLOG_FRAMES = 500  # ~10 s of 20 ms frames not yet taken by the agent
 
@@ -59,6 +61,14 @@ class ConsoleAudioOutput(io.AudioOutput):
         self._segments: dict[int, _Segment] = {}
         self._current: _Segment | None = None
         self._count = 0
+        self._resampler: Resampler | None = None  # stateful, so resampling stays continuous across frames
+
+    def _pcm(self, frame: rtc.AudioFrame) -> bytes:
+        if frame.sample_rate == p.SAMPLE_RATE:
+            return bytes(frame.data)
+        if self._resampler is None or self._resampler.src_rate != frame.sample_rate:
+            self._resampler = Resampler(frame.sample_rate, p.SAMPLE_RATE)
+        return float_to_int16(self._resampler.push(int16_to_float(bytes(frame.data)))).astype("<i2").tobytes()
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         await super().capture_frame(frame)
@@ -67,7 +77,7 @@ class ConsoleAudioOutput(io.AudioOutput):
             self._current = _Segment(self._count, time.monotonic())
             self.on_playback_started(created_at=time.time())
         self._current.seconds += frame.duration
-        pcm = bytes(frame.data)
+        pcm = self._pcm(frame)
         self._link.audio(pcm)
         if self._tap is not None:
             self._tap(pcm)

@@ -2,6 +2,11 @@
 ``web``), run the space's agent on the caller's microphone, push both sides' words and each turn's latency to
 the client, and close the socket once the workflow has ended (whoever ended it).
 
+Every call attaches this socket to the workflow as a stream of this media process (``ConsoleStream``: held,
+recorded, paused like a carrier media stream). A call routed to a flow plays it through the same ``FlowCall`` and
+media activities as a media stream: prompts out, keypad and words in, and the agent on this socket once the flow
+hands the call over.
+
 The workflow stays the source of truth, as for carrier media streams: the socket reports what happened (media
 up, digits, hang-up) and the agent's tools act through the workflow's updates.
 """
@@ -28,7 +33,9 @@ from voice.console.access import ConsoleRefused, ConsoleTarget, resolve
 from voice.console.audio_io import ConsoleAudioInput, ConsoleAudioOutput
 from voice.console.carried import ConsoleStream
 from voice.console.link import ConsoleLink
+from voice.flow_call import FlowCall
 from voice.runtime import VoiceRuntime
+from voice.speech.audio import as_int16
 from voice.turns import TurnTimer
 from workflows.call_client import CallRef
 
@@ -56,6 +63,8 @@ class ConsoleCall:
         self._turns: TurnTimer | None = None
         self._ended = False
         self._digits = 0
+        self._flow: FlowCall | None = None  # while the call's flow plays on this socket
+        self._utterances = 0
 
     async def run(self) -> Outcome:
         try:
@@ -110,13 +119,20 @@ class ConsoleCall:
         while True:
             data = await self._receive()
             if isinstance(data, bytes):
-                self._input.push(data if self._stream is None else self._stream.caller(data))
+                heard = data if self._stream is None else self._stream.caller(data)  # recorded; silence on hold
+                if self._flow is not None and not self._flow.handed_off:
+                    self._flow.audio(as_int16(heard))  # the menu's, not the agent's to hear
+                else:
+                    self._input.push(heard)
                 continue
             message = p.parse_client(data)
             if isinstance(message, p.Played):
                 if self._output is not None:
                     self._output.played(message.segment)
             elif isinstance(message, p.Dtmf):
+                if self._flow is not None:
+                    for digit in message.digits:
+                        self._flow.key(digit)  # before the signal: the prompt stops at once
                 self._digits += 1
                 if self._stream is not None:
                     self._stream.digit(message.digits)
@@ -137,50 +153,94 @@ class ConsoleCall:
             phone_number_id=target.phone_number_id,
             caller=target.caller,
             to=target.to,
+            flow_id=target.flow_id,
         )
         self._call = await runtime.calls.start(start)
         if self._call is None:
             raise ConsoleRefused(p.Close.REFUSED, "the call could not start")
         view = await self._routed()
-        if view.state is CallState.ENDED or view.agent_id is None or view.space_id is None:
+        if view.state is CallState.ENDED or view.space_id is None:
             raise ConsoleRefused(p.Close.REFUSED, _why_ended(view))
+        if view.agent_id is None and not runtime.media_queue:  # routed to a flow
+            raise ConsoleRefused(p.Close.REFUSED, "flows are played by a media process; this server runs none")
         await self._call.connected(c.ConnectedEvent(participant_identity=target.caller))
         self._stream = stream = ConsoleStream(runtime, self._call, view.call_id)
-        await stream.attach()
-        dispatch = DispatchMetadata(start.workflow_id, view.call_id, view.space_id, view.agent_id, view.conversation_id)
-        self._output = output = ConsoleAudioOutput(self._link, tap=stream.agent, on_clear=stream.agent_cut_off)
+        self._output = ConsoleAudioOutput(self._link, tap=stream.agent, on_clear=stream.agent_cut_off)
         ready = p.Ready(
             call_id=view.call_id,
             workflow_id=start.workflow_id,
             space_id=view.space_id,
             conversation_id=view.conversation_id,
         )
+        if view.agent_id is None:
+            self._link.message(ready)  # before attaching: the first prompt follows at once
+            self._play_flow(view, stream)
+            await stream.attach()
+            log.info("console call in its flow", extra={"call_id": view.call_id, "key_id": target.key_id})
+            return
+        await stream.attach()
+        await self._answer(view, view.agent_id, ready=ready)
+        log.info("console call answered", extra={"call_id": view.call_id, "key_id": target.key_id})
+
+    async def _answer(
+        self, view: c.CallStateView, agent_id: str, *, ready: p.Ready | None, variables: dict[str, str] | None = None
+    ) -> None:
+        """The agent answers the caller on this socket (``ready`` is sent once it is about to speak)."""
+        output = self._output
+        assert output is not None and view.space_id is not None
 
         def follow(session: AgentSession, prepared: PreparedCall) -> None:
             session.on("conversation_item_added", self._on_item)
             session.on("user_input_transcribed", self._on_partial)
             self._turns = TurnTimer(session, output, prepared.control, self._on_turn)
-            self._link.message(ready)
+            if ready is not None:
+                self._link.message(ready)
 
+        dispatch = DispatchMetadata(view.workflow_id, view.call_id, view.space_id, agent_id, view.conversation_id)
         self._answered = await answer_call(
-            runtime,
+            self._runtime,
             dispatch,
             agent_identity="agent",
             audio_in=self._input,
             audio_out=output,
             resumable_interruptions=False,  # the page drops unplayed audio on clear rather than pausing it
             before_start=follow,
-            consent=stream.consent,
+            variables=variables,
+            consent=self._stream.consent if self._stream is not None else None,
         )
-        stream.interrupt = self._answered.session.interrupt
-        log.info("console call answered", extra={"call_id": view.call_id, "key_id": target.key_id})
+        if self._stream is not None:
+            self._stream.interrupt = self._answered.session.interrupt
+
+    # ------------------------------------------------------------------------------ the call's flow
+    def _play_flow(self, view: c.CallStateView, stream: ConsoleStream) -> None:
+        """The call's flow plays its prompts here through this process's media activities, which find it by the
+        stream's id once the socket is attached (on this process's task queue, like a carrier media stream's)."""
+        output = self._output
+        assert output is not None
+        self._flow = FlowCall(
+            output,
+            rate=p.SAMPLE_RATE,
+            report_speech=self._heard,
+            answer=lambda request: self._answer(view, request.agent_id, ready=None, variables=request.variables),
+            voicemail_path=self._runtime.recordings_dir / f"voicemail-{stream.stream_id}.wav",
+            audio=self._runtime.prompt_audio,
+            on_prompt=lambda text: self._link.message(p.Transcript(role="agent", text=text, final=True)),
+        )
+        self._runtime.flows[stream.stream_id] = self._flow  # before attaching: the first prompt may follow at once
+
+    async def _heard(self, text: str) -> None:
+        assert self._call is not None
+        self._utterances += 1
+        self._link.message(p.Transcript(role="caller", text=text, final=True))
+        stream_id = self._stream.stream_id if self._stream is not None else ""
+        await self._call.speech_received(c.SpeechEvent(text, event_id=f"{stream_id}:said:{self._utterances}"))
 
     async def _routed(self) -> c.CallStateView:
         assert self._call is not None
         deadline = time.monotonic() + ROUTING_WAIT
         while True:
             view = await self._call.state()
-            opened = view.agent_id and view.conversation_id
+            opened = view.conversation_id is not None  # routed to its agent or flow first
             if opened or view.state is CallState.ENDED or time.monotonic() > deadline:
                 return view
             await asyncio.sleep(0.05)
@@ -237,6 +297,9 @@ class ConsoleCall:
     async def close(self) -> None:
         """The socket is done: stop the agent; a caller who just left still hangs the call up."""
         self._input.close()
+        if self._flow is not None:
+            self._flow.close()  # a message being recorded ends with the call, and is kept
+            self._runtime.flows.pop(self._stream.stream_id if self._stream is not None else "", None)
         if not self._ended and self._call is not None:
             await self._call.hangup_received(c.HangupEvent(by="caller"))
         if self._answered is not None:

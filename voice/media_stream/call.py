@@ -22,14 +22,12 @@ from models.call_contract import (
     space_of_workflow,
     stream_token_valid,
 )
-from models.flow_calls import PlayPrompt, PromptPlayed, RecordVoicemail, StartFlowAgent, VoicemailRecorded
+from models.flow_calls import StartFlowAgent
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall, default_greeting
 from voice.amd.listener import AmdListener
 from voice.call_setup import AnsweredCall, answer_call
-from voice.flow_listener import FlowListener
-from voice.flow_prompts import FlowPrompter
-from voice.flow_voicemail import VoicemailTake, play_tone
+from voice.flow_call import FlowCall
 from voice.media_stream import protocol
 from voice.media_stream.audio_io import Send, StreamAudioInput, StreamAudioOutput
 from voice.recording.live import LiveRecording
@@ -74,11 +72,8 @@ class MediaStreamCall:
         self._output: StreamAudioOutput | None = None
         self._answered: AnsweredCall | None = None
         self._attached: c.MediaAttached | None = None
-        self._prompter: FlowPrompter | None = None  # while a flow runs the call
-        self._voicemail: VoicemailTake | None = None  # a flow's voicemail being recorded
-        self._listener: FlowListener | None = None  # the caller's words while in the flow
+        self._flow: FlowCall | None = None  # the call's flow (FlowStream), while it runs the call
         self._utterances = 0
-        self._voicemails = 0
         self._turns: TurnTimer | None = None
         self._ended = False
         self._amd: AmdListener | None = None  # outbound calls with AMD: the callee's first seconds go here
@@ -105,22 +100,18 @@ class MediaStreamCall:
                 audio = message.media.audio()
                 pcm = ulaw8k_to_pcm16(audio)
                 amd_heard = self._amd is not None and self._amd.hears(pcm)
-                flow_menu = self._prompter is not None and self._answered is None  # not the agent's to hear
+                flow_menu = self._flow is not None and not self._flow.handed_off  # not the agent's to hear
                 if not (amd_heard or flow_menu):
                     self._input.push(b"\xff" * len(audio) if self._on_hold else audio)  # on hold: line silence
-                if self._voicemail is not None:
-                    self._voicemail.audio(audio)
-                elif self._listener is not None and self._answered is None:
-                    self._listener.audio(audio)
+                if self._flow is not None and not self._flow.handed_off:
+                    self._flow.audio(pcm)
                 if self._recording is not None:
                     self._recording.caller(pcm.tobytes())
         elif isinstance(message, protocol.Dtmf):
             if self._consent is not None:
                 self._consent.digit(message.dtmf.digit)
-            if self._prompter is not None:
-                self._prompter.key_pressed()  # before the signal: the prompt stops at once
-            if self._voicemail is not None:
-                self._voicemail.key(message.dtmf.digit)
+            if self._flow is not None:
+                self._flow.key(message.dtmf.digit)  # before the signal: the prompt stops at once
             event_id = f"{self._stream_sid}:{message.sequence_number}" if message.sequence_number else None
             await self._call.dtmf_received(c.DtmfEvent(digits=message.dtmf.digit, event_id=event_id))
         elif isinstance(message, protocol.Mark):
@@ -166,8 +157,15 @@ class MediaStreamCall:
         )
         self._attached = attached
         if attached.flow:  # the call's flow speaks first (play_prompt), and may hand over to an agent later
-            self._prompter = FlowPrompter(self._output)
-            self._listener = FlowListener(self._heard)
+            self._flow = FlowCall(
+                self._output,
+                rate=8000,
+                report_speech=self._heard,
+                answer=self._answer_flow,
+                voicemail_path=self._runtime.recordings_dir / f"voicemail-{start.stream_sid}.wav",
+                audio=self._runtime.prompt_audio,
+            )
+            self._runtime.flows[start.stream_sid] = self._flow
             log.info("media stream attached to a flow", extra={"call_id": attached.call_id})
             return
         await self._answer(attached.agent_id, resumed=attached.resumed)
@@ -211,35 +209,8 @@ class MediaStreamCall:
         self._utterances += 1
         await self._call.speech_received(c.SpeechEvent(text, event_id=f"{self._stream_sid}:said:{self._utterances}"))
 
-    async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
-        if self._prompter is None or self._answered is not None:
-            raise RuntimeError("this stream is not playing a flow")
-        return await self._prompter.play(request)
-
-    async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
-        """Prompt, tone, then the caller's message until silence, the finish key, hang-up or the time limit."""
-        if self._prompter is None or self._output is None or self._stream_sid is None:
-            raise RuntimeError("this stream is not playing a flow")
-        if request.prompt:
-            prompt = PlayPrompt(request.stream_id, request.call_id, request.prompt, request.tts_provider, request.voice)
-            await self._prompter.play(prompt)
-        await play_tone(self._output)
-        take = self._voicemail = VoicemailTake(request)
-        if self.ended.is_set():
-            take.hung_up()
-        try:
-            await take.done.wait()
-        finally:
-            self._voicemail = None
-        self._voicemails += 1
-        path = self._runtime.recordings_dir / f"voicemail-{self._stream_sid}-{self._voicemails}.wav"
-        return await asyncio.to_thread(take.write, path)
-
-    async def start_agent(self, request: StartFlowAgent) -> None:
-        """The flow hands the caller to an agent, with what it gathered."""
-        if self._answered is None:
-            await self._answer(request.agent_id, resumed=False, variables=request.variables)
-            log.info("flow handed the call to an agent", extra={"call_id": request.call_id})
+    async def _answer_flow(self, request: StartFlowAgent) -> None:
+        await self._answer(request.agent_id, resumed=False, variables=request.variables)
 
     async def _verify(self, account_sid: str, space_id: str | None) -> None:
         """Twilio signs the WebSocket URL with the account's auth token, like its webhooks; the account must be
@@ -299,10 +270,9 @@ class MediaStreamCall:
     async def close(self) -> None:
         """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
         self.ended.set()
-        if self._voicemail is not None:
-            self._voicemail.hung_up()  # the message ends with the call, and is kept
-        if self._listener is not None:
-            self._listener.close()
+        if self._flow is not None:
+            self._flow.close()  # a message being recorded ends with the call, and is kept
+            self._runtime.flows.pop(self._stream_sid or "", None)
         self._input.close()
         if self._amd_task is not None:
             self._amd_task.cancel()

@@ -19,6 +19,7 @@ from activities.flow_media import FlowMediaActivities
 from activities.media_streams import MediaStreamActivities
 from activities.recording_assets import RecordingAssetActivities
 from storage import build_store
+from voice.flow_audio import PromptAudio
 from voice.media_stream.router import router
 from voice.runtime import VoiceRuntime
 
@@ -42,9 +43,11 @@ class MediaStreamExtension:
         )
         state.voice = runtime
         streams = MediaStreamActivities(runtime.streams)
-        flows = FlowMediaActivities(runtime.streams)  # a flow's prompts and hand-off, on the stream's process
+        flows = FlowMediaActivities(runtime.flows)  # a flow's prompts and hand-off, on the stream's process
         # Recordings are written on this process's disk: they are stored from here, by the same activity.
-        recordings = RecordingAssetActivities(state.sessions, build_store(state.settings))
+        store = build_store(state.settings)
+        recordings = RecordingAssetActivities(state.sessions, store)
+        runtime.prompt_audio = PromptAudio(state.sessions, store)
         worker = Worker(
             calls.temporal,
             task_queue=runtime.media_queue,

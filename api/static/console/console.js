@@ -78,14 +78,16 @@ async function loadTargets() {
   targets.replaceChildren();
   if (!spaceId) return;
   try {
-    const [agents, numbers] = await Promise.all([
+    const [agents, numbers, flows] = await Promise.all([
       listAll(`/v1/spaces/${spaceId}/agents`),
       listAll(`/v1/spaces/${spaceId}/phone-numbers`),
+      listAll(`/v1/spaces/${spaceId}/flows`),
     ]);
     for (const a of agents) targets.add(new Option(`Agent: ${a.name}`, `agent:${a.id}`));
+    for (const f of flows) targets.add(new Option(`Flow: ${f.name}`, `flow:${f.id}`));
     for (const n of numbers) targets.add(new Option(`Number: ${n.e164}${n.friendly_name ? " " + n.friendly_name : ""}`, `number:${n.id}`));
   } catch (error) {
-    setStatus(`cannot list agents and numbers: ${error.message}`);
+    setStatus(`cannot list agents, flows and numbers: ${error.message}`);
   }
 }
 
@@ -109,7 +111,7 @@ function setInCall(inCall) {
 async function startCall() {
   const [kind, id] = $("target").value.split(":");
   const spaceId = $("space").value;
-  if (!kind || !spaceId) return setStatus("pick a space and an agent or number");
+  if (!kind || !spaceId) return setStatus("pick a space and an agent, flow or number");
   state.transcript = [];
   state.turns = [];
   state.closed = null;
@@ -144,7 +146,7 @@ async function startCall() {
 
   ws.onopen = () => {
     const hello = { type: "hello", api_key: sessionStorage.getItem(KEY_STORAGE), space_id: spaceId };
-    hello[kind === "agent" ? "agent_id" : "phone_number_id"] = id;
+    hello[{ agent: "agent_id", flow: "flow_id", number: "phone_number_id" }[kind]] = id;
     ws.send(JSON.stringify(hello));
   };
   ws.onmessage = (event) => {
