@@ -33,8 +33,9 @@ from models.campaigns import (
     SetCampaignStatusInput,
     limits_json,
 )
-from models.enums import CampaignStatus, ContactStatus
-from models.tables import Campaign, CampaignContact, DoNotCall, PhoneNumber, SmsOptOut
+from models.dial_pacing import ROUTE_CARRIER_ACCOUNT, ROUTE_SIP_TRUNK, dial_route
+from models.enums import CampaignStatus, ContactStatus, MediaMode
+from models.tables import Campaign, CampaignContact, CarrierAccount, DoNotCall, PhoneNumber, SipTrunk, SmsOptOut
 from workflows.call_client import CallActionError, CallClient
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ class CampaignActivities:
             contact = await session.scalar(select(C).where(C.campaign_id == request.campaign_id, C.seq == request.seq))
             if contact is None:
                 return AttemptAllowed(allowed=False)
+            route, cps = await _route(session, request.from_phone_number_id)
             if contact.last_call_id == request.call_id:  # a retried activity: the dial was already allowed
-                return AttemptAllowed(True, contact.name, dict(contact.variables or {}))
+                return AttemptAllowed(True, contact.name, dict(contact.variables or {}), route, cps)
             blocked = await session.scalar(
                 select(func.count()).where(DoNotCall.space_id == request.space_id, DoNotCall.e164 == contact.e164)
             )
@@ -106,7 +108,7 @@ class CampaignActivities:
             contact.attempts = request.attempt
             contact.last_call_id = request.call_id
             await session.commit()
-            return AttemptAllowed(True, contact.name, dict(contact.variables or {}))
+            return AttemptAllowed(True, contact.name, dict(contact.variables or {}), route, cps)
 
     @activity.defn
     async def record_attempt(self, request: RecordAttemptInput) -> AttemptRecorded:
@@ -170,6 +172,21 @@ class CampaignActivities:
             except CallActionError:
                 pass  # it ended meanwhile
         return CallsHungUp(done)
+
+
+async def _route(session: AsyncSession, phone_number_id: str) -> tuple[str | None, float | None]:
+    """What a dial from this number goes out through (media streams: the carrier account's REST API; LiveKit: the
+    SIP trunk), and that route's calls-per-second limit now."""
+    number = await session.get(PhoneNumber, phone_number_id)
+    if number is None:
+        return None, None
+    if number.media_mode is MediaMode.LIVEKIT and number.sip_trunk_id is not None:
+        cps = await session.scalar(select(SipTrunk.cps).where(SipTrunk.id == number.sip_trunk_id))
+        return dial_route(ROUTE_SIP_TRUNK, number.sip_trunk_id), cps
+    if number.carrier_account_id is not None:
+        cps = await session.scalar(select(CarrierAccount.cps).where(CarrierAccount.id == number.carrier_account_id))
+        return dial_route(ROUTE_CARRIER_ACCOUNT, number.carrier_account_id), cps
+    return None, None
 
 
 def campaign_activities(campaigns: CampaignActivities) -> list[Callable[..., Any]]:

@@ -245,6 +245,8 @@ class AttemptAllowed:
     allowed: bool  # False: the contact opted out or is on the space's do-not-call list (final: opted-out)
     name: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    route: str | None = None  # the carrier account or SIP trunk the dial goes out through (models.dial_pacing)
+    route_cps: float | None = None  # its calls-per-second limit now; None: no limit, no slot to ask for
 
 
 @dataclass

@@ -20,10 +20,13 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError, Workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import models.sms_pacing  # noqa: F401  (the full name: the sandbox then resolves the dial slot's types)
     from activities.campaigns import CampaignActivities
+    from activities.dial_pacing import DialPacingActivities
     from models import campaigns as m
     from models.call_contract import outbound_call
     from models.calls import CALL_ID_REUSE_POLICY
+    from models.dial_pacing import ReserveDialSlotInput
     from models.enums import AttemptResult, CampaignStatus, ContactOutcome
     from workflows import campaign_schedule as rules
     from workflows.call_leg import run_db
@@ -33,6 +36,11 @@ S = CampaignStatus
 HANGUP_TIMEOUT = timedelta(seconds=60)
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 MAX_RECENT = 200  # dial times kept for the current rate
+# Runs before this patch dialled at the campaign's own pace only; from it on, a dial through a carrier account or
+# trunk with a calls-per-second limit first takes a slot of that route's pacer (models/dial_pacing.py).
+ROUTE_PACING = "route-pacing"
+SLOT_TIMEOUT = timedelta(seconds=30)
+SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 
 
 @workflow.defn(name=m.CAMPAIGN_WORKFLOW)
@@ -182,7 +190,7 @@ class CampaignWorkflow:
             if not allowed.allowed:
                 await self._record(contact, attempt, None, None, ContactOutcome.OPTED_OUT)
                 return
-            if self.status is S.CANCELLING:
+            if self.status is S.CANCELLING or not await self._route_slot(allowed, call_id):
                 await self._record(contact, attempt, None, None, ContactOutcome.CANCELLED)
                 return
             result, answered_by = await self._call(contact, call_id, number, allowed)
@@ -193,6 +201,29 @@ class CampaignWorkflow:
         finally:
             del self.in_flight[contact.seq]
             self.version += 1
+
+    async def _route_slot(self, allowed: m.AttemptAllowed, call_id: str) -> bool:
+        """Wait for a slot of the pacer of the account or trunk the dial goes out through, when it has a limit
+        (every campaign dialling through it shares the pace); False when the campaign is cancelled meanwhile."""
+        if allowed.route is None or allowed.route_cps is None or not workflow.patched(ROUTE_PACING):
+            return True
+        ask = ReserveDialSlotInput(self.start.space_id, allowed.route, allowed.route_cps, call_id)
+        while True:
+            slot = await workflow.execute_activity_method(
+                DialPacingActivities.reserve_dial_slot,
+                ask,
+                start_to_close_timeout=SLOT_TIMEOUT,
+                retry_policy=SLOT_RETRY,
+            )
+            wait = slot.at - workflow.now()
+            if wait > timedelta(0):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self.status is S.CANCELLING, timeout=wait)
+            if self.status is S.CANCELLING:
+                return False
+            if workflow.now() <= slot.valid_until:
+                return True
+            # came to the slot too late (no worker ran meanwhile): a new one, rather than a burst of late dials
 
     async def _call(
         self, contact: m.ContactRef, call_id: str, number: m.FromNumber, allowed: m.AttemptAllowed
