@@ -246,7 +246,8 @@ def _report(
     extra = 1000 * (cpu["worker"] / max(1, dials) - base_cpu["worker"] / max(1, base_dials))
     print(
         f"\ncampaign scheduling per dial: {1000 * t.task_seconds / max(1, dials):.1f} ms of campaign workflow-task "
-        f"time (local activities included), {t.tasks / max(1, dials):.2f} tasks; worker CPU {extra:+.0f} ms per dial "
+        f"time (local activities included), {t.tasks / max(1, dials):.2f} tasks, waiting "
+        f"{1000 * t.wait_seconds / max(1, dials):.0f} ms in the task queue; worker CPU {extra:+.0f} ms per dial "
         f"above a directly started call"
     )
     print(
@@ -265,7 +266,8 @@ def _report(
     c, n = children.total, max(1, len(children.runs))
     print(
         f"child calls (sample of {len(children.runs)}): {c.events / n:.0f} events, {c.bytes / n / 1024:.1f} KB, "
-        f"{c.tasks / n:.1f} workflow tasks taking {1000 * c.task_seconds / n:.0f} ms in all, "
+        f"{c.tasks / n:.1f} workflow tasks taking {1000 * c.task_seconds / n:.0f} ms in all after "
+        f"{1000 * c.wait_seconds / n:.0f} ms in the task queue, "
         f"{c.timeouts / n:.2f} timed out, per call"
     )
     progress = detail["progress"]

@@ -61,6 +61,7 @@ class RunHistory:
     bytes: int = 0
     tasks: int = 0  # workflow tasks completed
     task_seconds: float = 0.0  # started -> completed, summed (the worker's time on them, local activities included)
+    wait_seconds: float = 0.0  # scheduled -> started, summed (in the task queue, waiting for a worker's slot)
     timeouts: int = 0  # workflow tasks timed out (a worker too busy to finish them in time)
     children: int = 0  # child workflows started
 
@@ -75,6 +76,7 @@ class History:
         for r in self.runs:
             t.events, t.bytes, t.tasks = t.events + r.events, t.bytes + r.bytes, t.tasks + r.tasks
             t.task_seconds, t.timeouts = t.task_seconds + r.task_seconds, t.timeouts + r.timeouts
+            t.wait_seconds += r.wait_seconds
             t.children += r.children
         return t
 
@@ -82,13 +84,18 @@ class History:
 async def run_history(client: Client, workflow_id: str, run_id: str | None = None) -> RunHistory:
     run = RunHistory()
     started_at: datetime | None = None
+    scheduled_at: datetime | None = None
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     async for event in handle.fetch_history_events():
         run.events += 1
         run.bytes += event.ByteSize()
         kind, at = event.event_type, event.event_time.ToDatetime()
-        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            scheduled_at = at
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
             started_at = at
+            if scheduled_at is not None:
+                run.wait_seconds += (at - scheduled_at).total_seconds()
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started_at is not None:
             run.tasks += 1
             run.task_seconds += (at - started_at).total_seconds()
