@@ -19,8 +19,12 @@ from temporalio import activity
 from models.calls import HangupRequest
 from models.campaigns import (
     AttemptAllowed,
+    AttemptBegin,
     AttemptRecorded,
+    AttemptsAllowed,
+    AttemptsRecorded,
     BeginAttemptInput,
+    BeginAttemptsInput,
     CallsHungUp,
     CampaignStatusSet,
     ClaimContactsInput,
@@ -30,11 +34,13 @@ from models.campaigns import (
     FinishContactsInput,
     HangUpCallsInput,
     RecordAttemptInput,
+    RecordAttemptsInput,
     SetCampaignStatusInput,
     limits_json,
 )
-from models.enums import CampaignStatus, ContactStatus
-from models.tables import Campaign, CampaignContact, DoNotCall, PhoneNumber, SmsOptOut
+from models.dial_pacing import ROUTE_CARRIER_ACCOUNT, ROUTE_SIP_TRUNK, dial_route
+from models.enums import CampaignStatus, ContactStatus, MediaMode
+from models.tables import Campaign, CampaignContact, CarrierAccount, DoNotCall, PhoneNumber, SipTrunk, SmsOptOut
 from workflows.call_client import CallActionError, CallClient
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,7 @@ class CampaignActivities:
     async def claim_contacts(self, request: ClaimContactsInput) -> ClaimedContacts:
         """Up to ``limit`` contacts ready to dial (due retries first, then never dialled ones, in list order)."""
         async with self._sessions() as session:
+            await _write_records(session, request.records)
             mine = C.campaign_id == request.campaign_id
             claimed = list(await session.scalars(select(C).where(mine, C.claim == request.batch).order_by(C.seq)))
             if not claimed:
@@ -80,56 +87,35 @@ class CampaignActivities:
     @activity.defn
     async def begin_attempt(self, request: BeginAttemptInput) -> AttemptAllowed:
         """Right before a dial: may this contact be called (opt-out, do-not-call)? If so, mark it dialling."""
+        attempt = AttemptBegin(request.seq, request.attempt, request.call_id, request.from_phone_number_id)
         async with self._sessions() as session:
-            contact = await session.scalar(select(C).where(C.campaign_id == request.campaign_id, C.seq == request.seq))
-            if contact is None:
-                return AttemptAllowed(allowed=False)
-            if contact.last_call_id == request.call_id:  # a retried activity: the dial was already allowed
-                return AttemptAllowed(True, contact.name, dict(contact.variables or {}))
-            blocked = await session.scalar(
-                select(func.count()).where(DoNotCall.space_id == request.space_id, DoNotCall.e164 == contact.e164)
-            )
-            opted_out = await session.scalar(
-                select(func.count())
-                .select_from(SmsOptOut)
-                .join(PhoneNumber, PhoneNumber.id == SmsOptOut.phone_number_id)
-                .where(
-                    SmsOptOut.space_id == request.space_id,
-                    SmsOptOut.party == contact.e164,
-                    PhoneNumber.id == request.from_phone_number_id,
-                )
-            )
-            if blocked or opted_out:
-                log.info("campaign contact not dialled: opted out", extra={"campaign_id": request.campaign_id})
-                return AttemptAllowed(allowed=False)
-            contact.status = ContactStatus.DIALING
-            contact.attempts = request.attempt
-            contact.last_call_id = request.call_id
+            await _write_records(session, request.records)
+            allowed = await _begin(session, request.campaign_id, request.space_id, attempt)
             await session.commit()
-            return AttemptAllowed(True, contact.name, dict(contact.variables or {}))
+        return allowed
+
+    @activity.defn
+    async def begin_attempts(self, request: BeginAttemptsInput) -> AttemptsAllowed:
+        """The next few dials' checks together, each as ``begin_attempt`` (one transaction)."""
+        async with self._sessions() as session:
+            await _write_records(session, request.records)
+            allowed = [await _begin(session, request.campaign_id, request.space_id, a) for a in request.attempts]
+            await session.commit()
+        return AttemptsAllowed(allowed)
 
     @activity.defn
     async def record_attempt(self, request: RecordAttemptInput) -> AttemptRecorded:
         """The result of an attempt (or of a decision not to dial): final outcome, or the next attempt's time."""
         async with self._sessions() as session:
-            contact = await session.scalar(select(C).where(C.campaign_id == request.campaign_id, C.seq == request.seq))
-            if contact is None:
-                return AttemptRecorded(request.seq)
-            contact.claim = None
-            contact.attempts = max(contact.attempts, request.attempt)
-            if request.call_id is not None:
-                contact.last_call_id = request.call_id
-            if request.result is not None:
-                contact.last_result = request.result
-            if request.answered_by is not None:
-                contact.answered_by = request.answered_by
-            if request.outcome is not None:
-                contact.status, contact.outcome = ContactStatus.DONE, request.outcome
-                contact.next_attempt_at, contact.finished_at = None, request.at
-            else:
-                contact.status, contact.next_attempt_at = ContactStatus.WAITING, request.next_attempt_at
-            await session.commit()
+            await _write_records(session, [request])
         return AttemptRecorded(request.seq)
+
+    @activity.defn
+    async def record_attempts(self, request: RecordAttemptsInput) -> AttemptsRecorded:
+        """Results kept by the workflow, written together (also piggybacked on claims and dial checks)."""
+        async with self._sessions() as session:
+            await _write_records(session, request.records)
+        return AttemptsRecorded(len(request.records))
 
     @activity.defn
     async def finish_contacts(self, request: FinishContactsInput) -> ContactsFinished:
@@ -172,12 +158,82 @@ class CampaignActivities:
         return CallsHungUp(done)
 
 
+async def _begin(session: AsyncSession, campaign_id: str, space_id: str, request: AttemptBegin) -> AttemptAllowed:
+    """May this contact be called now (do-not-call list, SMS opt-out from the number)? If so, mark it dialling (a
+    check made again for the same call is made in full again: the lists may have changed meanwhile)."""
+    contact = await session.scalar(select(C).where(C.campaign_id == campaign_id, C.seq == request.seq))
+    if contact is None:
+        return AttemptAllowed(allowed=False)
+    route, cps = await _route(session, request.from_phone_number_id)
+    blocked = await session.scalar(
+        select(func.count()).where(DoNotCall.space_id == space_id, DoNotCall.e164 == contact.e164)
+    )
+    opted_out = await session.scalar(
+        select(func.count())
+        .select_from(SmsOptOut)
+        .join(PhoneNumber, PhoneNumber.id == SmsOptOut.phone_number_id)
+        .where(
+            SmsOptOut.space_id == space_id,
+            SmsOptOut.party == contact.e164,
+            PhoneNumber.id == request.from_phone_number_id,
+        )
+    )
+    if blocked or opted_out:
+        log.info("campaign contact not dialled: opted out", extra={"campaign_id": campaign_id})
+        return AttemptAllowed(allowed=False)
+    contact.status = ContactStatus.DIALING
+    contact.attempts = request.attempt
+    contact.last_call_id = request.call_id
+    return AttemptAllowed(True, contact.name, dict(contact.variables or {}), route, cps)
+
+
+async def _write_records(session: AsyncSession, records: list[RecordAttemptInput]) -> None:
+    """Each result on its contact row (every value decided by the workflow: a retry writes the same), committed."""
+    if not records:
+        return
+    for request in records:
+        contact = await session.scalar(select(C).where(C.campaign_id == request.campaign_id, C.seq == request.seq))
+        if contact is None:
+            continue
+        contact.claim = None
+        contact.attempts = max(contact.attempts, request.attempt)
+        if request.call_id is not None:
+            contact.last_call_id = request.call_id
+        if request.result is not None:
+            contact.last_result = request.result
+        if request.answered_by is not None:
+            contact.answered_by = request.answered_by
+        if request.outcome is not None:
+            contact.status, contact.outcome = ContactStatus.DONE, request.outcome
+            contact.next_attempt_at, contact.finished_at = None, request.at
+        else:
+            contact.status, contact.next_attempt_at = ContactStatus.WAITING, request.next_attempt_at
+    await session.commit()
+
+
+async def _route(session: AsyncSession, phone_number_id: str) -> tuple[str | None, float | None]:
+    """What a dial from this number goes out through (media streams: the carrier account's REST API; LiveKit: the
+    SIP trunk), and that route's calls-per-second limit now."""
+    number = await session.get(PhoneNumber, phone_number_id)
+    if number is None:
+        return None, None
+    if number.media_mode is MediaMode.LIVEKIT and number.sip_trunk_id is not None:
+        cps = await session.scalar(select(SipTrunk.cps).where(SipTrunk.id == number.sip_trunk_id))
+        return dial_route(ROUTE_SIP_TRUNK, number.sip_trunk_id), cps
+    if number.carrier_account_id is not None:
+        cps = await session.scalar(select(CarrierAccount.cps).where(CarrierAccount.id == number.carrier_account_id))
+        return dial_route(ROUTE_CARRIER_ACCOUNT, number.carrier_account_id), cps
+    return None, None
+
+
 def campaign_activities(campaigns: CampaignActivities) -> list[Callable[..., Any]]:
     """What a worker registers for campaigns."""
     return [
         campaigns.claim_contacts,
         campaigns.begin_attempt,
+        campaigns.begin_attempts,
         campaigns.record_attempt,
+        campaigns.record_attempts,
         campaigns.finish_contacts,
         campaigns.set_campaign_status,
         campaigns.hang_up_calls,

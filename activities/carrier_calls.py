@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.carrier_clients import CarrierClients
+from activities.dial_pacing import DialSlots
 from activities.twilio_rest import TwilioError, TwilioRest
 from models.amd import TWILIO_MACHINE_DETECTION
 from models.call_contract import STREAM_WORKFLOW_PARAMETER, media_stream_twiml, stream_ended_url
@@ -25,6 +26,7 @@ from models.carrier_calls import (
     RedirectCarrierCallInput,
     StreamReconnected,
 )
+from models.dial_pacing import ROUTE_CARRIER_ACCOUNT, dial_route
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,9 @@ STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 
 class CarrierCallActivities:
-    def __init__(self, carriers: CarrierClients) -> None:
+    def __init__(self, carriers: CarrierClients, dial_slots: DialSlots | None = None) -> None:
         self._carriers = carriers
+        self._dial_slots = dial_slots  # None: no account's calls-per-second limit is kept (no Temporal client)
 
     async def _client(self, space_id: str, phone_number_id: str) -> TwilioRest:
         twilio = await self._carriers.for_number(space_id, phone_number_id)
@@ -67,6 +70,7 @@ class CarrierCallActivities:
                 ("AsyncAmdStatusCallback", self._url("/webhooks/twilio/amd", request)),
                 ("AsyncAmdStatusCallbackMethod", "POST"),
             ]
+        await self._turn(request)
         try:
             created = await twilio.create_call(params)
         except TwilioError as exc:
@@ -80,6 +84,16 @@ class CarrierCallActivities:
             ) from exc
         log.info("carrier call placed", extra={"call_id": request.call_id, "carrier_call_id": created["sid"]})
         return CarrierCallPlaced(carrier_call_id=created["sid"])
+
+    async def _turn(self, request: PlaceCarrierCallInput) -> None:
+        """The account's calls-per-second limit, kept where the carrier counts it (``models/dial_pacing.py``)."""
+        if self._dial_slots is None:
+            return
+        limited = await self._carriers.account_cps(request.space_id, request.phone_number_id)
+        if limited is not None:
+            account_id, cps = limited
+            route = dial_route(ROUTE_CARRIER_ACCOUNT, account_id)
+            await self._dial_slots.carrier_turn(request.space_id, route, cps, request.call_id)
 
     @activity.defn
     async def redirect_carrier_call(self, request: RedirectCarrierCallInput) -> CarrierCallRedirected:

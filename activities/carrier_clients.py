@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.twilio_rest import TwilioRest
@@ -35,6 +36,20 @@ class CarrierClients:
         if account is None or account.space_id != space_id:
             return None
         return self._client(account)
+
+    async def account_cps(self, space_id: str, phone_number_id: str) -> tuple[str, float] | None:
+        """The carrier account dialling from this number and its calls-per-second limit, when it has one."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(CarrierAccount.id, CarrierAccount.cps)
+                    .join(PhoneNumber, PhoneNumber.carrier_account_id == CarrierAccount.id)
+                    .where(PhoneNumber.id == phone_number_id, PhoneNumber.space_id == space_id)
+                )
+            ).first()
+        if row is None or row.cps is None:
+            return None
+        return row.id, row.cps
 
     async def for_number(self, space_id: str, phone_number_id: str) -> TwilioRest | None:
         """The client of the account hosting this space's number, or None."""

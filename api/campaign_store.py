@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.voicemail_assets import message_asset_problem
 from models.calls import AmdOptions
 from models.campaign_contacts import ContactIn, RowProblem
 from models.campaigns import (
@@ -56,6 +57,12 @@ async def check_agent(session: AsyncSession, space_id: str, agent_id: str | None
     return agent_id
 
 
+async def check_message_asset(session: AsyncSession, space_id: str, asset_id: str | None) -> None:
+    """A recorded voicemail message must be a stored WAV asset of this space (``api/voicemail_assets.py``)."""
+    if asset_id is not None and (problem := await message_asset_problem(session, space_id, asset_id)) is not None:
+        raise CampaignSpecError("amd.message_asset_id", problem)
+
+
 async def create_campaign(
     session: AsyncSession,
     *,
@@ -80,7 +87,11 @@ async def create_campaign(
             {"phone_number_id": n.phone_number_id, "e164": n.e164, "media_mode": n.media_mode.value} for n in numbers
         ],
         limits=limits_json(limits),
-        amd={"policy": amd.policy.value, "message": amd.message} if amd is not None else None,
+        amd=(
+            {"policy": amd.policy.value, "message": amd.message, "message_asset_id": amd.message_asset_id}
+            if amd is not None
+            else None
+        ),
     )
     session.add(campaign)
     await session.flush()
@@ -140,7 +151,9 @@ async def add_contacts(
 def start_input(campaign: Campaign, *, continue_after_dials: int = 500) -> StartCampaign:
     amd = None
     if campaign.amd:
-        amd = AmdOptions(MachinePolicy(campaign.amd["policy"]), campaign.amd.get("message"))
+        amd = AmdOptions(
+            MachinePolicy(campaign.amd["policy"]), campaign.amd.get("message"), campaign.amd.get("message_asset_id")
+        )
     numbers = [FromNumber(n["phone_number_id"], n["e164"], MediaMode(n["media_mode"])) for n in campaign.from_numbers]
     return StartCampaign(
         campaign_id=campaign.id,

@@ -28,7 +28,7 @@ async def run(max_cached: int, unsandboxed: bool) -> None:
     settings = Settings()
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner()
-    async with activity_clients(settings) as clients:
+    async with activity_clients(settings, client) as clients:
         worker = Worker(
             client,
             task_queue=settings.task_queue,

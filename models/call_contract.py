@@ -112,19 +112,25 @@ class DispatchMetadata:
     attempt: int = 0
     amd_policy: MachinePolicy | None = None  # outbound calls with AMD: listen for a machine before greeting
     amd_message: str | None = None
+    amd_message_asset_id: str | None = None
 
     @property
     def amd(self) -> AmdOptions | None:
-        return AmdOptions(self.amd_policy, self.amd_message) if self.amd_policy is not None else None
+        if self.amd_policy is None:
+            return None
+        return AmdOptions(self.amd_policy, self.amd_message, self.amd_message_asset_id)
 
     def encode(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if data["amd_message_asset_id"] is None:  # unset: the same metadata as before it existed (dispatch dedupe)
+            del data["amd_message_asset_id"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Self:
         data = _decode(raw, ("workflow_id", "call_id", "space_id", "agent_id"))
         conversation, attempt = data.get("conversation_id"), data.get("attempt")
-        policy, message = data.get("amd_policy"), data.get("amd_message")
+        policy, message, asset = data.get("amd_policy"), data.get("amd_message"), data.get("amd_message_asset_id")
         if policy is not None and policy not in set(MachinePolicy):
             raise MetadataError("unknown AMD policy")
         return cls(
@@ -137,6 +143,7 @@ class DispatchMetadata:
             attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
             MachinePolicy(policy) if policy is not None else None,
             message if isinstance(message, str) else None,
+            asset if isinstance(asset, str) else None,
         )
 
 

@@ -103,6 +103,7 @@ class StartCall:
 class AmdOptions:
     policy: MachinePolicy = MachinePolicy.HANGUP
     message: str | None = None  # LEAVE_MESSAGE: said after the beep
+    message_asset_id: str | None = None  # LEAVE_MESSAGE: this audio asset of the space is played instead (WAV)
 
 
 @dataclass

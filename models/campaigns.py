@@ -220,6 +220,7 @@ class ClaimContactsInput:
     batch: int  # a retried claim of the same batch returns the same contacts
     limit: int
     now: datetime
+    records: list[RecordAttemptInput] = field(default_factory=list)  # results not written yet: written first
 
 
 @dataclass
@@ -238,6 +239,25 @@ class BeginAttemptInput:
     attempt: int
     call_id: str
     from_phone_number_id: str
+    records: list[RecordAttemptInput] = field(default_factory=list)  # results not written yet: written first
+
+
+@dataclass
+class AttemptBegin:
+    seq: int
+    attempt: int
+    call_id: str
+    from_phone_number_id: str
+
+
+@dataclass
+class BeginAttemptsInput:
+    """The dial checks of the next few dials, together (one local activity for up to a second of the pace)."""
+
+    campaign_id: str
+    space_id: str
+    attempts: list[AttemptBegin]
+    records: list[RecordAttemptInput] = field(default_factory=list)  # results not written yet: written first
 
 
 @dataclass
@@ -245,6 +265,13 @@ class AttemptAllowed:
     allowed: bool  # False: the contact opted out or is on the space's do-not-call list (final: opted-out)
     name: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    route: str | None = None  # the carrier account or SIP trunk the dial goes out through (models.dial_pacing)
+    route_cps: float | None = None  # its calls-per-second limit now; None: no limit, no slot to ask for
+
+
+@dataclass
+class AttemptsAllowed:
+    allowed: list[AttemptAllowed]  # in the order asked
 
 
 @dataclass
@@ -263,6 +290,18 @@ class RecordAttemptInput:
 @dataclass
 class AttemptRecorded:
     seq: int
+
+
+@dataclass
+class RecordAttemptsInput:
+    """Results the workflow kept to write together (each dial's own write would cost an activity per dial)."""
+
+    records: list[RecordAttemptInput]
+
+
+@dataclass
+class AttemptsRecorded:
+    count: int
 
 
 @dataclass

@@ -160,6 +160,7 @@ class CarrierAccount(Base):
     provider: Mapped[CarrierProvider]
     account_sid: Mapped[str] = mapped_column(sa.String(64))
     secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    cps: Mapped[float | None]  # calls per second placed through the account (all campaigns together); NULL: no limit
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -182,6 +183,7 @@ class SipTrunk(Base):
     livekit_outbound_trunk_id: Mapped[str | None] = mapped_column(sa.String(64))
     livekit_dispatch_rule_id: Mapped[str | None] = mapped_column(sa.String(64))
     provisioned_at: Mapped[datetime | None]
+    cps: Mapped[float | None]  # calls per second dialled out through the trunk (all campaigns together); NULL: no limit
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

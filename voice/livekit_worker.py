@@ -23,6 +23,7 @@ from models.settings import Settings
 from models.sip_headers import DTMF_TOPIC
 from voice.agent import PreparedCall, default_greeting
 from voice.amd.listener import AmdListener, listen_to
+from voice.amd.message_audio import message_audio_of
 from voice.call_setup import answer_call
 from voice.recording_consent import ConsentGate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
@@ -108,7 +109,10 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
         run(play_dtmf(ctx.room.local_participant, digits))
 
     amd = dispatch.amd if not dispatch.resumed else None
-    listener = AmdListener(call, amd, sample_rate=AMD_RATE) if amd is not None else None
+    listener = None
+    if amd is not None:
+        recorded = message_audio_of(runtime.sessions, runtime.store, dispatch.space_id)
+        listener = AmdListener(call, amd, sample_rate=AMD_RATE, message_audio=recorded)
     if listener is not None:  # the callee's first seconds go to the detector, not the agent
         audio = rtc.AudioStream.from_participant(
             participant=caller, track_source=rtc.TrackSource.SOURCE_MICROPHONE, sample_rate=AMD_RATE, num_channels=1

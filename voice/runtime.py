@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,6 +15,7 @@ from temporalio.client import Client
 from models.db import create_engine, session_factory
 from models.secret_box import SecretBox
 from models.settings import Settings
+from storage import BlobStore, build_store
 from voice.amd import silero_frames as amd_vad
 from voice.flow_audio import PromptAudio
 from voice.flow_call import FlowCall
@@ -51,6 +53,11 @@ class VoiceRuntime:
     def recordings_dir(self) -> Path:
         """Where this process records the streams it carries (stored as assets once each call ends)."""
         return self.settings.data_dir / "recordings" / "streams"
+
+    @cached_property
+    def store(self) -> BlobStore:
+        """Where the space's assets are (a campaign's recorded voicemail message is played from there)."""
+        return build_store(self.settings)
 
     @classmethod
     async def connect(cls, settings: Settings) -> VoiceRuntime:

@@ -21,6 +21,7 @@ from activities.campaigns import CampaignActivities, campaign_activities
 from activities.carrier_calls import CarrierCallActivities
 from activities.carrier_clients import CarrierClients
 from activities.carrier_numbers import CarrierNumberActivities
+from activities.dial_pacing import DialPacingActivities, DialSlots
 from activities.flow_webhooks import FlowWebhookActivities
 from activities.flows import FlowActivities
 from activities.livekit_rooms import LiveKitRoomActivities
@@ -42,6 +43,8 @@ from workers.worker_group import WorkerGroup
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
 from workflows.campaign import CampaignWorkflow
+from workflows.dial_pacer import DialPacerWorkflow
+from workflows.dial_pacer_client import DialPacerClient
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
 from workflows.retention import RetentionWorkflow
@@ -69,16 +72,25 @@ WORKFLOWS = [
 
 def client_activities(client: Client, settings: Settings) -> list[Callable[..., Any]]:
     """Activities that talk to Temporal itself (a workflow cannot send another one an update)."""
-    return [SmsPacingActivities(SmsPacerClient(client, settings.task_queue)).reserve_send_slot]
+    slots = dial_slots(client, settings)
+    assert slots is not None
+    return [
+        SmsPacingActivities(SmsPacerClient(client, settings.task_queue)).reserve_send_slot,
+        DialPacingActivities(slots).reserve_dial_slot,
+    ]
+
+
+def dial_slots(client: Client | None, settings: Settings) -> DialSlots | None:
+    return DialSlots(DialPacerClient(client, settings.task_queue)) if client is not None else None
 
 
 def build_pacer_worker(client: Client, settings: Settings) -> Worker:
-    """SMS pacers poll a task queue of their own: a pacer answers every send of its number, so its workflow tasks
-    must not wait behind those of hundreds of busy threads for a slot of the same worker (bench/sms.py)."""
+    """Pacers (SMS numbers, dial routes) poll a task queue of their own: a pacer answers every send or dial of its
+    resource, so its workflow tasks must not wait behind those of hundreds of busy threads or calls (bench/sms.py)."""
     return Worker(
         client,
         task_queue=sms_pacer_task_queue(settings.task_queue),
-        workflows=[SmsPacerWorkflow],
+        workflows=[SmsPacerWorkflow, DialPacerWorkflow],
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         max_cached_workflows=200,
@@ -152,8 +164,9 @@ class ActivityClients:
 
 
 @asynccontextmanager
-async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]:
-    """Every client the activities use, built from settings and closed on exit."""
+async def activity_clients(settings: Settings, temporal: Client | None = None) -> AsyncIterator[ActivityClients]:
+    """Every client the activities use, built from settings and closed on exit. ``temporal``: the activities that
+    talk to workflows get it (the carrier keeps its accounts' calls-per-second limits through their dial pacers)."""
     engine = create_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
     box = SecretBox.from_setting(
@@ -175,7 +188,7 @@ async def activity_clients(settings: Settings) -> AsyncIterator[ActivityClients]
                 carrier_numbers=CarrierNumberActivities(carriers),
                 call_records=CallRecordActivities(sessions),
                 rooms=LiveKitRoomActivities(livekit, settings.livekit_agent_name),
-                carrier_calls=CarrierCallActivities(carriers),
+                carrier_calls=CarrierCallActivities(carriers, dial_slots(temporal, settings)),
                 recordings=RecordingActivities(livekit, settings),
                 sms=SmsActivities(sessions, carriers),
                 sms_agent=SmsAgentActivities(sessions, box),
@@ -215,7 +228,7 @@ def build_main_worker(client: Client, settings: Settings, clients: ActivityClien
 
 async def run_worker(settings: Settings) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    async with activity_clients(settings) as clients:
+    async with activity_clients(settings, client) as clients:
         await ensure_retention_schedule(client, settings.task_queue)
         worker = build_worker(client, settings, clients)
         log.info("worker polling", extra={"task_queue": settings.task_queue})

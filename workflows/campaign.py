@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from models.call_contract import outbound_call
     from models.calls import CALL_ID_REUSE_POLICY
     from models.enums import AttemptResult, CampaignStatus, ContactOutcome
+    from workflows import campaign_dial as dial
     from workflows import campaign_schedule as rules
     from workflows.call_leg import run_db
     from workflows.calls import CallWorkflow
@@ -33,6 +34,12 @@ S = CampaignStatus
 HANGUP_TIMEOUT = timedelta(seconds=60)
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 MAX_RECENT = 200  # dial times kept for the current rate
+# From this patch on, results are kept and written with the next database step (a dial's check, a claim) or
+# together before a wait: one local activity per dial instead of two.
+BATCHED_RESULTS = "batched-results"
+FLUSH_BEFORE_WAIT = timedelta(seconds=2)  # a wait this long (or open-ended) writes the kept results first
+FLUSH_AT = 100
+# Same patch: the dial checks of the next second of the pace are made together (workflows/campaign_dial.py).
 
 
 @workflow.defn(name=m.CAMPAIGN_WORKFLOW)
@@ -59,16 +66,21 @@ class CampaignWorkflow:
         self.claimed_at = -1  # the version at the last claim
         self.dials_this_run = 0
         self.tasks: list[asyncio.Task[None]] = []
+        self.unrecorded: list[m.RecordAttemptInput] = []  # results kept to write with the next database step
+        self.checked: dict[int, dial.Checked] = {}  # contact seq -> its dial check, made ahead
+        self.batched = False
 
     # ------------------------------------------------------------------------------------ run
     @workflow.run
     async def run(self, start: m.StartCampaign) -> m.CampaignProgress:
+        self.batched = workflow.patched(BATCHED_RESULTS)
         if start.carry is None:
             await self._persist_status()
         ended_by_time = await self._dial_loop()
         if self.status is S.CANCELLING:
             await self._cancel_in_flight()
         await workflow.wait_condition(lambda: not self.in_flight)
+        await self._flush()
         if self.status is S.CANCELLING:
             await self._finish_open(ContactOutcome.CANCELLED)
             self.status = S.CANCELLED
@@ -91,6 +103,7 @@ class CampaignWorkflow:
                 if self.status is S.CANCELLING:
                     break
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._flush()
                 workflow.continue_as_new(self._next_run())
             if self.status is S.PAUSED:
                 await self._wait(self.limits.ends_at)
@@ -105,11 +118,17 @@ class CampaignWorkflow:
                 if at > now:
                     await self._wait(at)
                     continue
-                contact = self.queue.pop(0)
-                if rules.in_window(now, contact.time_zone, self.limits.window):
-                    self._dial(contact, now)
-                else:
+                contact = self.queue[0]
+                if not rules.in_window(now, contact.time_zone, self.limits.window):
+                    self.queue.pop(0)
+                    self.checked.pop(contact.seq, None)
                     await self._defer(contact, now)
+                    continue
+                if self.batched and not self._fresh_check(contact, now):
+                    await self._check_ahead(now)
+                    continue
+                self.queue.pop(0)
+                self._dial(contact, now)
                 continue
             await self._wait(self._next_wake())
         return False
@@ -122,9 +141,8 @@ class CampaignWorkflow:
         self.batch += 1
         self.claimed_at = self.version
         limit = min(200, max(20, 2 * self.limits.max_concurrent))
-        claimed = await run_db(
-            CampaignActivities.claim_contacts, m.ClaimContactsInput(self.start.campaign_id, self.batch, limit, now)
-        )
+        request = m.ClaimContactsInput(self.start.campaign_id, self.batch, limit, now, self._take_unrecorded())
+        claimed = await run_db(CampaignActivities.claim_contacts, request)
         self.queue.extend(claimed.contacts)
         self.total, self.open_count, self.next_due_at = claimed.total, claimed.open_count, claimed.next_due_at
         self.exhausted = len(claimed.contacts) < limit
@@ -135,6 +153,8 @@ class CampaignWorkflow:
 
     async def _wait(self, until: datetime | None) -> None:
         """Until something changes (a call ended, an operator acted) or ``until``."""
+        if self.unrecorded and (until is None or until - workflow.now() >= FLUSH_BEFORE_WAIT):
+            await self._flush()  # nothing else writes them soon
         seen = self.version
         timeout = None if until is None else max(until - workflow.now(), timedelta(milliseconds=1))
         with contextlib.suppress(TimeoutError):
@@ -161,28 +181,66 @@ class CampaignWorkflow:
         )  # fmt: skip
 
     # --------------------------------------------------------------------------------- dialling
+    def _fresh_check(self, contact: m.ContactRef, now: datetime) -> bool:
+        check = self.checked.get(contact.seq)
+        return check is not None and now - check.at <= dial.CHECK_VALID
+
+    async def _check_ahead(self, now: datetime) -> None:
+        """The dial checks of the contacts at the head of the queue (as many as a second of the pace dials, those in
+        their window), in one local activity; a contact refused leaves the queue as opted-out."""
+        s = self.start
+        picks, begins = dial.checks_ahead(
+            self.queue, now, self.limits, s.campaign_id, s.from_numbers, self.counters.placed
+        )
+        by_id = {n.phone_number_id: n for n in s.from_numbers}
+        request = m.BeginAttemptsInput(s.campaign_id, s.space_id, begins, self._take_unrecorded())
+        answers = await run_db(CampaignActivities.begin_attempts, request)
+        at = workflow.now()
+        for contact, begin, allowed in zip(picks, begins, answers.allowed, strict=True):
+            if allowed.allowed:
+                number = by_id[begin.from_phone_number_id]
+                self.checked[contact.seq] = dial.Checked(at, begin.attempt, begin.call_id, number, allowed)
+            elif contact in self.queue:  # (a cancel empties the queue meanwhile)
+                self.queue.remove(contact)
+                self.counters.placed += 1  # a dial begun and stopped by its check, as before the batched checks
+                await self._record(contact, begin.attempt, None, None, ContactOutcome.OPTED_OUT)
+
     def _dial(self, contact: m.ContactRef, now: datetime) -> None:
-        attempt = contact.attempts + 1
-        call_id = m.attempt_call_id(self.start.campaign_id, contact.seq, attempt)
-        number = self.start.from_numbers[self.counters.placed % len(self.start.from_numbers)]
+        check = self.checked.pop(contact.seq, None)
+        allowed: m.AttemptAllowed | None = None
+        if check is not None:
+            attempt, call_id, number, allowed = check.attempt, check.call_id, check.number, check.allowed
+        else:  # runs before the batched checks: checked in the attempt itself
+            attempt = contact.attempts + 1
+            call_id = m.attempt_call_id(self.start.campaign_id, contact.seq, attempt)
+            number = self.start.from_numbers[self.counters.placed % len(self.start.from_numbers)]
         self.in_flight[contact.seq] = f"pending:{call_id}"
         self.last_dial = now
         self.recent = [*self.recent[-(MAX_RECENT - 1) :], now]
         self.counters.placed += 1
         self.dials_this_run += 1
-        self.tasks.append(asyncio.create_task(self._attempt(contact, attempt, call_id, number)))
+        self.tasks.append(asyncio.create_task(self._attempt(contact, attempt, call_id, number, allowed)))
 
-    async def _attempt(self, contact: m.ContactRef, attempt: int, call_id: str, number: m.FromNumber) -> None:
+    async def _attempt(
+        self,
+        contact: m.ContactRef,
+        attempt: int,
+        call_id: str,
+        number: m.FromNumber,
+        allowed: m.AttemptAllowed | None,
+    ) -> None:
         s = self.start
         try:
-            begin = m.BeginAttemptInput(
-                s.campaign_id, s.space_id, contact.seq, attempt, call_id, number.phone_number_id
-            )
-            allowed = await run_db(CampaignActivities.begin_attempt, begin)
+            if allowed is None:
+                begin = m.BeginAttemptInput(
+                    s.campaign_id, s.space_id, contact.seq, attempt, call_id, number.phone_number_id,
+                    self._take_unrecorded(),
+                )  # fmt: skip
+                allowed = await run_db(CampaignActivities.begin_attempt, begin)
             if not allowed.allowed:
                 await self._record(contact, attempt, None, None, ContactOutcome.OPTED_OUT)
                 return
-            if self.status is S.CANCELLING:
+            if self.status is S.CANCELLING or not await self._route_slot(allowed, call_id):
                 await self._record(contact, attempt, None, None, ContactOutcome.CANCELLED)
                 return
             result, answered_by = await self._call(contact, call_id, number, allowed)
@@ -193,6 +251,9 @@ class CampaignWorkflow:
         finally:
             del self.in_flight[contact.seq]
             self.version += 1
+
+    async def _route_slot(self, allowed: m.AttemptAllowed, call_id: str) -> bool:
+        return await dial.route_slot(self.start.space_id, allowed, call_id, lambda: self.status is S.CANCELLING)
 
     async def _call(
         self, contact: m.ContactRef, call_id: str, number: m.FromNumber, allowed: m.AttemptAllowed
@@ -260,7 +321,12 @@ class CampaignWorkflow:
         request = m.RecordAttemptInput(
             self.start.campaign_id, contact.seq, attempt, call_id, result, answered_by, outcome, due, now
         )
-        await run_db(CampaignActivities.record_attempt, request)
+        if self.batched:  # written with the next claim or dial check, or before a wait (the contact stays claimed)
+            self.unrecorded.append(request)
+            if len(self.unrecorded) >= FLUSH_AT:
+                await self._flush()
+        else:
+            await run_db(CampaignActivities.record_attempt, request)
         if outcome is not None:
             self.counters.count(outcome)
         elif due is not None and (self.next_due_at is None or due < self.next_due_at):
@@ -271,6 +337,7 @@ class CampaignWorkflow:
     async def _cancel_in_flight(self) -> None:
         await self._persist_status()
         self.queue.clear()
+        self.checked.clear()
         if self.hang_up_on_cancel:
             calls = [w for w in self.in_flight.values() if not w.startswith("pending:")]
             if calls:
@@ -283,6 +350,14 @@ class CampaignWorkflow:
             start_to_close_timeout=HANGUP_TIMEOUT,
             retry_policy=HANGUP_RETRY,
         )
+
+    def _take_unrecorded(self) -> list[m.RecordAttemptInput]:
+        taken, self.unrecorded = self.unrecorded, []
+        return taken
+
+    async def _flush(self) -> None:
+        if self.unrecorded:
+            await run_db(CampaignActivities.record_attempts, m.RecordAttemptsInput(self._take_unrecorded()))
 
     async def _finish_open(self, outcome: ContactOutcome) -> None:
         request = m.FinishContactsInput(self.start.campaign_id, outcome, workflow.now())

@@ -15,6 +15,7 @@ from api.auth import not_found
 from api.deps import Operator, ResourceId, SessionDep, SpaceContext, TemporalDep, Viewer
 from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
+from api.voicemail_assets import message_asset_problem
 from models import calls as c
 from models.call_contract import call_workflow_id, outbound_call
 from models.enums import CallDirection, CallState
@@ -89,6 +90,9 @@ async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDe
     agent = await session.get(Agent, agent_id)
     if agent is None or agent.space_id != ctx.space_id:
         raise _invalid("agent_id", f"no agent {agent_id!r} in this space")
+    asset_id = body.amd.message_asset_id if body.amd is not None else None
+    if asset_id is not None and (problem := await message_asset_problem(session, ctx.space_id, asset_id)):
+        raise _invalid("amd.message_asset_id", problem)
     start = outbound_call(
         call_id=new_id("calls"),
         space_id=ctx.space_id,
@@ -97,7 +101,7 @@ async def place_call(body: OutboundCallCreate, ctx: Operator, session: SessionDe
         from_number=body.from_number,
         to_number=body.to_number,
         agent_id=agent_id,
-        amd=c.AmdOptions(body.amd.on_machine, body.amd.message) if body.amd is not None else None,
+        amd=c.AmdOptions(body.amd.on_machine, body.amd.message, asset_id) if body.amd is not None else None,
     )
     calls = await temporal.calls()
     await calls.start(start)

@@ -17,7 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import not_found
-from api.campaign_store import CampaignSpecError, add_contacts, check_agent, create_campaign, from_numbers, start_input
+from api.campaign_store import (
+    CampaignSpecError,
+    add_contacts,
+    check_agent,
+    check_message_asset,
+    create_campaign,
+    from_numbers,
+    start_input,
+)
 from api.deps import Operator, ResourceId, SessionDep, SpaceContext, TemporalDep, Viewer
 from api.errors import error_responses
 from api.pagination import CursorQuery, LimitQuery, paginate
@@ -97,6 +105,7 @@ async def _create(
     try:
         numbers = await from_numbers(session, ctx.space_id, list(settings.from_numbers))
         agent_id = await check_agent(session, ctx.space_id, settings.agent_id, numbers)
+        await check_message_asset(session, ctx.space_id, settings.amd.message_asset_id if settings.amd else None)
     except CampaignSpecError as exc:
         raise _invalid(exc.field, exc.reason) from exc
     row = await create_campaign(

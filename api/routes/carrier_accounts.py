@@ -35,6 +35,7 @@ async def create_carrier_account(
         provider=body.provider,
         account_sid=body.account_sid,
         secret_encrypted=box.encrypt(body.auth_token.get_secret_value()),
+        cps=body.cps,
     )
     session.add(account)
     await session.commit()
@@ -65,6 +66,8 @@ async def update_carrier_account(
         account.name = body.name
     if body.auth_token is not None:
         account.secret_encrypted = box.encrypt(body.auth_token.get_secret_value())
+    if "cps" in body.model_fields_set:
+        account.cps = body.cps
     await session.commit()
     return CarrierAccountOut.model_validate(account)
 

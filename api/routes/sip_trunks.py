@@ -33,6 +33,7 @@ async def _out(session: Any, trunk: SipTrunk) -> SipTrunkOut:
             "has_auth_password": trunk.auth_password_encrypted is not None,
             "allowed_cidrs": trunk.allowed_cidrs,
             "codecs": trunk.codecs,
+            "cps": trunk.cps,
             "numbers": list(numbers),
             "provisioning": {
                 "status": trunk.provisioning_status,
@@ -103,6 +104,7 @@ async def update_sip_trunk(
         "auth_password": UNCHANGED_SECRET if trunk.auth_password_encrypted else None,
         "allowed_cidrs": trunk.allowed_cidrs,
         "codecs": trunk.codecs,
+        "cps": trunk.cps,
     }
     patch = body.model_dump(exclude_unset=True, mode="json")
     if body.auth_password is not None:

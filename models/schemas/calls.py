@@ -19,11 +19,15 @@ class AmdCreate(Schema):
     message: str | None = Field(
         default=None, min_length=1, max_length=1000, description="leave_message: said after the beep, then hang up"
     )
+    message_asset_id: Ref | None = Field(
+        default=None, description="leave_message: an audio asset of the space (WAV) played after the beep instead"
+    )
 
     @model_validator(mode="after")
     def _message_when_leaving_one(self) -> AmdCreate:
-        if self.on_machine is MachinePolicy.LEAVE_MESSAGE and not (self.message and self.message.strip()):
-            raise ValueError("leave_message needs a message")
+        said = bool(self.message and self.message.strip())
+        if self.on_machine is MachinePolicy.LEAVE_MESSAGE and not (said or self.message_asset_id):
+            raise ValueError("leave_message needs a message or a message_asset_id")
         return self
 
 

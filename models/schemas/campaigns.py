@@ -60,9 +60,18 @@ class LimitsIn(Schema):
 class AmdIn(Schema):
     policy: MachinePolicy = MachinePolicy.HANGUP
     message: str | None = Field(default=None, max_length=2000, description="leave_message: said after the beep")
+    message_asset_id: Ref | None = Field(
+        default=None, description="leave_message: an audio asset of the space (WAV) played after the beep instead"
+    )
+
+    @model_validator(mode="after")
+    def _something_to_leave(self) -> AmdIn:
+        if self.policy is MachinePolicy.LEAVE_MESSAGE and not ((self.message or "").strip() or self.message_asset_id):
+            raise ValueError("leave_message needs a message or a message_asset_id")
+        return self
 
     def to_options(self) -> AmdOptions:
-        return AmdOptions(self.policy, self.message)
+        return AmdOptions(self.policy, self.message, self.message_asset_id)
 
 
 class ContactCreate(Schema):

@@ -6,7 +6,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from models.enums import CarrierProvider
-from models.schemas.common import Name, Schema, Timestamps
+from models.schemas.common import Name, RouteCps, Schema, Timestamps
 
 ACCOUNT_SID_PATTERNS = {CarrierProvider.TWILIO: re.compile(r"AC[0-9a-fA-F]{32}")}  # matched whole
 
@@ -16,6 +16,7 @@ class CarrierAccountCreate(Schema):
     provider: CarrierProvider = CarrierProvider.TWILIO
     account_sid: str = Field(min_length=1, max_length=64)
     auth_token: SecretStr = Field(min_length=8, max_length=256)
+    cps: RouteCps = None
 
     @model_validator(mode="after")
     def _sid_matches_provider(self) -> Self:
@@ -28,6 +29,7 @@ class CarrierAccountCreate(Schema):
 class CarrierAccountUpdate(Schema):
     name: Name | None = None
     auth_token: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    cps: RouteCps = None  # sent as null: the limit is removed; left out: unchanged
 
 
 class CarrierAccountOut(Timestamps):
@@ -36,4 +38,5 @@ class CarrierAccountOut(Timestamps):
     name: str
     provider: CarrierProvider
     account_sid: str
+    cps: float | None = None
     has_auth_token: bool = True

@@ -70,6 +70,19 @@ TransferTarget = Annotated[str, Field(min_length=3, max_length=300), AfterValida
 Cidr = Annotated[str, AfterValidator(validate_cidr)]
 SipAddress = Annotated[str, AfterValidator(validate_sip_address)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+# Calls per second a carrier account or SIP trunk takes (every campaign dialling through it together); None: no
+# limit of ours. Twilio's default for an account is 1; a carrier queues or refuses calls above its limit.
+RouteCps = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=1000,
+        description=(
+            "Calls per second dialled through it by every campaign together (null: no limit of ours; Twilio's default "
+            "account limit is 1)"
+        ),
+    ),
+]
 Ref = Annotated[str, Field(min_length=1, max_length=40, description="Id of a resource of the same space")]
 
 

@@ -6,7 +6,7 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from models.enums import Codec, ProvisioningStatus, SipTransport
-from models.schemas.common import Cidr, Name, OutSchema, Schema, SipAddress, Timestamps
+from models.schemas.common import Cidr, Name, OutSchema, RouteCps, Schema, SipAddress, Timestamps
 
 DEFAULT_CODECS = [Codec.PCMU, Codec.PCMA, Codec.TELEPHONE_EVENT]
 
@@ -21,6 +21,7 @@ class SipTrunkFields(Schema):
     codecs: list[Codec] = Field(
         default_factory=lambda: list(DEFAULT_CODECS), min_length=1, description="In order of preference"
     )
+    cps: RouteCps = None
 
     @field_validator("codecs")
     @classmethod
@@ -52,6 +53,7 @@ class SipTrunkUpdate(Schema):
     auth_password: SecretStr | None = Field(default=None, max_length=256)
     allowed_cidrs: list[Cidr] | None = None
     codecs: list[Codec] | None = None
+    cps: RouteCps = None  # sent as null: the limit is removed; left out: unchanged
 
 
 class TrunkProvisioning(OutSchema):
@@ -73,5 +75,6 @@ class SipTrunkOut(Timestamps):
     has_auth_password: bool
     allowed_cidrs: list[str]
     codecs: list[Codec]
+    cps: float | None = None
     numbers: list[str]
     provisioning: TrunkProvisioning

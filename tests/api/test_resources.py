@@ -155,3 +155,22 @@ async def test_openapi_docs_are_served(api: Platform) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     assert "/v1/spaces/{space_id}/sip-trunks" in spec["paths"]
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_carrier_accounts_and_trunks_take_a_calls_per_second_limit(api: Platform) -> None:
+    space = await api.new_space()
+    account = await create(api.client, space, "carrier-accounts", carrier_account_body())
+    assert account["cps"] is None  # no limit of ours unless set
+    trunk = await create(api.client, space, "sip-trunks", sip_trunk_body() | {"cps": 5})
+    assert trunk["cps"] == 5
+    for kind, resource in (("carrier-accounts", account), ("sip-trunks", trunk)):
+        path = space.path(f"/{kind}/{resource['id']}")
+        for bad in (0, -1, 1001, "fast"):
+            refused = await api.client.patch(path, json={"cps": bad}, headers=space.admin)
+            assert refused.status_code == 422, refused.text
+        set_ = await api.client.patch(path, json={"cps": 1.5}, headers=space.admin)
+        assert set_.status_code == 200 and set_.json()["cps"] == 1.5
+        renamed = await api.client.patch(path, json={"name": "renamed"}, headers=space.admin)
+        assert renamed.json()["cps"] == 1.5  # left out: unchanged
+        cleared = await api.client.patch(path, json={"cps": None}, headers=space.admin)
+        assert cleared.json()["cps"] is None

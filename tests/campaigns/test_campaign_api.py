@@ -9,9 +9,15 @@ import io
 import json
 from typing import Any
 
+import numpy as np
+
+from api.campaign_store import start_input
+from models.assets import AssetStatus
 from models.enums import Role
+from models.tables import Campaign
 from tests.campaigns.conftest import Line
 from tests.conftest import unique_e164
+from tests.support.assets import stored_asset, wav_bytes
 from tests.support.stack import eventually
 from tests.twilio_standin import TwilioStandIn
 from tests.twilio_standin.dialing import CallScript
@@ -138,3 +144,36 @@ async def test_control_roles_isolation_and_do_not_call(line: Line, twilio_standi
     assert outcomes[blocked] == "opted-out" and outcomes[second] == "cancelled"
     assert outcomes[first] == "answered"  # it was answered before the hang-up
     assert not any(c.to == blocked for c in twilio_standin.calls.values())
+
+
+async def test_a_recorded_voicemail_message_must_be_a_stored_wav_asset_of_the_space(line: Line) -> None:
+    space, stack = line.space, line.stack
+    wav = wav_bytes(np.zeros(800, dtype=np.int16), 8000)
+    mine = await stored_asset(stack.sessions, stack.settings, space.id, wav)
+    other_space = await stack.new_space()
+    theirs = await stored_asset(stack.sessions, stack.settings, other_space.id, wav)
+    not_audio = await stored_asset(stack.sessions, stack.settings, space.id, b"{}", content_type="application/json")
+    gone = await stored_asset(stack.sessions, stack.settings, space.id, wav, status=AssetStatus.DELETED)
+
+    async def create(amd: dict[str, Any]) -> Any:
+        body = json.loads(_settings(line)) | {"amd": amd, "contacts": [{"phone": unique_e164()}]}
+        return await stack.client.post(space.path("/campaigns"), json=body, headers=space.admin)
+
+    for asset_id, reason in ((theirs, "no stored asset"), (gone, "no stored asset"), (not_audio, "WAV audio")):
+        refused = await create({"policy": "leave_message", "message_asset_id": asset_id})
+        assert refused.status_code == 422, refused.text
+        assert reason in refused.text and "message_asset_id" in refused.text
+    nothing = await create({"policy": "leave_message"})
+    assert nothing.status_code == 422 and "message_asset_id" in nothing.text
+    created = await create({"policy": "leave_message", "message_asset_id": mine})
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["campaign"]["id"]
+    async with stack.sessions() as session:
+        row = await session.get(Campaign, campaign_id)
+        assert row is not None
+        start = start_input(row)
+    assert start.amd is not None and start.amd.message_asset_id == mine and start.amd.message is None
+    cancelled = await stack.client.post(
+        space.path(f"/campaigns/{campaign_id}/cancel"), json={"hang_up": True}, headers=space.admin
+    )
+    assert cancelled.status_code == 200

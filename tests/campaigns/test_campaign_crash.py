@@ -23,6 +23,8 @@ from tests.workflows.conftest import CallHarness
 from tests.workflows.test_call_crash import WorkerProcess, worker_env
 from workflows.campaign_client import CampaignClient
 
+BUSY, FAILED = ContactOutcome.BUSY, ContactOutcome.FAILED
+
 
 @pytest.mark.slow
 async def test_kill_9_worker_while_dialling_dials_nobody_twice(
@@ -71,11 +73,17 @@ async def test_kill_9_worker_while_dialling_dials_nobody_twice(
         workers.append(second)
         await second.wait_polling()
         result = await asyncio.wait_for(ref.result(), 180)
-        assert result.status is CampaignStatus.COMPLETED and result.busy == 12 and result.runs >= 2
-        assert at_kill < 12
-        assert dialled() == Counter(dict.fromkeys(numbers, 1))  # everyone once, across the kill and the new runs
         rows = await contact_rows(sessions, result.campaign_id)
-        assert {r.outcome for r in rows.values()} == {ContactOutcome.BUSY}
+        ended = Counter(r.outcome for r in rows.values())
+        assert result.status is CampaignStatus.COMPLETED and result.runs >= 2
+        # One final outcome each, and the workflow's counts are the rows'. A dial the kill cut in the middle of its
+        # carrier request is not retried (a phone rings at most once): that contact may end failed, one at most.
+        assert (result.busy, result.failed, sum(ended.values())) == (ended[BUSY], ended[FAILED], 12), ended
+        assert ended[BUSY] + ended[FAILED] == 12 and ended[FAILED] <= 1, ended
+        assert at_kill < 12
+        counts = dialled()
+        assert all(counts[n] <= 1 for n in numbers), counts  # nobody twice, across the kill and the new runs
+        assert all(counts[r.e164] == 1 for r in rows.values() if r.outcome is BUSY), counts
         assert all(r.attempts == 1 for r in rows.values())
     finally:
         for worker in workers:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from models import sms_pacing as p
 from tests.sms.pacing import over_pace
-from workflows.sms_pacer_state import PacerLedger
+from workflows.pacer_state import PacerLedger
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

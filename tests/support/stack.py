@@ -35,7 +35,7 @@ async def running_stack(
     )
     platform = await make_platform(settings)
     async with (
-        activity_clients(settings) as clients,
+        activity_clients(settings, env.client) as clients,
         build_worker(env.client, settings, clients),
         serve_api(platform, TemporalGateway(settings, env.client), extensions) as served,
     ):

@@ -14,6 +14,7 @@ import numpy as np
 from models import calls as c
 from tests.conftest import unique_e164
 from tests.support.amd_corpus import VOICEMAIL_GREETINGS, beep, line_noise, speech
+from tests.support.assets import stored_asset, wav_bytes
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually
 from tests.twilio_standin import TEST_AUTH_TOKEN, CallRecord
@@ -155,3 +156,24 @@ async def test_the_first_verdict_wins_when_the_carrier_answers_first(
     assert view.answered_by is not None and view.answered_by.value == "human" and not view.voicemail_left
     [verdict] = [e.detail for e in view.timeline if e.event == "answered_by"]
     assert verdict == "human (carrier, 700 ms)"
+
+
+async def test_a_recorded_message_asset_is_played_to_a_voicemail_after_its_beep(
+    line: Line,  # noqa: F811
+    ears: WhisperEngine,  # noqa: F811
+) -> None:
+    stack = line.stack
+    recording = await asyncio.to_thread(speech, "Your parcel is waiting at the front desk. Goodbye.")
+    asset_id = await stored_asset(stack.sessions, stack.settings, line.space.id, wav_bytes(recording, 8000))
+    call, _, parameters = await _dial(line, {"on_machine": "leave_message", "message_asset_id": asset_id})
+    voicemail = await asyncio.to_thread(_voicemail)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await phone.say(voicemail, 8000)
+        beep_over = phone.last_caller_audio_at
+        message = await phone.next_reply(within=60)
+        assert message.first_audio_at >= beep_over
+        heard = await _hear(ears, message.pcm8k())
+        assert "parcel" in heard and "front desk" in heard, heard  # the recording, not the agent's words
+        final = await eventually(lambda: _ended(line, call["workflow_id"]), within=30)
+    assert final.voicemail_left and len(phone.segments) == 1

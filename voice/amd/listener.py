@@ -5,7 +5,8 @@ wins, the carrier's or ours), and the call goes on by the workflow's verdict and
 - human, unknown, or a machine with policy ``continue``: the callee's audio goes to the agent, which greets;
 - machine + ``hangup``: the workflow ends the call (nothing to say);
 - machine + ``leave_message``: wait for the beep (or the greeting falling silent), say the message with the agent's
-  voice, uninterruptible, then end the call through the workflow (``voicemail_left``).
+  voice, or play the recorded message (an audio asset of the space) through the same ``say``, uninterruptible,
+  then end the call through the workflow (``voicemail_left``).
 
 Transport-neutral: the transport pushes the callee's PCM (:meth:`AmdListener.hears`) and hands over the agent's
 session once it has started (:meth:`AmdListener.run`)."""
@@ -26,6 +27,7 @@ from models import calls as c
 from models.amd import SOURCE_AUDIO
 from models.enums import AnsweredBy, CallState, MachinePolicy
 from voice.amd.detector import AmdParams, AnsweringMachineDetector
+from voice.amd.message_audio import MessageAudio, MessageAudioError, frames_of
 from voice.amd.silero_frames import SileroFrames
 from workflows.call_client import CallActionError, CallRef
 
@@ -42,9 +44,11 @@ class AmdListener:
         *,
         sample_rate: int = 8000,
         params: AmdParams | None = None,
+        message_audio: MessageAudio | None = None,
     ) -> None:
         self._call = call
         self.options = options
+        self._message_audio = message_audio  # loads a recorded message (options.message_asset_id)
         vad = SileroFrames(sample_rate)
         self.detector = AnsweringMachineDetector(sample_rate, vad.window, vad.probability, params)
         self.listening = True  # the callee's audio is ours, not the agent's, while this holds
@@ -89,8 +93,8 @@ class AmdListener:
             self.outcome = "ended"
             return
         if verdict is AnsweredBy.MACHINE and self.options.policy is MachinePolicy.LEAVE_MESSAGE:
-            if self.options.message:
-                await self._leave_message(session, self.options.message)
+            if self.options.message or self.options.message_asset_id:
+                await self._leave_message(session)
             else:  # nothing to say (the API requires a message; another caller of the contract may not)
                 await self._hang_up()
             return
@@ -107,15 +111,35 @@ class AmdListener:
             log.warning("could not hang up on the machine", extra={"reason": exc.reason})
         self.outcome = "ended"
 
-    async def _leave_message(self, session: AgentSession, message: str) -> None:
+    async def _recorded(self) -> list[rtc.AudioFrame] | None:
+        """The recorded message's frames, or None (none named, or it cannot be played: the text is said instead)."""
+        asset_id = self.options.message_asset_id
+        if asset_id is None or self._message_audio is None:
+            return None
+        try:
+            return await self._message_audio(asset_id)
+        except MessageAudioError as exc:
+            log.warning("recorded voicemail message not played", extra={"asset_id": asset_id, "reason": str(exc)})
+            return None
+
+    async def _leave_message(self, session: AgentSession) -> None:
         self.detector.expect_message()
         if self.detector.cue is not None:
             self._cued.set()
+        recorded = asyncio.create_task(self._recorded())  # read while the greeting plays out
         await self._cued.wait()
         cue = self.detector.cue
         assert cue is not None
+        frames, text = await recorded, self.options.message or ""
+        if frames is None and not text:
+            await self._hang_up()
+            return
         started = time.monotonic()
-        handle = session.say(message, allow_interruptions=False)
+        if frames is not None:  # the same path as the text: the session's output, uninterruptible, in the transcript
+            label = text or f"[recorded message {self.options.message_asset_id}]"
+            handle = session.say(label, audio=frames_of(frames), allow_interruptions=False)
+        else:
+            handle = session.say(text, allow_interruptions=False)
         await asyncio.wait_for(handle.wait_for_playout(), timeout=SAY_TIMEOUT)
         said_ms = round((time.monotonic() - started) * 1000)
         try:
@@ -123,7 +147,10 @@ class AmdListener:
         except CallActionError as exc:
             log.warning("could not end the call after the voicemail message", extra={"reason": exc.reason})
         self.outcome = "voicemail left"
-        log.info("voicemail message left", extra={"beep": cue.beep is not None, "cue_ms": cue.at_ms})
+        log.info(
+            "voicemail message left",
+            extra={"beep": cue.beep is not None, "cue_ms": cue.at_ms, "recorded": frames is not None},
+        )
 
 
 async def listen_to(frames: AsyncIterator[rtc.AudioFrameEvent], listener: AmdListener) -> None:

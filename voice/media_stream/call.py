@@ -26,6 +26,7 @@ from models.flow_calls import StartFlowAgent
 from models.twilio_signature import signing_account
 from voice.agent import PreparedCall, default_greeting
 from voice.amd.listener import AmdListener
+from voice.amd.message_audio import message_audio_of
 from voice.call_setup import AnsweredCall, answer_call
 from voice.flow_call import FlowCall
 from voice.media_stream import protocol
@@ -180,7 +181,8 @@ class MediaStreamCall:
 
         if attached.amd is not None and not resumed:
             assert self._call is not None
-            self._amd = AmdListener(self._call, attached.amd)
+            audio = message_audio_of(self._runtime.sessions, self._runtime.store, attached.space_id)
+            self._amd = AmdListener(self._call, attached.amd, message_audio=audio)
 
         def time_turns(session: AgentSession, prepared: PreparedCall) -> None:
             self._turns = TurnTimer(session, output, prepared.control)
