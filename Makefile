@@ -7,9 +7,10 @@ setup:
 dev: setup
 	.venv/bin/telephony dev
 
+# Every core runs tests (pytest-xdist); a module's tests stay on one process, so its fixtures are built once.
 test:
 	scripts/setup.sh --test
-	.venv/bin/pytest
+	.venv/bin/pytest -n auto --dist loadfile
 
 lint: setup
 	.venv/bin/ruff check .

@@ -63,7 +63,12 @@ def test_api_runs_several_processes_on_one_port(tmp_path: Path) -> None:
             assert refused.status_code == 401 and refused.json()["detail"]  # the app itself, in each process
         api.send_signal(signal.SIGTERM)
         assert api.wait(timeout=30) == 0, (tmp_path / "api.log").read_text()
-        assert all(_gone(pid) for pid in workers)
+        # Orphans outliving their parent by a moment (multiprocessing's helpers exit once they see it gone) count
+        # as stopped; one still running seconds later does not.
+        stopped_by = time.monotonic() + 10
+        while not all(_gone(pid) for pid in workers) and time.monotonic() < stopped_by:
+            time.sleep(0.1)
+        assert all(_gone(pid) for pid in workers), [pid for pid in workers if not _gone(pid)]
     finally:
         if api.poll() is None:
             api.kill()
