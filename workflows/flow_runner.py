@@ -10,7 +10,6 @@ the media process dies, the prompt in flight is said again on the stream the cal
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 from typing import Any, Protocol, assert_never
 
@@ -20,7 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.flow_media import FlowMediaActivities
-    from activities.flow_webhooks import FlowWebhookActivities
     from activities.flows import FlowActivities
     from activities.recording_assets import RecordingAssetActivities
     from models import calls as c
@@ -52,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import flow_steps as fs
     from workflows.call_leg import LegHost, run_db
     from workflows.failures import ActivityFailure, failure_reason
+    from workflows.flow_webhook import call_webhook
 
 S = CallState
 ONCE = RetryPolicy(maximum_attempts=1)  # a prompt lives on one stream: on failure the runner finds the new one
@@ -245,20 +244,7 @@ class FlowRunner:
             ctx.caller,
             dict(self.variables),
         )
-        try:
-            answer = await workflow.execute_activity_method(
-                FlowWebhookActivities.call_flow_webhook,
-                request,
-                start_to_close_timeout=timedelta(seconds=step.timeout_seconds + 5),
-                retry_policy=ONCE,  # the caller is waiting: a failure takes the on_failure branch
-            )
-        except ActivityError as exc:
-            move = fs.webhook_answer(self.document, step, None, ctx)
-            return fs.Move(move.next, f"{failure_reason(exc)}, {move.detail}")
-        if answer.answer_json is None:
-            move = fs.webhook_answer(self.document, step, None, ctx)
-            return fs.Move(move.next, f"{answer.error}, {move.detail}")
-        return fs.webhook_answer(self.document, step, json.loads(answer.answer_json), ctx)
+        return await call_webhook(self.document, step, ctx, request)
 
     async def _voicemail(self, step: Voicemail) -> fs.Move | None:
         """Record the caller's message on the stream's process, store it there as the space's asset, and have it

@@ -16,26 +16,20 @@ Each step taken, with its input and where it went, is noted in the thread's ``fl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.flow_webhooks import FlowWebhookActivities
     from models import sms as m
     from models.flow_calls import FlowWebhookRequest
     from models.flows import AgentStep, Branch, FlowDocument, Gather, Hangup, Say, SetStep, Transfer, Voicemail, Webhook
     from workflows import flow_steps as fs
-    from workflows.failures import failure_reason
+    from workflows.flow_webhook import call_webhook
 
 MAX_STEPS = 200  # per inbound message: a flow looping without a gather still stops
 KEEP_STEPS = 50  # notes the thread keeps (its state view)
 KEYS = set("0123456789*#")
-ONCE = RetryPolicy(maximum_attempts=1)
 
 Reply = Callable[[str], Awaitable[object]]
 
@@ -148,17 +142,4 @@ class SmsFlow:
             ctx.caller,
             dict(self.state.variables),
         )
-        try:
-            answer = await workflow.execute_activity_method(
-                FlowWebhookActivities.call_flow_webhook,
-                request,
-                start_to_close_timeout=timedelta(seconds=step.timeout_seconds + 5),
-                retry_policy=ONCE,  # the party is waiting: a failure takes the on_failure branch
-            )
-        except ActivityError as exc:
-            move = fs.webhook_answer(self.document, step, None, ctx)
-            return fs.Move(move.next, f"{failure_reason(exc)}, {move.detail}")
-        if answer.answer_json is None:
-            move = fs.webhook_answer(self.document, step, None, ctx)
-            return fs.Move(move.next, f"{answer.error}, {move.detail}")
-        return fs.webhook_answer(self.document, step, json.loads(answer.answer_json), ctx)
+        return await call_webhook(self.document, step, ctx, request)

@@ -18,7 +18,7 @@ from tests.support.assets import stored_asset, wav_bytes
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually
 from tests.twilio_standin import TEST_AUTH_TOKEN, CallRecord
-from tests.voice.test_media_stream import Line, _hear, _state, _stream, caller_voice, ears, line  # noqa: F401 (fixtures)
+from tests.voice.test_media_stream import Line, _hear, _state, _stream, line  # noqa: F401 (fixture)
 from voice.speech.whisper_engine import WhisperEngine
 
 MESSAGE = "Hello, this is the garden center. Your order is ready for pickup. Goodbye."
@@ -65,7 +65,7 @@ def _voicemail() -> np.ndarray:
 
 async def test_a_voicemail_hears_the_message_after_its_beep_and_the_call_ends(
     line: Line,  # noqa: F811
-    ears: WhisperEngine,  # noqa: F811
+    ears: WhisperEngine,
 ) -> None:
     call, record, parameters = await _dial(line, {"on_machine": "leave_message", "message": MESSAGE})
     voicemail = await asyncio.to_thread(_voicemail)
@@ -95,7 +95,7 @@ async def test_a_voicemail_hears_the_message_after_its_beep_and_the_call_ends(
 
 async def test_a_person_is_greeted_by_the_agent(
     line: Line,  # noqa: F811
-    ears: WhisperEngine,  # noqa: F811
+    ears: WhisperEngine,
 ) -> None:
     call, _, parameters = await _dial(line, {"on_machine": "leave_message", "message": MESSAGE})
     hello = await asyncio.to_thread(lambda: np.concatenate([line_noise(300, 3), speech("Hello?")]))
@@ -137,7 +137,7 @@ async def test_a_machine_on_a_hangup_call_is_hung_up_without_a_word(
 
 async def test_the_first_verdict_wins_when_the_carrier_answers_first(
     line: Line,  # noqa: F811
-    ears: WhisperEngine,  # noqa: F811
+    ears: WhisperEngine,
 ) -> None:
     """The carrier's AMD said "human" before our detector finished: the workflow keeps the carrier's verdict, and
     the voice runtime follows it (the agent greets) even though our detector hears a machine."""
@@ -160,7 +160,7 @@ async def test_the_first_verdict_wins_when_the_carrier_answers_first(
 
 async def test_a_recorded_message_asset_is_played_to_a_voicemail_after_its_beep(
     line: Line,  # noqa: F811
-    ears: WhisperEngine,  # noqa: F811
+    ears: WhisperEngine,
 ) -> None:
     stack = line.stack
     recording = await asyncio.to_thread(speech, "Your parcel is waiting at the front desk. Goodbye.")

@@ -28,13 +28,6 @@ from voice.speech import HibariTTS
 from voice.speech.whisper_engine import get_whisper_engine
 
 
-@pytest.fixture(scope="module")
-def caller_voice() -> HibariTTS:
-    tts = HibariTTS(voice="heart", seed=0)
-    tts.prewarm()
-    return tts
-
-
 @pytest.fixture
 async def line(temporal_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[ConsoleLine]:
     async with console_line(temporal_env, tmp_path) as running:

@@ -23,7 +23,7 @@ from tests.twilio_standin import TwilioStandIn
 from voice.media_stream.extension import MediaStreamExtension
 from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float, resample_int16
-from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+from voice.speech.whisper_engine import WhisperEngine
 
 MENU: dict[str, Any] = {
     "name": "front desk menu",
@@ -59,18 +59,6 @@ AGENT = {
     "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
     "tts_provider": "local-hibari",
 }
-
-
-@pytest.fixture(scope="module")
-def caller_voice() -> HibariTTS:
-    tts = HibariTTS(voice="heart", seed=0)
-    tts.prewarm()
-    return tts
-
-
-@pytest.fixture(scope="module")
-def ears() -> WhisperEngine:
-    return get_whisper_engine()
 
 
 @pytest.fixture

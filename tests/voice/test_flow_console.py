@@ -32,7 +32,7 @@ from voice.console.extension import ConsoleExtension
 from voice.media_stream.extension import MediaStreamExtension
 from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float
-from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+from voice.speech.whisper_engine import WhisperEngine
 from workers.console_client import ConsoleClient
 from workflows.calls import CallWorkflow
 
@@ -67,18 +67,6 @@ class ConsoleFlowLine:
             await temporal_client(self.stack).get_workflow_handle(workflow_id).query(CallWorkflow.get_state)
         )
         return view
-
-
-@pytest.fixture(scope="module")
-def caller_voice() -> HibariTTS:
-    tts = HibariTTS(voice="heart", seed=0)
-    tts.prewarm()
-    return tts
-
-
-@pytest.fixture(scope="module")
-def ears() -> WhisperEngine:
-    return get_whisper_engine()
 
 
 @pytest.fixture

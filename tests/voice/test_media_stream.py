@@ -28,7 +28,7 @@ from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandI
 from voice.media_stream.extension import MediaStreamExtension
 from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float, resample_int16
-from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+from voice.speech.whisper_engine import WhisperEngine
 from workflows.calls import CallWorkflow
 
 PUBLIC = "https://telephony.example.com"
@@ -48,18 +48,6 @@ class Line:
     e164: str
     base_url: str
     carrier: TwilioStandIn
-
-
-@pytest.fixture(scope="module")
-def caller_voice() -> HibariTTS:
-    tts = HibariTTS(voice="heart", seed=0)
-    tts.prewarm()
-    return tts
-
-
-@pytest.fixture(scope="module")
-def ears() -> WhisperEngine:
-    return get_whisper_engine()
 
 
 @pytest.fixture

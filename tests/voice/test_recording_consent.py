@@ -22,8 +22,8 @@ from tests.voice.test_media_stream import Line, _hear, _ring, _says_hours, _spee
 from voice.speech import HibariTTS
 from voice.speech.whisper_engine import WhisperEngine
 
-# The media-stream call fixtures: a space whose number streams its calls to the app, a caller's voice, ears.
-line, caller_voice, ears = media.line, media.caller_voice, media.ears
+# The media-stream call fixture: a space whose number streams its calls to the app (voice and ears: conftest).
+line = media.line
 
 
 async def _configure(line: Line, consent: str, announcement: str | None = None) -> None:

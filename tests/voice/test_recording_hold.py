@@ -17,7 +17,7 @@ from tests.voice.test_recording_consent import _channels, _ended, _segment, _sto
 from voice.speech import HibariTTS
 from voice.speech.whisper_engine import WhisperEngine
 
-line, caller_voice, ears = media.line, media.caller_voice, media.ears
+line = media.line
 
 
 async def _recorded_call_with_a_hold(line: Line, voice: HibariTTS, ears: WhisperEngine, record_hold: bool) -> Any:
