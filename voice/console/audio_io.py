@@ -97,6 +97,7 @@ class ConsoleAudioOutput(io.AudioOutput):
         unplayed = [s for s in self._segments.values() if not s.finished]
         if self._current is not None and not self._current.finished:
             unplayed.append(self._current)
+        self._current = None  # what comes next is a new segment (else it would join a finished one and never be marked)
         for segment in unplayed:
             segment.finished = True
             heard = min(segment.seconds, time.monotonic() - segment.started_at)
