@@ -115,8 +115,10 @@ async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variable
         sorry = await phone.next_reply(after=pressed)
         assert "not an option" in await _hear(ears, sorry.pcm8k())
 
-        before = len(phone.segments)
-        await eventually(lambda: _segments_beyond(phone, before))  # the menu again: a key cuts it off
+        # The menu again, right after the apology (it may have begun while the apology was being transcribed):
+        # a key cuts it off.
+        before = next(index for index, segment in enumerate(phone.segments) if segment is sorry) + 1
+        await eventually(lambda: _segments_beyond(phone, before))
         pressed = len(phone.segments)
         await phone.dtmf("1")
         greeting = await phone.next_reply(after=pressed)
