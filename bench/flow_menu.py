@@ -16,15 +16,12 @@ import argparse
 import asyncio
 import os
 import resource
-import signal
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench._support import exit_now, load_average, pct
+from bench._support import load_average, pct, run_then_exit
 from tests.support.flow_line import HOURS, flow_line
 from tests.support.stack import running_stack, serve_http
 from tests.support.temporal import start_dev_server
@@ -122,21 +119,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100, help="menu steps (default 100)")
     args = parser.parse_args(argv)
-    task_code = 0
-    try:
-
-        async def main() -> None:
-            task = asyncio.current_task()
-            if task is not None:  # SIGTERM (e.g. `timeout`) cancels the run, so the dev server is still stopped
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            await asyncio.wait_for(run(max(1, args.steps)), timeout=120 + 10 * args.steps)
-
-        asyncio.run(main())
-    except BaseException as exc:
-        traceback.print_exc()
-        print(f"benchmark failed: {exc!r}", file=sys.stderr)
-        task_code = 1
-    exit_now(task_code)
+    steps = max(1, args.steps)
+    run_then_exit(lambda: asyncio.wait_for(run(steps), timeout=120 + 10 * steps))
 
 
 if __name__ == "__main__":
