@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from models import calls as c
 from models.call_contract import livekit_sip_call
 from tests.livekit_standin import LiveKitStandIn
 from tests.livekit_standin.sip_calls import admit_inbound_caller
+from tests.support.proc_stats import CpuMeter
 from workflows.call_client import CallClient
 
 Send = Callable[[str, ParticipantInfo], Awaitable[None]]
@@ -139,6 +141,8 @@ async def main(args: argparse.Namespace) -> None:
         async with stack("call-setup", **overrides) as bench:
             await bench.start_api()
             worker = bench.start_worker()
+            api = next(child for child in bench.children if child.name == "api")
+            temporal = next(child for child in bench.children if child.name == "temporal")
             line = await bench.line("livekit")
             standin.webhook_url = f"{bench.api_url}/webhooks/livekit"
             paths = {
@@ -148,21 +152,28 @@ async def main(args: argparse.Namespace) -> None:
             for send in paths.values():  # warm-up: the worker's first tasks, connections, imports
                 await run(standin, line, send, 10, 1)
             rows = []
+            cpu = CpuMeter({"temporal": temporal.pid, "worker": worker.pid, "api": api.pid, "bench": os.getpid()})
             for concurrency in (1, args.concurrency):
                 for name, send in paths.items():
+                    cpu.lap()
                     answered, setup, errors, wall = await run(standin, line, send, args.calls, concurrency)
+                    spent = {k: v * 1000 / max(len(setup), 1) for k, v in cpu.lap().items()}
                     print(f"# {name:25s} x{concurrency:<3d} setup {summary_ms(setup)}  ({len(setup) / wall:.1f}/s)")
                     ms = [x * 1000 for x in setup]
                     hop = [x * 1000 for x in answered]
                     row = [name, concurrency, len(setup), errors, f"{pct(hop, 50):.1f}", f"{pct(ms, 50):.1f}"]
-                    rows.append([*row, f"{pct(ms, 99):.1f}", f"{max(ms, default=0):.1f}", f"{len(setup) / wall:.1f}"])
+                    rate = f"{len(setup) / wall:.1f}"
+                    costs = [f"{spent[k]:.0f}" for k in ("temporal", "worker", "api", "bench")]
+                    rows.append([*row, f"{pct(ms, 99):.1f}", f"{max(ms, default=0):.1f}", rate, *costs])
             worker_rss = rss_mb(worker.pid)
             print()
             print("Call setup: participant_joined webhook sent -> CreateDispatch received by the LiveKit stand-in")
             print("(API and worker are child processes: `telephony api`, `telephony worker`, default settings)")
             header = ["path", "conc", "calls", "errors", "answer p50", "setup p50", "setup p99", "max", "calls/s"]
+            header += ["server CPU", "worker CPU", "API CPU", "stand-in CPU"]
             print(table(header, rows))
             print("targets: setup p50 <= 150 ms, p99 <= 400 ms; 'answer' = until the webhook's HTTP answer (ms)")
+            print("CPU columns: milliseconds per set-up of each process (the stand-in runs in this bench process)")
             print(
                 f"worker RSS at the end: {worker_rss:.0f} MB; CreateDispatch requests seen: "
                 f"{len(standin.calls('CreateDispatch'))}"

@@ -43,11 +43,12 @@ from bench._support import (
     stack,
     table,
 )
-from bench.campaign_figures import History, call_starts, child_sample, cpu_seconds, dial_figures, history
+from bench.campaign_figures import History, call_starts, child_sample, dial_figures, history
 from models.call_contract import outbound_call
 from models.campaigns import campaign_workflow_id
 from models.enums import MediaMode
 from models.tables import new_id
+from tests.support.proc_stats import CpuMeter
 from tests.twilio_standin import TwilioStandIn
 from tests.twilio_standin.dialing import CallScript
 from workflows.call_client import CallClient
@@ -78,17 +79,6 @@ async def sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
     while not stop.is_set() and proc.exists():  # noqa: ASYNC240 (procfs: no disk)
         peak[0] = max(peak[0], rss_mb(pid))
         await asyncio.sleep(0.5)
-
-
-class CpuMeter:
-    """CPU seconds of each process over one phase of the run."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self._at = {name: cpu_seconds(pid) for name, pid in pids.items()}
-
-    def spent(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) - self._at[name] for name, pid in self.pids.items()}
 
 
 async def timed(phase: Callable[[], Awaitable[None]], meter: CpuMeter) -> tuple[float, dict[str, float]]:

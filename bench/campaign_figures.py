@@ -1,10 +1,8 @@
-"""What bench/campaign.py reads after a run: the carrier's dial times (the stand-in's), CPU seconds each process
-spent, and workflow histories (events, bytes, workflow-task time), per continue-as-new run of the campaign and for
-a sample of its child calls."""
+"""What bench/campaign.py reads after a run: the carrier's dial times (the stand-in's) and workflow histories
+(events, bytes, workflow-task time), per continue-as-new run of the campaign and for a sample of its child calls."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,17 +14,6 @@ from temporalio.client import Client
 from bench._support import summary_ms
 from tests.twilio_standin import TwilioStandIn
 from tests.twilio_standin.dialing import max_in_one_second, max_simultaneous
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (its threads included), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def call_starts(db: Path, space_id: str) -> dict[str, float]:

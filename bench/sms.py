@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench._support import ACCOUNT_SID, AUTH_TOKEN, Stack, exit_now, load_average, pct, rss_mb, stack, table
 from models import sms as m
+from tests.support.proc_stats import CpuMeter
 from tests.twilio_standin import TwilioStandIn
 from workflows.sms_client import SmsClient, Thread
 
@@ -33,31 +32,6 @@ from workflows.sms_client import SmsClient, Thread
 TOPICS = ["hours", "parking", "address", "payment", "delivery", "returns", "warranty", "gifts", "careers", "events"]
 KB = [{"title": t.title(), "content": f"The answer about {t} is number {n}."} for n, t in enumerate(TOPICS)]
 P99_LIMIT_MS = 1000.0
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-class CpuMeter:
-    """CPU milliseconds per message of each child process over a phase: what the machine's cores must supply per
-    message whatever else runs on them (the 2 cores here are shared, so latencies swing with the load)."""
-
-    def __init__(self, children: dict[str, int]) -> None:
-        self.children = children
-        self.marks = self.read()
-
-    def read(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.children.items()}
-
-    def per_message(self, messages: int) -> list[str]:
-        now = self.read()
-        spent = {name: now[name] - self.marks[name] for name in now}
-        self.marks = now
-        return [f"{spent[name] * 1000 / max(messages, 1):.0f}" for name in self.children]
 
 
 class Replies(dict[str, Any]):
@@ -173,9 +147,15 @@ async def run_at(send: Send, clock: Clock, parties: list[str], rate: float, seco
     return errors, list(clock.latencies)
 
 
+def per_message(cpu: CpuMeter, messages: int) -> list[str]:
+    """CPU milliseconds per message of each child over the phase: what the cores must supply per message whatever
+    else runs on them (the 2 cores here are shared, so latencies swing with the load)."""
+    return [f"{spent * 1000 / max(messages, 1):.0f}" for spent in cpu.lap().values()]
+
+
 def row(name: str, rate: float, errors: int, latencies: list[float], cpu: CpuMeter) -> list[object]:
     ms = [x * 1000 for x in latencies]
-    return [name, f"{rate:g}", len(ms), errors, f"{pct(ms, 50):.0f}", f"{pct(ms, 99):.0f}", *cpu.per_message(len(ms))]
+    return [name, f"{rate:g}", len(ms), errors, f"{pct(ms, 50):.0f}", f"{pct(ms, 99):.0f}", *per_message(cpu, len(ms))]
 
 
 async def main(args: argparse.Namespace) -> None:

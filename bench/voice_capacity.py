@@ -39,13 +39,13 @@ from bench._support import load_average, pct, rss_mb, run_then_exit, table
 from tests.support.media_processes import (
     Line,
     MediaProcess,
-    cpu_seconds,
     media_line,
     speech,
     stream_parameters,
     stream_to,
 )
 from tests.support.media_stream_client import AgentSpeech, TwilioMediaStream
+from tests.support.proc_stats import cpu_seconds
 from tests.support.temporal import start_dev_server
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from voice.speech import HibariTTS

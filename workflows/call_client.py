@@ -21,8 +21,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from models import calls as c
-from models import recordings as rec
+import models.calls as c
+import models.recordings as rec
 from models.call_contract import belongs_to
 from models.consent import ConsentRecorded, ConsentReport
 from models.enums import CallState

@@ -18,8 +18,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from models import calls as c
-    from models import recordings as rec
+    import models.calls as c
+    import models.recordings as rec
     from models.enums import CallState, EndReason
     from workflows.call_state import CallLedger
 

@@ -11,10 +11,10 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import models.calls as c
+    import models.recordings as rec
     from activities.media_streams import MediaStreamActivities
     from activities.recording_assets import RecordingAssetActivities
-    from models import calls as c
-    from models import recordings as rec
     from models.assets import (
         TRANSCRIPTION_STARTED,
         JoinRecordingPartsInput,

@@ -18,14 +18,14 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import models.calls as c
+    import models.recordings as rec
+    import workflows.call_state as sm
+    import workflows.recording_consent as recording_consent
     from activities.calls import CallRecordActivities
-    from models import calls as c
-    from models import recordings as rec
     from models.call_contract import CARRIER_ANSWERED, CARRIER_END_REASONS, room_name
     from models.consent import ConsentRecorded, ConsentReport
     from models.enums import AnsweredBy, CallDirection, CallState, EndReason, MachinePolicy, MediaMode, RouteType
-    from workflows import call_state as sm
-    from workflows import recording_consent
     from workflows.call_leg import CallLeg, run_db
     from workflows.carrier_leg import CarrierStreamLeg
     from workflows.failures import ActivityFailure, failure_reason

@@ -20,13 +20,13 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError, Workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import models.campaigns as m
+    import workflows.campaign_dial as dial
+    import workflows.campaign_schedule as rules
     from activities.campaigns import CampaignActivities
-    from models import campaigns as m
     from models.call_contract import outbound_call
     from models.calls import CALL_ID_REUSE_POLICY
     from models.enums import AttemptResult, CampaignStatus, ContactOutcome
-    from workflows import campaign_dial as dial
-    from workflows import campaign_schedule as rules
     from workflows.call_leg import run_db
     from workflows.calls import CallWorkflow
 

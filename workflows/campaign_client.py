@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from models import campaigns as m
+import models.campaigns as m
 from models.calls import SA_CAMPAIGN_ID, SA_SPACE_ID
 from workflows.campaign import CampaignWorkflow
 

@@ -19,11 +19,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    import models.campaigns as m
     import models.sms_pacing  # noqa: F401  (the full name: the sandbox then resolves the dial slot's types)
+    import workflows.campaign_schedule as rules
     from activities.dial_pacing import DialPacingActivities
-    from models import campaigns as m
     from models.dial_pacing import ReserveDialSlotInput
-    from workflows import campaign_schedule as rules
 
 CHECK_AHEAD = 1.0  # seconds of the pace checked together
 CHECK_VALID = timedelta(seconds=5)

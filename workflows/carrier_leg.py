@@ -13,10 +13,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    import models.calls as c
+    import models.recordings as rec
+    import workflows.call_recording as call_recording
     from activities.carrier_calls import CarrierCallActivities
     from activities.media_streams import MediaStreamActivities
-    from models import calls as c
-    from models import recordings as rec
     from models.carrier_calls import (
         CarrierCallPlaced,
         EndCarrierCallInput,
@@ -25,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         RedirectCarrierCallInput,
     )
     from models.enums import CallDirection, CallState, EndReason, MediaMode
-    from workflows import call_recording
     from workflows.call_leg import CallLeg, LegCapabilities, LegHost
     from workflows.failures import failure_reason
 

@@ -18,10 +18,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import models.calls as c
+    import workflows.call_recording as call_recording
+    import workflows.flow_steps as fs
     from activities.flow_media import FlowMediaActivities
     from activities.flows import FlowActivities
     from activities.recording_assets import RecordingAssetActivities
-    from models import calls as c
     from models.assets import StoreRecordingInput
     from models.enums import CallState, EndReason
     from models.flow_calls import (
@@ -46,8 +48,6 @@ with workflow.unsafe.imports_passed_through():
         Voicemail,
         Webhook,
     )
-    from workflows import call_recording
-    from workflows import flow_steps as fs
     from workflows.call_leg import LegHost, run_db
     from workflows.failures import ActivityFailure, failure_reason
     from workflows.flow_webhook import call_webhook

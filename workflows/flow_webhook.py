@@ -11,10 +11,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.flow_steps as fs
     from activities.flow_webhooks import FlowWebhookActivities
     from models.flow_calls import FlowWebhookRequest
     from models.flows import FlowDocument, Webhook
-    from workflows import flow_steps as fs
     from workflows.failures import failure_reason
 
 ONCE = RetryPolicy(maximum_attempts=1)

@@ -10,13 +10,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    import models.calls as c
+    import models.recordings as rec
+    import workflows.call_recording as call_recording
+    import workflows.call_state as sm
+    import workflows.recording as recording
+    import workflows.recording_consent as recording_consent
     from activities.livekit_rooms import LiveKitRoomActivities
-    from models import calls as c
-    from models import recordings as rec
     from models.enums import CallDirection, CallState, EndReason
     from models.sip_headers import ROLE_ATTRIBUTE, ROLE_REMOTE_PARTY, ROLE_TRANSFER_TARGET, WORKFLOW_ID_ATTRIBUTE
-    from workflows import call_recording, recording, recording_consent
-    from workflows import call_state as sm
     from workflows.call_leg import A, CallLeg, LegCapabilities, LegHost, Method, run_livekit
     from workflows.failures import ActivityFailure, failure_reason
 

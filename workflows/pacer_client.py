@@ -12,7 +12,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.types import MethodAsyncSingleParam
 
-from models import sms_pacing as p
+import models.sms_pacing as p
 from models.calls import SA_SPACE_ID
 from workflows.pacer import PacerWorkflow
 

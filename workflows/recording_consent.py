@@ -8,7 +8,7 @@ from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
 
-from models import calls as c
+import models.calls as c
 from models.consent import (
     RECORDING_DECLINED,
     ConsentOutcome,

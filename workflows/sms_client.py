@@ -17,7 +17,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from models import sms as m
+import models.sms as m
 from workflows.sms_thread import SmsThreadWorkflow
 
 

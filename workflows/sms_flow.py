@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models import sms as m
+    import models.sms as m
+    import workflows.flow_steps as fs
     from models.flow_calls import FlowWebhookRequest
     from models.flows import AgentStep, Branch, FlowDocument, Gather, Hangup, Say, SetStep, Transfer, Voicemail, Webhook
-    from workflows import flow_steps as fs
     from workflows.flow_webhook import call_webhook
 
 MAX_STEPS = 200  # per inbound message: a flow looping without a gather still stops

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from models import sms_pacing as p
+import models.sms_pacing as p
 from workflows.pacer_client import PacerClient
 from workflows.sms_pacer import SmsPacerWorkflow
 

@@ -20,15 +20,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import models.sms as m
     import models.sms_pacing as p  # the full name: the sandbox then knows the module (its types resolve)
+    import workflows.sms_state as st
     from activities.flows import FlowActivities
     from activities.sms import SmsActivities
     from activities.sms_agent import SmsAgentActivities
     from activities.sms_pacing import SmsPacingActivities
-    from models import sms as m
     from models.enums import MessageRole
     from models.flow_calls import LoadFlowInput
-    from workflows import sms_state as st
     from workflows.failures import ActivityFailure, failure_reason
     from workflows.sms_flow import SmsFlow
 

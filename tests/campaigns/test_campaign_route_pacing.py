@@ -83,9 +83,10 @@ async def test_two_campaigns_on_one_account_share_its_cps_another_account_is_not
     pacers = DialPacerClient(temporal_client(line.stack), line.stack.settings.task_queue)
     route = dial_route(ROUTE_CARRIER_ACCOUNT, shared["id"])
     admitted = await pacers.state(DialPacerKey(line.space_id, route, STAGE_ADMIT))
-    assert admitted is not None and admitted.granted_total == 10 and admitted.rate == ACCOUNT_CPS
+    # One slot per dial, and more when a campaign woke after its slot had passed (a busy machine) and asked again.
+    assert admitted is not None and admitted.granted_total >= 10 and admitted.rate == ACCOUNT_CPS
     at_carrier = await pacers.state(DialPacerKey(line.space_id, route, STAGE_CARRIER))
-    assert at_carrier is not None and at_carrier.granted_total >= 10  # more when a slot was missed and asked again
+    assert at_carrier is not None and at_carrier.granted_total >= 10
     for stage in (STAGE_ADMIT, STAGE_CARRIER):
         key = DialPacerKey(line.space_id, dial_route(ROUTE_CARRIER_ACCOUNT, other["id"]), stage)
         assert await pacers.state(key) is None

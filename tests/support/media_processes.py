@@ -225,12 +225,6 @@ async def hear(ears: WhisperEngine, pcm8k: np.ndarray) -> str:
     return await asyncio.to_thread(heard, ears, pcm8k)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.fixture
 def media_processes() -> Iterator[list[MediaProcess]]:
     """Media processes a test starts; each is stopped afterwards and its log's tail printed (shown on failure)."""

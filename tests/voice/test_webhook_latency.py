@@ -25,12 +25,12 @@ from tests.support.media_processes import (
     STREAM_URL,
     Line,
     MediaProcess,
-    cpu_seconds,
     media_env,
     media_line,
     speech,
     stream_parameters,
 )
+from tests.support.proc_stats import cpu_seconds
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from voice.speech import HibariTTS
 
