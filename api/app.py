@@ -15,6 +15,7 @@ from api.limits import BodyLimitMiddleware, BodyLimits
 from api.routes import (
     agents,
     api_keys,
+    assets,
     calls,
     campaigns,
     carrier_accounts,
@@ -101,6 +102,7 @@ def create_app(
         calls,
         sms,
         recordings,
+        assets,
         campaigns,
         do_not_call,
         flows,

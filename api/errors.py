@@ -29,6 +29,7 @@ DESCRIPTIONS = {
     403: "Authenticated, but not allowed (role too low, or a forged carrier signature)",
     404: "No such resource in this space (another space's resources answer the same)",
     409: "Conflicts with the current state or an existing resource",
+    410: "The resource was deleted",
     413: "Request body larger than this route accepts",
     415: "Content type this route does not accept",
     422: "Invalid field values; `errors` names each one",

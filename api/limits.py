@@ -3,7 +3,7 @@
 A request whose ``Content-Length`` passes its route's limit is answered 413 without reading a byte of it; a body
 streamed without a length (chunked) is counted as it arrives and refused the moment it passes the limit. The
 limit is chosen by path family, from ``Settings``: carrier and LiveKit webhooks are small forms and events, the
-REST API takes JSON documents, and agents carry knowledge bases.
+REST API takes JSON documents, agents carry knowledge bases, and a space's assets are uploaded audio files.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ class BodyLimits:
     webhook: int
     agent: int
     default: int
+    asset: int = 32 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BodyLimits:
-        return cls(settings.webhook_body_limit, settings.agent_body_limit, settings.api_body_limit)
+        return cls(
+            settings.webhook_body_limit, settings.agent_body_limit, settings.api_body_limit, settings.asset_upload_limit
+        )
 
     def for_path(self, path: str) -> int:
         if path.startswith("/webhooks/"):
@@ -44,6 +47,8 @@ class BodyLimits:
         parts = path.split("/")  # "", "v1", "spaces", "{id}", "agents", ...
         if len(parts) > 4 and parts[1:3] == ["v1", "spaces"] and parts[4] == "agents":
             return self.agent
+        if len(parts) == 5 and parts[1:3] == ["v1", "spaces"] and parts[4] == "assets":
+            return self.asset  # the upload (the multipart envelope counts: a few hundred bytes)
         return self.default
 
 

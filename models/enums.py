@@ -120,6 +120,7 @@ class AssetType(StrEnum):
     RECORDING = "recording"
     TRANSCRIPT = "transcript"
     OTHER = "other"
+    AUDIO = "audio"  # uploaded by the space (prompts, voicemail messages): no retention deadline
 
 
 class ProvisioningStatus(StrEnum):

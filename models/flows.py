@@ -130,6 +130,13 @@ class Gather(_Step):
     no_match_prompt: Text | None = None
     on_no_input: StepId | None = Field(default=None, description="After the retries without input (default: next)")
     on_no_match: StepId | None = Field(default=None, description="After the retries with no match (default: next)")
+    reply_timeout_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 86_400,
+        description="On SMS: how long the prompt waits for the reply (as Studio's Send & Wait For Reply), whatever "
+        "the thread's idle window; then it counts as no input",
+    )
 
 
 class Branch(_Step):

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     agent_body_limit: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Bytes of an agent body (instructions and knowledge base)"
     )
+    asset_upload_limit: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of an uploaded audio asset (the request body of POST /v1/spaces/{id}/assets)",
+    )
+    asset_max_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="Seconds an uploaded audio asset may last (a prompt or a message)"
+    )
     directory_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -209,6 +209,7 @@ class SmsFlowState:
     document_json: str
     waiting_at: str | None = None  # the gather waiting for the next inbound message
     attempt: int = 0  # of that gather (counts from 0)
+    reply_by: datetime | None = None  # when that gather stops waiting (its reply timeout): then it is a no-input
     variables: dict[str, str] = field(default_factory=dict)
     agent_id: str | None = None  # the agent the flow handed the thread to
 

@@ -341,6 +341,8 @@ class Asset(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     deleted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _updated()
+    name: Mapped[str | None] = mapped_column(sa.String(200))  # an uploaded asset's name (default: its file name)
+    sample_rate: Mapped[int | None]  # of the stored audio (uploads: converted to mono PCM16 WAV)
 
 
 class AssetAudit(Base):

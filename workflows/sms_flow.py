@@ -4,7 +4,10 @@ as on a call, with texts for audio. Runs inside ``SmsThreadWorkflow``, one inbou
 - ``say`` sends its text as a reply; ``gather`` sends its prompt and waits for the next inbound message, which
   is the input: keypad characters are read as keys (max digits, terminator), anything else as words (matched
   against ``speech_choices``, else the words themselves); a no-match is retried with its prompt as on a call.
-  There is no no-input timeout on SMS: the thread's own idle timeout ends a conversation nobody answers.
+  The gather waits for its reply ``reply_timeout_seconds`` (1 hour by default, as Twilio Studio's Send & Wait For
+  Reply), however short the thread's idle window: the thread stays open while it waits (``SmsThreadWorkflow``).
+  Past it, that is a no-input, as on a call: the no-input prompt and the prompt again up to ``retries``, then
+  ``on_no_input`` (default: the next step).
 - ``branch``, ``set`` and ``webhook`` work as on a call (the webhook through the same activity).
 - ``agent`` hands the thread to that agent: it answers the message that handed over and every later one, with
   the flow's variables in its context.
@@ -17,6 +20,7 @@ Each step taken, with its input and where it went, is noted in the thread's ``fl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -70,20 +74,36 @@ class SmsFlow:
             self.note(f"flow {state.flow_id} v{state.version} started")
             await self._run(doc.first, reply)
             return
-        step = doc.step(state.waiting_at)
+        step = self._waiting()
+        await self._answered(step, sms_input(step, body), reply)
+
+    async def no_reply(self, reply: Reply) -> None:
+        """The gather's reply timeout passed without a message: a no-input."""
+        await self._answered(self._waiting(), "", reply)
+
+    def _waiting(self) -> Gather:
+        assert self.state.waiting_at is not None
+        step = self.document.step(self.state.waiting_at)
         assert isinstance(step, Gather)
-        value = sms_input(step, body)
-        outcome = fs.gather_outcome(doc, step, value, state.attempt)
+        return step
+
+    def _ask(self, step: Gather, attempt: int) -> None:
+        self.state.waiting_at, self.state.attempt = step.id, attempt
+        self.state.reply_by = workflow.now() + timedelta(seconds=step.reply_timeout_seconds)
+
+    async def _answered(self, step: Gather, value: str, reply: Reply) -> None:
+        state = self.state
+        outcome = fs.gather_outcome(self.document, step, value, state.attempt)
         if outcome.move is None:
             self.note(f"{fs.describe(step)}: {outcome.kind} {value!r}, retry")
             if outcome.retry_prompt:
                 await reply(outcome.retry_prompt)
             await reply(fs.fill(step.prompt, state.variables))
-            state.attempt += 1
+            self._ask(step, state.attempt + 1)
             return
         move = outcome.move
         state.variables.update(move.variables)
-        state.waiting_at, state.attempt = None, 0
+        state.waiting_at, state.attempt, state.reply_by = None, 0, None
         self.note(f"{fs.describe(step)}: {outcome.kind} {value!r}, {move.detail}")
         await self._run(move.next, reply)
 
@@ -96,7 +116,7 @@ class SmsFlow:
             step = doc.step(step_id)
             if isinstance(step, Gather):
                 await reply(fs.fill(step.prompt, state.variables))
-                state.waiting_at, state.attempt = step.id, 0
+                self._ask(step, 0)
                 self.note(f"{fs.describe(step)}: asked")
                 return
             if isinstance(step, AgentStep):

@@ -7,7 +7,9 @@ messages wait in the thread's queue; the head of the queue leaves in a slot gran
 workflow state, so it survives a worker restart). Past a size bound the run continues as new carrying the queue,
 the opt-out state and the conversation; idle past the space's window, it pauses the conversation and completes
 (the next message starts a new run that resumes the same conversation). Rules live in ``workflows/sms_state.py``.
-A number routed to a flow answers with it (``workflows/sms_flow.py``) until the flow hands the thread to an agent."""
+A number routed to a flow answers with it (``workflows/sms_flow.py``) until the flow hands the thread to an agent;
+while the flow waits at a gather the thread does not idle out: it waits for the gather's own reply timeout, then
+takes the gather's no-input path (runs from before ``GATHER_REPLY_TIMEOUT`` keep idling out)."""
 
 from __future__ import annotations
 
@@ -26,11 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.flows import FlowActivities
     from activities.sms import SmsActivities
     from activities.sms_agent import SmsAgentActivities
-    from activities.sms_pacing import SmsPacingActivities
     from models.enums import MessageRole
     from models.flow_calls import LoadFlowInput
     from workflows.failures import ActivityFailure, failure_reason
     from workflows.sms_flow import SmsFlow
+    from workflows.sms_thread_pacing import ThreadPacing
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -50,15 +52,9 @@ CARRIER_TIMEOUT = timedelta(seconds=12)
 AGENT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=3)
 AGENT_TIMEOUT = timedelta(seconds=60)
 UNSUBSCRIBED = 21610  # Twilio's "Attempt to send to unsubscribed recipient"
-# Asking the pacer is a (remote) activity, not a local one: a local activity holds its workflow task while it
-# waits, and with enough threads asking at once every workflow task slot of the worker would be held waiting for
-# an update only a free slot can answer (seen in bench/sms.py at 200 threads). Asking is bounded; a thread that got
-# no slot asks again after SLOT_ASK_AGAIN (a durable timer).
-SLOT_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=2), maximum_attempts=3)
-SLOT_TIMEOUT = timedelta(seconds=10)
-SLOT_ASK_AGAIN = timedelta(seconds=5)
-# Runs before this patch paced sends with a token bucket per thread; from it on, per number (SmsPacerWorkflow).
-PER_NUMBER_PACING = "sms-per-number-pacing"
+# Runs before this patch idled out (and completed) with a flow's gather pending, so the next message started the
+# flow over; from it on, a pending gather keeps the thread open until its reply timeout, then is a no-input.
+GATHER_REPLY_TIMEOUT = "sms-gather-reply-timeout"
 
 
 async def _db(method: Method[A, R], arg: A) -> R:
@@ -72,7 +68,7 @@ def _message_id() -> str:
 
 
 @workflow.defn(name=m.SMS_THREAD_WORKFLOW)
-class SmsThreadWorkflow:
+class SmsThreadWorkflow(ThreadPacing):
     @workflow.init
     def __init__(self, start: m.StartSmsThread) -> None:
         self.k = st.ThreadLedger.begin(start, workflow.info().workflow_id)
@@ -127,6 +123,8 @@ class SmsThreadWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self.inbox or self.reports):
                     workflow.continue_as_new(self._continued())
+            elif (reply_by := self._reply_by()) is not None and reply_by <= workflow.now():
+                await self._flow_no_reply()
             elif not await self._wait(idle):
                 await _db(SmsActivities.pause_thread, self._pause_input())
                 if not (self.inbox or self.reports or k.pending):  # a message may have come meanwhile
@@ -138,9 +136,11 @@ class SmsThreadWorkflow:
     async def _wait(self, idle: timedelta) -> bool:
         """Wait for work; False once the thread has been idle for ``idle`` with nothing queued."""
         self._upsert()  # the state the thread rests in (a message answered at once never shows as "sending")
-        now, seen = workflow.now(), self.changes
+        now, seen, reply_by = workflow.now(), self.changes, self._reply_by()
         if self.k.pending:
             timeout = max(self._until_slot(now), timedelta(milliseconds=1))
+        elif reply_by is not None:  # the flow's gather waits its own timeout, not the idle window
+            timeout = max(reply_by - now, timedelta(milliseconds=1))
         else:
             timeout = self._last_activity + idle - now
             if timeout <= timedelta(0):
@@ -148,42 +148,15 @@ class SmsThreadWorkflow:
         try:
             await workflow.wait_condition(lambda: self.changes != seen, timeout=timeout)
         except TimeoutError:
-            return bool(self.k.pending)
+            return bool(self.k.pending) or reply_by is not None
         return True
 
-    # ------------------------------------------------------------------------------- pacing
-    def _per_number(self) -> bool:
-        return workflow.patched(PER_NUMBER_PACING)  # memoized for the run
-
-    async def _slot_open(self) -> bool:
-        """Whether the head of the queue may leave now: its slot from the number's pacer has opened (asked for
-        first if none is held). Before the patch: the thread's own token bucket."""
-        if not self._per_number():
-            return self.bucket.take(workflow.now())
-        if self.slot is None:
-            if self._ask_again_at is not None and workflow.now() < self._ask_again_at:
-                return False
-            assert self.route is not None
-            ask = p.ReserveSlotInput(self.k.start.space_id, self.k.start.our_number, self.k.pending[0].message_id,
-                                     self.route.messages_per_second, self.route.burst)  # fmt: skip
-            try:
-                self.slot = await workflow.execute_activity_method(
-                    SmsPacingActivities.reserve_send_slot, ask, start_to_close_timeout=SLOT_TIMEOUT,
-                    retry_policy=SLOT_RETRY,
-                )  # fmt: skip
-            except ActivityFailure as exc:
-                workflow.logger.warning("no send slot from the pacer", extra={"reason": failure_reason(exc)})
-                self._ask_again_at = workflow.now() + SLOT_ASK_AGAIN
-                return False
-            self._ask_again_at = None
-        return self.slot.at <= workflow.now()
-
-    def _until_slot(self, now: datetime) -> timedelta:
-        if not self._per_number():
-            return self.bucket.wait(now)
-        if self.slot is None:
-            return self._ask_again_at - now if self._ask_again_at else timedelta(0)
-        return self.slot.at - now
+    def _reply_by(self) -> datetime | None:
+        """When the flow's pending gather stops waiting for its reply; None: none pending (or a run before it)."""
+        state = self.flow.state if self.flow is not None else None
+        if state is None or state.waiting_at is None or state.reply_by is None or self.k.agent_id:
+            return None
+        return state.reply_by if workflow.patched(GATHER_REPLY_TIMEOUT) else None
 
     # -------------------------------------------------------------------------------- steps
     async def _inbound(self, sms: m.InboundSms) -> None:
@@ -233,12 +206,22 @@ class SmsThreadWorkflow:
                 return
             state = m.SmsFlowState(loaded.flow_id, loaded.version, loaded.document_json)
             self.flow = SmsFlow(state, self.flow_steps, k.workflow_id, k.start.party)
-        flow = self.flow
-        await flow.message(body, self._flow_reply)
-        if flow.state.agent_id is not None:
-            k.agent_id = flow.state.agent_id
-            await self._agent_reply(body)
-        elif flow.over:
+        await self.flow.message(body, self._flow_reply)
+        await self._flow_moved(body)
+
+    async def _flow_no_reply(self) -> None:
+        assert self.flow is not None
+        await self.flow.no_reply(self._flow_reply)
+        await self._flow_moved(None)
+
+    async def _flow_moved(self, body: str | None) -> None:
+        """After the flow took a message (or a gather's timeout): an agent it handed to answers that message."""
+        assert self.flow is not None
+        if self.flow.state.agent_id is not None:
+            self.k.agent_id = self.flow.state.agent_id
+            if body is not None:
+                await self._agent_reply(body)
+        elif self.flow.over:
             self.flow = None  # the next message starts the flow again
 
     async def _flow_reply(self, text: str) -> None:

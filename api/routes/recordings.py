@@ -198,7 +198,8 @@ async def get_retention_policy(ctx: Viewer, session: SessionDep) -> RetentionPol
 
 @retention.put("")
 async def put_retention_policy(body: RetentionPolicyIn, ctx: Admin, session: SessionDep) -> RetentionPolicyOut:
-    """Sets the policy and recomputes the deadline of every asset of the space not yet deleted."""
+    """Sets the policy and recomputes the deadline of every recording of the space not yet deleted (uploaded audio,
+    a flow's prompts, is configuration: no policy expires it)."""
     policy = await session.get(RetentionPolicy, ctx.space_id)
     if policy is None:
         policy = RetentionPolicy(space_id=ctx.space_id)
@@ -206,7 +207,11 @@ async def put_retention_policy(body: RetentionPolicyIn, ctx: Admin, session: Ses
     policy.recording_days = body.recording_days
     policy.transcript_days = body.transcript_days
     assets = (
-        await session.scalars(select(Asset).where(Asset.space_id == ctx.space_id, Asset.status != AssetStatus.DELETED))
+        await session.scalars(
+            select(Asset).where(
+                Asset.space_id == ctx.space_id, Asset.type != AssetType.AUDIO, Asset.status != AssetStatus.DELETED
+            )
+        )
     ).all()
     for asset in assets:
         asset.retention_until = retention_deadline(asset.created_at, body.recording_days)

@@ -17,7 +17,7 @@ from models.enums import Role
 from models.tables import Campaign
 from tests.campaigns.conftest import Line
 from tests.conftest import unique_e164
-from tests.support.assets import stored_asset, wav_bytes
+from tests.support.assets import stored_asset, upload_audio, wav_bytes
 from tests.support.stack import eventually
 from tests.twilio_standin import TwilioStandIn
 from tests.twilio_standin.dialing import CallScript
@@ -149,7 +149,9 @@ async def test_control_roles_isolation_and_do_not_call(line: Line, twilio_standi
 async def test_a_recorded_voicemail_message_must_be_a_stored_wav_asset_of_the_space(line: Line) -> None:
     space, stack = line.space, line.stack
     wav = wav_bytes(np.zeros(800, dtype=np.int16), 8000)
-    mine = await stored_asset(stack.sessions, stack.settings, space.id, wav)
+    uploaded = await upload_audio(stack.client, space.path(), space.admin, wav, filename="message.wav")
+    assert uploaded.status_code == 201, uploaded.text
+    mine = uploaded.json()["id"]  # uploaded as a space admin would (POST /assets)
     other_space = await stack.new_space()
     theirs = await stored_asset(stack.sessions, stack.settings, other_space.id, wav)
     not_audio = await stored_asset(stack.sessions, stack.settings, space.id, b"{}", content_type="application/json")

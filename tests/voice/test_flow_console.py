@@ -6,7 +6,6 @@ naming the flow directly; a flow of another space is not found."""
 from __future__ import annotations
 
 import asyncio
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import AppExtension
 from models import calls as c
 from models import console_protocol as p
-from models.assets import AssetStatus
-from models.enums import AssetType, Role
-from models.tables import Asset
-from storage import build_store
-from storage.base import space_key
+from models.enums import Role
 from tests.api.resources import create, flow_body, phone_number_body
 from tests.conftest import Platform, SpaceKeys
+from tests.support.assets import upload_audio, wav_bytes
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
 from tests.voice.console_support import HOURS, spoken_16k
 from tests.voice.test_flow_calls import MENU
@@ -173,24 +169,15 @@ async def test_a_flow_of_another_space_is_not_found(line: ConsoleFlowLine) -> No
     assert phone.record.closed == (p.Close.NOT_FOUND, "flow not found")
 
 
-async def test_a_say_plays_an_audio_asset_of_the_space(
-    line: ConsoleFlowLine, caller_voice: HibariTTS, tmp_path: Path
-) -> None:
+async def test_a_say_plays_an_uploaded_audio_asset_of_the_space(line: ConsoleFlowLine, caller_voice: HibariTTS) -> None:
+    """The prompt is uploaded as a space admin would (``POST /assets``, multipart): converted, stored, checked when
+    the flow is saved, and played to the caller sample for sample (it is stored at the console's own rate)."""
     welcome = await asyncio.to_thread(spoken_16k, caller_voice, "Welcome to Acme.")
-    path = tmp_path / "welcome.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(p.SAMPLE_RATE)
-        out.writeframes(welcome.astype("<i2").tobytes())
-    key = space_key(line.space.id, "prompts", "welcome.wav")
-    blob = await asyncio.to_thread(build_store(line.stack.settings).put_file, key, path, "audio/wav")
-    async with line.stack.sessions() as session:
-        asset = Asset(space_id=line.space.id, type=AssetType.OTHER, storage_key=key, content_type="audio/wav",
-                      status=AssetStatus.STORED, size_bytes=blob.size)  # fmt: skip
-        session.add(asset)
-        await session.commit()
-    steps = [{"id": "welcome", "type": "say", "asset_id": asset.id}, {"id": "bye", "type": "hangup"}]
+    uploaded = await upload_audio(
+        line.stack.client, line.space.path(), line.space.admin, wav_bytes(welcome, p.SAMPLE_RATE), filename="w.wav"
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    steps = [{"id": "welcome", "type": "say", "asset_id": uploaded.json()["id"]}, {"id": "bye", "type": "hangup"}]
     flow = await create(line.stack.client, line.space, "flows", {"name": "welcome", "steps": steps})
 
     async with line.client(flow_id=flow["id"]) as phone:
