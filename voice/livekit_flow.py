@@ -33,6 +33,7 @@ from voice.caller_audio import CallerAudioInput
 from voice.flow_audio import PromptAudio
 from voice.flow_call import FlowCall
 from voice.livekit_audio import RoomAudioOutput
+from voice.recording_consent import ConsentGate, consent_gate
 from voice.runtime import VoiceRuntime
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class RoomFlowCall:
         self._flow: FlowCall | None = None
         self._attached: c.MediaAttached | None = None
         self._answered: AnsweredCall | None = None
+        self._consent: ConsentGate | None = None  # the recording announcement/consent the agent asks at hand-over
         self._utterances = 0
         self._tasks: set[asyncio.Future[object]] = set()
 
@@ -133,6 +135,8 @@ class RoomFlowCall:
         """A SIP key from the caller: a prompt waiting for input stops at once, and the workflow hears of it."""
         if self._flow is not None:
             self._flow.key(digit)
+        if self._consent is not None:
+            self._consent.digit(digit)
         event = c.DtmfEvent(digits=digit, participant_identity=self._caller_identity)
         self._spawn(self._call.dtmf_received(event))
 
@@ -151,6 +155,8 @@ class RoomFlowCall:
         dispatch = DispatchMetadata(
             attached.workflow_id, attached.call_id, attached.space_id, agent_id, attached.conversation_id
         )
+        # The egress waits for the space's consent, which the agent asks before its greeting (as on agent calls).
+        self._consent = await consent_gate(self._call)
         self._answered = await answer_call(
             self._runtime,
             dispatch,
@@ -158,6 +164,7 @@ class RoomFlowCall:
             audio_in=self._input,
             audio_out=self._output,
             resumed=resumed,
+            consent=self._consent,
             variables=variables,
         )
 

@@ -19,7 +19,6 @@ from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
 
 from models import calls as c
 from models.call_contract import DispatchMetadata
-from models.consent import ConsentOutcome, ConsentRequest
 from models.settings import Settings
 from models.sip_headers import DTMF_TOPIC
 from voice.agent import PreparedCall, default_greeting
@@ -28,10 +27,9 @@ from voice.amd.message_audio import message_audio_of
 from voice.call_setup import answer_call
 from voice.livekit_audio import room_output
 from voice.livekit_flow import CALLER_RATE, RoomFlowCall, flow_media_worker
-from voice.recording_consent import ConsentGate
+from voice.recording_consent import consent_gate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
-from workflows.call_client import CallRef
 
 log = logging.getLogger(__name__)
 AMD_RATE = 16000  # room audio for answering-machine detection (silero runs at 8 or 16 kHz)
@@ -54,14 +52,6 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
             continue
         await participant.publish_dtmf(code=code, digit=key)
         await asyncio.sleep(0.1)  # keys need a gap between them to be heard as separate presses
-
-
-async def consent_gate(call: CallRef) -> ConsentGate | None:
-    """The recording announcement/consent the call's workflow waits for before it starts the egress, if any."""
-    asked = (await call.state()).recording_consent
-    if asked is None or asked.outcome is not ConsentOutcome.PENDING:
-        return None
-    return ConsentGate(ConsentRequest(asked.mode, asked.announcement), call.report_recording_consent)
 
 
 def _prewarm(proc: JobProcess) -> None:

@@ -310,3 +310,38 @@ async def test_a_job_lost_mid_flow_is_replaced_and_the_flow_goes_on(line: RoomLi
     events = [e.event for e in final.timeline]
     assert "agent_lost" in events and "agent_redispatched" in events and "agent_reattached" in events
     assert _steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
+
+
+async def test_a_space_asking_consent_hears_it_from_the_agent_the_flow_hands_to(
+    line: RoomLine, ears: WhisperEngine
+) -> None:
+    """The room's egress waits for the space's consent; the agent the flow hands to asks it before its greeting."""
+    client, space = line.platform.client, line.space
+    patched = await client.patch(space.path(), json={"recording_consent": "require"}, headers=space.owner)
+    assert patched.status_code == 200, patched.text
+    numbers = (await client.get(space.path("/phone-numbers"), headers=space.admin)).json()["data"]
+    [number] = [n for n in numbers if n["e164"] == line.e164]
+    always = {"recording_policy": "always"}
+    patched = await client.patch(space.path(f"/phone-numbers/{number['id']}"), json=always, headers=space.admin)
+    assert patched.status_code == 200, patched.text
+    room = "flow-room-consent"
+    workflow_id, caller, dispatch = await _ring(line, room)
+    job = await _job(line, room, dispatch, line.phone(), caller.identity)
+
+    assert "sales" in await _hear(ears, await job.ears.segment(0))
+    job.call.dtmf("1")
+    asked = await _hear(ears, await job.ears.segment(1))
+    assert "record" in asked, asked  # the consent question, before the greeting
+    assert not [r for r in line.standin.calls("StartRoomCompositeEgress") if r.room_name == room]
+    job.call.dtmf("1")  # yes
+    greeting = await _hear(ears, await job.ears.segment(2))
+    assert "sales team" in greeting, greeting
+
+    async def egress_started() -> bool:
+        return any(r.room_name == room for r in line.standin.calls("StartRoomCompositeEgress"))
+
+    await eventually(egress_started)
+    await line.standin.hang_up(room, caller.identity)
+    final = await _ended(line, workflow_id)
+    consent = final.recording_consent
+    assert consent is not None and consent.outcome.value == "given" and consent.by == "dtmf"
