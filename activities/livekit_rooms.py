@@ -98,6 +98,7 @@ class LiveKitRoomActivities:
             request.amd.policy if request.amd is not None else None,
             request.amd.message if request.amd is not None else None,
             request.amd.message_asset_id if request.amd is not None else None,
+            request.flow,
         ).encode()
         try:
             for existing in await api.agent_dispatch.list_dispatch(request.room_name):

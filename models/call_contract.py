@@ -113,6 +113,9 @@ class DispatchMetadata:
     amd_policy: MachinePolicy | None = None  # outbound calls with AMD: listen for a machine before greeting
     amd_message: str | None = None
     amd_message_asset_id: str | None = None
+    # A call routed to a flow (LiveKit rooms): the job plays the flow's prompts and hears its keys, attached to the
+    # workflow like a media stream, and answers with an agent only once the flow hands over (agent_id "" until then).
+    flow: bool = False
 
     @property
     def amd(self) -> AmdOptions | None:
@@ -124,11 +127,16 @@ class DispatchMetadata:
         data = asdict(self)
         if data["amd_message_asset_id"] is None:  # unset: the same metadata as before it existed (dispatch dedupe)
             del data["amd_message_asset_id"]
+        if not data["flow"]:
+            del data["flow"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Self:
-        data = _decode(raw, ("workflow_id", "call_id", "space_id", "agent_id"))
+        data = _decode(raw, ("workflow_id", "call_id", "space_id"))
+        flow = data.get("flow") is True
+        if not flow and not (isinstance(data.get("agent_id"), str) and data["agent_id"]):
+            raise MetadataError("metadata needs agent_id (or flow)")
         conversation, attempt = data.get("conversation_id"), data.get("attempt")
         policy, message, asset = data.get("amd_policy"), data.get("amd_message"), data.get("amd_message_asset_id")
         if policy is not None and policy not in set(MachinePolicy):
@@ -137,13 +145,14 @@ class DispatchMetadata:
             data["workflow_id"],
             data["call_id"],
             data["space_id"],
-            data["agent_id"],
+            data["agent_id"] if isinstance(data.get("agent_id"), str) else "",
             conversation if isinstance(conversation, str) else None,
             data.get("resumed") is True,
             attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0,
             MachinePolicy(policy) if policy is not None else None,
             message if isinstance(message, str) else None,
             asset if isinstance(asset, str) else None,
+            flow,
         )
 
 

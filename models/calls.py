@@ -383,6 +383,7 @@ class DispatchAgentInput:
     resumed: bool = False  # a new agent for a call whose agent was lost: it picks up, no greeting
     attempt: int = 0  # one dispatch per attempt, however often the activity is retried
     amd: AmdOptions | None = None  # outbound calls: the agent listens for a machine before it greets
+    flow: bool = False  # the job plays the call's flow (agent_id "" until the flow hands over)
 
 
 @dataclass
@@ -482,6 +483,7 @@ MEDIA_HANDED_OVER = "MediaHandedOver"
 STREAM_HANDED_OVER = "handed_over"  # MediaCarried.ended_by of a stream its process gave back to the workflow
 
 
+LIVEKIT_FLOW_TRANSPORT = "livekit-room"  # AttachMedia.transport of a flow-mode job in a LiveKit room
 CONSOLE_TRANSPORT = "console"  # AttachMedia.transport of a console call's socket (voice/console/carried.py)
 CONSOLE_STREAM_PREFIX = "console-"  # its stream id: this + the call id (Twilio's streamSids start with MZ)
 
@@ -492,6 +494,7 @@ class AttachMedia:
     task_queue: str  # the carrying process's own queue: carry_media runs there
     transport: str = "carrier-stream"
     recording_path: str | None = None  # where the process records this stream, if the call asks it to
+    participant_identity: str | None = None  # LiveKit: the job's participant in the room (its leaving is noticed)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 the job builds the space's agent for that call and talks to the SIP caller.
 
 SIP DTMF from the caller goes to the workflow; DTMF the workflow asks for (data packets on ``DTMF_TOPIC``) is
-played into the call with ``publish_dtmf``.
+played into the call with ``publish_dtmf``. A job dispatched in flow mode plays the call's flow instead
+(``voice/livekit_flow.py``), served by a Temporal worker this job process starts on its own queue.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess
 
 from models import calls as c
 from models.call_contract import DispatchMetadata
-from models.consent import ConsentOutcome, ConsentRequest
 from models.settings import Settings
 from models.sip_headers import DTMF_TOPIC
 from voice.agent import PreparedCall, default_greeting
 from voice.amd.listener import AmdListener, listen_to
 from voice.amd.message_audio import message_audio_of
 from voice.call_setup import answer_call
-from voice.recording_consent import ConsentGate
+from voice.livekit_audio import room_output
+from voice.livekit_flow import CALLER_RATE, RoomFlowCall, flow_media_worker
+from voice.recording_consent import consent_gate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
-from workflows.call_client import CallRef
 
 log = logging.getLogger(__name__)
 AMD_RATE = 16000  # room audio for answering-machine detection (silero runs at 8 or 16 kHz)
@@ -53,14 +54,6 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
         await asyncio.sleep(0.1)  # keys need a gap between them to be heard as separate presses
 
 
-async def consent_gate(call: CallRef) -> ConsentGate | None:
-    """The recording announcement/consent the call's workflow waits for before it starts the egress, if any."""
-    asked = (await call.state()).recording_consent
-    if asked is None or asked.outcome is not ConsentOutcome.PENDING:
-        return None
-    return ConsentGate(ConsentRequest(asked.mode, asked.announcement), call.report_recording_consent)
-
-
 def _prewarm(proc: JobProcess) -> None:
     # Each job process loads the models once, before it takes calls.
     load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
@@ -76,26 +69,56 @@ async def _runtime(proc: JobProcess, settings: Settings) -> VoiceRuntime:
     return runtime
 
 
+def _serve_flows(proc: JobProcess, runtime: VoiceRuntime) -> None:
+    """Start this process's flow worker once (it outlives the job: the process may take more jobs)."""
+    if isinstance(proc.userdata.get("flow_worker"), asyncio.Task):
+        return
+    worker = flow_media_worker(runtime)
+    proc.userdata["flow_worker"] = asyncio.create_task(worker.run())
+    log.info("flow media served", extra={"task_queue": runtime.media_queue})
+
+
+async def play_room_flow(ctx: JobContext, runtime: VoiceRuntime, dispatch: DispatchMetadata) -> None:
+    """A flow-mode job: the flow's prompts on a track of ours, the caller's audio and keys into its FlowCall."""
+    _serve_flows(ctx.proc, runtime)
+    caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
+    output, track = room_output()
+    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    await ctx.room.local_participant.publish_track(track, options)
+    job = RoomFlowCall(
+        runtime,
+        dispatch,
+        identity=ctx.room.local_participant.identity,
+        output=output,
+        job_id=ctx.job.id,
+        caller_identity=caller.identity,
+    )
+    ctx.room.on("sip_dtmf_received", lambda event: job.dtmf(event.digit))
+    audio = rtc.AudioStream.from_participant(
+        participant=caller, track_source=rtc.TrackSource.SOURCE_MICROPHONE, sample_rate=CALLER_RATE, num_channels=1
+    )
+    listening = asyncio.ensure_future(job.listen(audio))
+
+    async def cleanup(reason: str) -> None:
+        listening.cancel()
+        await audio.aclose()
+        await job.aclose()
+
+    ctx.add_shutdown_callback(cleanup)
+    await job.start()
+
+
 async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
-    """One dispatched job: the call's agent in the call's room until the caller leaves."""
+    """One dispatched job: the call's agent (or its flow) in the call's room until the caller leaves."""
     dispatch = DispatchMetadata.decode(ctx.job.metadata)
     runtime = await _runtime(ctx.proc, settings)
     await ctx.connect()
-    caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
-    call = runtime.calls.trusted(dispatch.workflow_id)
-    consent = await consent_gate(call)
     background: set[asyncio.Task[object]] = set()
 
     def run(work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
         background.add(task)
         task.add_done_callback(background.discard)
-
-    @ctx.room.on("sip_dtmf_received")
-    def on_dtmf(event: rtc.SipDTMF) -> None:
-        if consent is not None:
-            consent.digit(event.digit)
-        run(call.dtmf_received(c.DtmfEvent(digits=event.digit, participant_identity=caller.identity)))
 
     @ctx.room.on("data_received")
     def on_data(packet: rtc.DataPacket) -> None:
@@ -107,6 +130,19 @@ async def answer_room_call(ctx: JobContext, settings: Settings) -> None:
             log.warning("malformed DTMF request ignored", extra={"room": ctx.room.name})
             return
         run(play_dtmf(ctx.room.local_participant, digits))
+
+    if dispatch.flow:
+        await play_room_flow(ctx, runtime, dispatch)
+        return
+    caller = await ctx.wait_for_participant(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP)
+    call = runtime.calls.trusted(dispatch.workflow_id)
+    consent = await consent_gate(call)
+
+    @ctx.room.on("sip_dtmf_received")
+    def on_dtmf(event: rtc.SipDTMF) -> None:
+        if consent is not None:
+            consent.digit(event.digit)
+        run(call.dtmf_received(c.DtmfEvent(digits=event.digit, participant_identity=caller.identity)))
 
     amd = dispatch.amd if not dispatch.resumed else None
     listener = None

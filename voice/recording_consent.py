@@ -25,7 +25,7 @@ from models.consent import (
     RecordingConsent,
     spoken_answer,
 )
-from workflows.call_client import CallActionError
+from workflows.call_client import CallActionError, CallRef
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +100,12 @@ class ConsentGate:
         if recorded.record and self._on_record is not None:
             self._on_record()
         return outcome
+
+
+async def consent_gate(call: CallRef) -> ConsentGate | None:
+    """The recording announcement/consent the call's workflow waits for before it starts the egress (LiveKit), if
+    any: the agent plays it before its greeting."""
+    asked = (await call.state()).recording_consent
+    if asked is None or asked.outcome is not ConsentOutcome.PENDING:
+        return None
+    return ConsentGate(ConsentRequest(asked.mode, asked.announcement), call.report_recording_consent)

@@ -82,8 +82,9 @@ class CallLeg:
     async def set_up(self) -> None:
         """Before ringing is awaited: create the media of a call we place, and dial."""
 
-    async def bring_in_agent(self) -> None:
-        """Once answered: the agent joins (a media stream's agent attaches itself)."""
+    async def bring_in_agent(self, flow: bool = False) -> None:
+        """Once answered: the agent joins (a media stream's agent attaches itself); ``flow``: the call runs its flow
+        (a LiveKit room gets a job to play it on)."""
 
     async def start_recording(self) -> None:
         pass
@@ -130,6 +131,10 @@ class CallLeg:
     def stream_ended(self, ended: c.StreamEnded) -> c.StreamEndedAnswer:
         """The carrier's stream ended with the call up: where the carrier goes next."""
         raise NotImplementedError("validators only allow stream_ended on legs that carry media streams")
+
+    def accepts_media(self) -> bool:
+        """May a transport process attach itself to the call (``attach_media``)?"""
+        return self.capabilities().carries_media_streams
 
     def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
         """A transport process carries the call's audio from now on; True when it takes over from another."""

@@ -108,8 +108,7 @@ class CallWorkflow:
         if k.state is not S.ENDED:  # CONNECTED
             if self._flow is not None:
                 self._flow.start()  # prompts first: the caller is waiting for someone to speak
-            else:
-                await self._leg.bring_in_agent()  # first: the caller is waiting for someone to speak
+            await self._leg.bring_in_agent(flow=self._flow is not None)  # or a LiveKit job to play the flow on
             await self._persist()
             await self._leg.start_recording()
             await self._converse(route)  # ACTIVE ⇄ HOLD (→ TRANSFERRING) until ENDED
@@ -396,7 +395,7 @@ class CallWorkflow:
     def _validate_attach_media(self, request: c.AttachMedia) -> None:
         if self.k.state is S.ENDED:
             raise ApplicationError("the call has ended", type=c.ILLEGAL_TRANSITION, non_retryable=True)
-        if not self._leg.capabilities().carries_media_streams:
+        if not self._leg.accepts_media():
             raise ApplicationError(
                 "this call's audio is not carried by a media stream", type=c.ILLEGAL_TRANSITION, non_retryable=True
             )

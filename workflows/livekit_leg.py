@@ -1,5 +1,11 @@
 """A call carried in a LiveKit room: the room, the SIP participants we dial, the agent dispatch, egress
-recording, hold by permissions, cold transfer by SIP REFER, warm transfer by dialing the target in."""
+recording, hold by permissions, cold transfer by SIP REFER, warm transfer by dialing the target in.
+
+A call routed to a flow has a job dispatched in flow mode instead of the agent: the job attaches itself to the
+workflow (``attach_media``, naming its own task queue) and the flow's media activities run there. If that job's
+participant leaves mid-flow, a new flow-mode job is dispatched; the flow waits for it to attach and goes on at the
+step it was in (a prompt cut off is said again from its start). Once the flow has handed over, a lost job is
+replaced by a resumed agent, as for any agent call."""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: 
 SIP_TIMEOUT = timedelta(seconds=90)
 RECORDING_SETTLE = timedelta(seconds=60)
 REGISTER_FAILED_EGRESS = "register-failed-egress"  # workflow.patched: an egress that failed mid-call is registered
+LIVEKIT_FLOW_JOB = "livekit-flow-job"  # workflow.patched: a flow on a LiveKit call is played by a flow-mode job
 
 
 class LiveKitLeg(CallLeg):
@@ -41,6 +48,9 @@ class LiveKitLeg(CallLeg):
         self._redispatching: asyncio.Task[None] | None = None
         self._egress_starting = False
         self._paused_by_hold = False  # the caller is muted in the room because the recording pauses over the hold
+        self._flow_job = False  # the call's flow is played by a job in the room (dispatched in flow mode)
+        self._media: c.AttachMedia | None = None  # that job, once attached; None while none is
+        self._attachments = 0
 
     def capabilities(self) -> LegCapabilities:
         k = self.host.k
@@ -91,20 +101,25 @@ class LiveKitLeg(CallLeg):
             reason = sm.dial_failure_reason(outcome.sip_status_code, outcome.no_answer)
             self.host.end(reason, "dial_failed", outcome.error)
 
-    async def bring_in_agent(self, resumed: bool = False) -> None:
+    async def bring_in_agent(self, flow: bool = False, resumed: bool = False) -> None:
+        """Dispatch the agent into the room; ``flow``: a job that plays the call's flow until it hands over."""
         k = self.host.k
-        if not (k.room and k.agent_id and k.space_id) or k.state is S.ENDED:
+        if flow and not workflow.patched(LIVEKIT_FLOW_JOB):
+            return  # histories from before: the flow waited for a media stream that never came, and failed
+        if not (k.room and (k.agent_id or flow) and k.space_id) or k.state is S.ENDED:
             return
+        self._flow_job = self._flow_job or flow
         request = c.DispatchAgentInput(
             k.room,
             k.start.call_id,
             k.space_id,
-            k.agent_id,
+            k.agent_id or "",
             k.conversation_id,
             workflow.info().workflow_id,
             resumed=resumed,
             attempt=self._dispatches,
             amd=k.start.amd,
+            flow=flow,
         )
         self._dispatches += 1
         try:
@@ -112,7 +127,7 @@ class LiveKitLeg(CallLeg):
         except ActivityFailure as exc:  # nobody would answer the caller
             self.host.end(EndReason.FAILED, "livekit_failed", failure_reason(exc))
             return
-        k.note("agent_redispatched" if resumed else "agent_dispatched", workflow.now(), k.agent_id)
+        k.note("agent_redispatched" if resumed else "agent_dispatched", workflow.now(), k.agent_id or "flow")
 
     def agent_left(self, event: c.AgentLeft) -> None:
         """The agent left without the call ending (its worker died): dispatch a new one into the same room, once
@@ -123,7 +138,30 @@ class LiveKitLeg(CallLeg):
         self._lost_agents.add(event.identity)
         k.leave(event.identity, workflow.now())
         k.note("agent_lost", workflow.now(), event.identity)
-        self._redispatching = asyncio.create_task(self.bring_in_agent(resumed=True))
+        in_flow = self._flow_job and not k.agent_id  # the flow has not handed over: its prompts wait for the new job
+        if in_flow:
+            self._media = None
+        self._redispatching = asyncio.create_task(self.bring_in_agent(flow=in_flow, resumed=True))
+
+    # ------------------------------------------------------------------------- the flow's job
+    def accepts_media(self) -> bool:
+        return self._flow_job
+
+    def media_stream(self) -> c.AttachMedia | None:
+        return self._media
+
+    def attach_media(self, request: c.AttachMedia, record: bool = False) -> bool:
+        """A flow-mode job in the room serves the flow's media activities on its queue from now on (its participant
+        is the call's agent participant: its leaving brings a new job)."""
+        k, now = self.host.k, workflow.now()
+        resumed = self._attachments > 0
+        self._attachments += 1
+        self._media = request
+        if request.participant_identity:
+            k.agent_identity = request.participant_identity
+            k.join(request.participant_identity, c.ParticipantKind.AGENT, now)
+        k.note("agent_reattached" if resumed else "media_attached", now, request.task_queue)
+        return resumed
 
     # --------------------------------------------------------------------------------- recording
     async def start_recording(self) -> None:

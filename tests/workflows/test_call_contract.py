@@ -157,3 +157,11 @@ def test_stream_tokens_bind_one_call_for_a_while() -> None:
     assert not stream_token_valid(SecretBox([Fernet.generate_key().decode()]), "call-sp_a-CA1", token, now=1_100)
     for forged in ("", "abc", "99999999999.x", "١٢٣.x", token + "x"):
         assert not stream_token_valid(box, "call-sp_a-CA1", forged, now=1_100)
+
+
+def test_a_flow_dispatch_names_no_agent_and_agent_dispatches_are_unchanged() -> None:
+    flow = DispatchMetadata("call-sp_a-CA1", "call_1", "sp_a", "", flow=True)
+    assert DispatchMetadata.decode(flow.encode()) == flow
+    assert '"flow"' not in DispatchMetadata("call-sp_a-CA1", "call_1", "sp_a", "ag_1").encode()  # dispatch dedupe
+    with pytest.raises(MetadataError, match="agent_id"):
+        DispatchMetadata.decode('{"workflow_id": "w", "call_id": "c", "space_id": "s"}')
