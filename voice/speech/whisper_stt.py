@@ -97,7 +97,7 @@ class WhisperSTT(stt.STT):
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
         audio = frames_to_16k(buffer)
-        result = await asyncio.get_running_loop().run_in_executor(None, self.engine.transcribe, audio)
+        result = await self.engine.queue.final(audio)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=uuid.uuid4().hex,
