@@ -4,14 +4,18 @@ silero run inline on the event loop, and the sentences its voices have already s
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
+from livekit.agents import stt
+from livekit.agents import vad as agents_vad
 
-from tests.voice.test_speech import SENTENCES, phone_band, wer
-from voice.speech import HibariTTS, load_vad
+from tests.voice.test_speech import SENTENCES, frames_8k, phone_band, wer
+from voice.speech import HibariTTS, WhisperSTT, load_vad
 from voice.speech.audio import int16_to_float, resample
 from voice.speech.pcm_cache import PcmCache, shared_pcm_cache
+from voice.speech.vad import CallVAD
 from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
 from voice.speech.whisper_queue import WhisperQueue
 
@@ -77,6 +81,45 @@ def test_the_cache_keeps_its_byte_bound() -> None:
     assert cache.get("a") is None and cache.get("b") == (b"1234",) and cache.size_bytes == 7
     cache.put("huge", (b"x" * 11,))  # larger than the whole cache: not kept
     assert cache.get("huge") is None
+
+
+async def test_the_stt_hears_the_sessions_vad_stream(whisper: WhisperEngine) -> None:
+    """With a CallVAD, the session's stream is the only silero run; the STT turns its events into transcripts."""
+    voice = HibariTTS(voice="heart", seed=0)
+    pcm = np.concatenate([phone_band(voice.synthesize_pcm(SENTENCES[0])), np.zeros(8000, dtype=np.int16)])
+    vad = CallVAD(load_vad())
+    session_vad = vad.stream()  # what the AgentSession runs
+    stt_stream = WhisperSTT(engine=whisper, vad=vad).stream()
+    vad_events: list[agents_vad.VADEvent] = []
+    events: list[stt.SpeechEvent] = []
+
+    async def session() -> None:
+        async for ev in session_vad:
+            vad_events.append(ev)
+
+    async def collect() -> None:
+        async for ev in stt_stream:
+            events.append(ev)
+
+    tasks = [asyncio.create_task(session()), asyncio.create_task(collect())]
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    for i, frame in enumerate(frames_8k(pcm)):
+        session_vad.push_frame(frame)
+        stt_stream.push_frame(frame)
+        await asyncio.sleep(max(0.0, started + (i + 1) * 0.02 - time.perf_counter()))
+    stt_stream.end_input()
+    await tasks[1]
+    session_vad.end_input()
+    await tasks[0]
+    await stt_stream.aclose()
+    await session_vad.aclose()
+    assert len(vad._streams) <= 1  # the STT made no stream of its own
+    types = [e.type for e in events]
+    assert types[0] == stt.SpeechEventType.START_OF_SPEECH
+    assert types[-2:] == [stt.SpeechEventType.FINAL_TRANSCRIPT, stt.SpeechEventType.END_OF_SPEECH]
+    assert wer(SENTENCES[0], events[-2].alternatives[0].text) <= 0.2
+    assert any(e.type == agents_vad.VADEventType.END_OF_SPEECH for e in vad_events)
 
 
 async def test_vad_inference_runs_on_the_event_loop() -> None:

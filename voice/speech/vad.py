@@ -3,20 +3,24 @@
 ``load_vad()`` returns a livekit-agents ``vad.VAD``; the default runs inference at 8 kHz (phone audio needs no
 resampling; 16 kHz input is resampled by the plugin). One instance per distinct option set per process: every
 ``stream()`` of it has its own state, so calls can share it. onnxruntime telemetry is disabled before loading.
+Inference runs inline on the event loop (:class:`InlineSileroVAD`); :class:`CallVAD` lets a call's session and
+its STT share one stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar, cast
 
 from livekit.agents import vad as agents_vad
 
 # livekit plugins register themselves on import and insist on the main thread: import here, at module load,
 # so loading the model later from a worker thread (warm-up) is allowed.
 from livekit.plugins import silero
+from livekit.plugins.silero import onnx_model as silero_onnx
 
 from ._runtime import quiet_onnxruntime
 from .model_cache import ModelCache
@@ -53,6 +57,45 @@ class InlineSileroVAD(silero.VAD):
         stream = super().stream()
         stream._loop = _InlineExecutor(stream._loop)  # type: ignore[assignment]
         return stream
+
+
+class CallVAD(InlineSileroVAD):
+    """One call's VAD (same model and options as the process's): its session's stream is the only silero run over
+    the caller's audio, and the call's STT hears that stream's events (:meth:`listening`) instead of running a
+    second silero over the same frames (each stream cost ~30 inferences a second, plus its event tasks)."""
+
+    def __init__(self, shared: agents_vad.VAD) -> None:
+        assert isinstance(shared, silero.VAD), shared
+        super().__init__(session=shared._onnx_session, opts=shared._opts)
+        self._listeners: list[asyncio.Queue[agents_vad.VADEvent | None]] = []
+
+    def stream(self) -> silero.VADStream:
+        model = silero_onnx.OnnxModel(onnx_session=self._onnx_session, sample_rate=self._opts.sample_rate)
+        stream = _TappedStream(self, self._opts, model)
+        stream._loop = _InlineExecutor(stream._loop)  # type: ignore[assignment]
+        self._streams.add(stream)
+        return stream
+
+    def publish(self, event: agents_vad.VADEvent) -> None:
+        for listener in self._listeners:
+            listener.put_nowait(event)
+
+    @contextmanager
+    def listening(self) -> Iterator[asyncio.Queue[agents_vad.VADEvent | None]]:
+        """The events of the session's VAD stream(s) while the block runs (put ``None`` to end a reader)."""
+        queue: asyncio.Queue[agents_vad.VADEvent | None] = asyncio.Queue()
+        self._listeners.append(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.remove(queue)
+
+
+class _TappedStream(silero.VADStream):
+    async def __anext__(self) -> agents_vad.VADEvent:
+        event = await super().__anext__()
+        cast(CallVAD, self._vad).publish(event)
+        return event
 
 
 VadKey = tuple[int, float, float, float, float]
