@@ -14,7 +14,10 @@ question's last frame sent (this includes the VAD's end-of-speech silence). Two 
 - staggered: independent callers; each starts at a random offset and pauses a random 0.5-2.5 s between turns;
 - together: every caller finishes speaking at the same instant (a barrier before each turn), the worst case.
 Per N and pattern: p50/p95 over all turns, the worst call's p95, the media processes' CPU seconds per
-call-minute (user+system, /proc) and their RSS; then the largest N whose every call's p95 ≤ 500 ms.
+call-minute (user+system, /proc) and their RSS, and, from the calls' own turn metrics, the media process's p95 of
+end of speech → first audio sent ("server", timed from when its VAD noticed the end, less the 0.3 s hangover) and of
+end of speech → final transcript ("STT"): client p95 far above server p95 means the process noticed ends late (its
+VAD or event loop lagged); then the largest N whose every call's p95 ≤ 500 ms.
 The callers and the worker run in this process: its own CPU share is printed too (a starved client inflates
 latencies). Figures only, no assertions; the machine is shared, its load is printed with them.
 """
