@@ -3,7 +3,7 @@
 ``load_vad()`` returns a livekit-agents ``vad.VAD``; the default runs inference at 8 kHz (phone audio needs no
 resampling; 16 kHz input is resampled by the plugin). One instance per distinct option set per process: every
 ``stream()`` of it has its own state, so calls can share it. onnxruntime telemetry is disabled before loading.
-Inference runs inline on the event loop (:class:`InlineSileroVAD`); :class:`CallVAD` lets a call's session and
+Inference runs on one silero thread per process (:class:`ThreadedSileroVAD`); :class:`CallVAD` lets a call's session and
 its STT share one stream.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar, cast
 
@@ -28,38 +29,37 @@ from .model_cache import ModelCache
 T = TypeVar("T")
 
 
-class _InlineExecutor:
-    """Stands in for a VAD stream's event loop: ``run_in_executor`` runs the call at once, on the loop's thread.
+_SILERO_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="silero")
 
-    One silero window (32 ms of audio) takes ~0.15 ms of CPU; through the default executor it cost ~0.3 ms (thread
-    hand-over, GIL) and queued behind whatever else was there (Whisper runs, TTS). Inline, 16 calls block the loop
-    ~75 ms per second in all."""
+
+class _SileroExecutor:
+    """Stands in for a VAD stream's event loop: ``run_in_executor`` runs silero on the process's own silero thread.
+
+    One silero window (32 ms of audio) takes ~0.15 ms of CPU. Through the default executor it queued behind
+    whatever else was there (Whisper runs, TTS), so a busy process noticed the end of speech seconds late; run
+    inline on the loop, a CPU-starved loop stalled the calls' heartbeats (calls moved under load in
+    bench.voice_capacity). One dedicated thread keeps both apart: onnxruntime releases the GIL while it infers."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
     def run_in_executor(self, executor: object, func: Callable[..., T], *args: object) -> asyncio.Future[T]:
-        future: asyncio.Future[T] = self._loop.create_future()
-        try:
-            future.set_result(func(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        return self._loop.run_in_executor(_SILERO_THREAD, func, *args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
 
 
-class InlineSileroVAD(silero.VAD):
-    """silero's VAD, its inference run inline on the event loop (see :class:`_InlineExecutor`)."""
+class ThreadedSileroVAD(silero.VAD):
+    """silero's VAD, its inference on the silero thread (see :class:`_SileroExecutor`)."""
 
     def stream(self) -> silero.VADStream:
         stream = super().stream()
-        stream._loop = _InlineExecutor(stream._loop)  # type: ignore[assignment]
+        stream._loop = _SileroExecutor(stream._loop)  # type: ignore[assignment]
         return stream
 
 
-class CallVAD(InlineSileroVAD):
+class CallVAD(ThreadedSileroVAD):
     """One call's VAD (same model and options as the process's): its session's stream is the only silero run over
     the caller's audio, and the call's STT hears that stream's events (:meth:`listening`) instead of running a
     second silero over the same frames (each stream cost ~30 inferences a second, plus its event tasks)."""
@@ -72,7 +72,7 @@ class CallVAD(InlineSileroVAD):
     def stream(self) -> silero.VADStream:
         model = silero_onnx.OnnxModel(onnx_session=self._onnx_session, sample_rate=self._opts.sample_rate)
         stream = _TappedStream(self, self._opts, model)
-        stream._loop = _InlineExecutor(stream._loop)  # type: ignore[assignment]
+        stream._loop = _SileroExecutor(stream._loop)  # type: ignore[assignment]
         self._streams.add(stream)
         return stream
 
@@ -117,7 +117,7 @@ def load_vad(
     def load() -> agents_vad.VAD:
         quiet_onnxruntime()
         started = time.perf_counter()
-        vad = InlineSileroVAD.load(
+        vad = ThreadedSileroVAD.load(
             sample_rate=sample_rate,
             min_silence_duration=min_silence_duration,
             min_speech_duration=min_speech_duration,
