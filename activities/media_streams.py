@@ -15,7 +15,9 @@ from temporalio.exceptions import ApplicationError
 from models.calls import (
     MEDIA_HANDED_OVER,
     MEDIA_HEARTBEAT_INTERVAL_SECONDS,
+    MEDIA_STREAM_LOST,
     STREAM_HANDED_OVER,
+    STREAM_LOST,
     CarryMediaInput,
     MediaCarried,
     RecordingPaused,
@@ -82,6 +84,9 @@ class MediaStreamActivities:
         if stream.ended_by == STREAM_HANDED_OVER:
             # This process drains: the workflow redirects the live call to another media process.
             raise ApplicationError("media server draining: handed over", type=MEDIA_HANDED_OVER, non_retryable=True)
+        if stream.ended_by == STREAM_LOST:
+            # The socket closed without ``stop``: the call is still up, the carrier reports the stream's end.
+            raise ApplicationError("stream closed without stop", type=MEDIA_STREAM_LOST, non_retryable=True)
         return MediaCarried(request.stream_id, stream.ended_by)
 
     @activity.defn

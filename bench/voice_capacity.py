@@ -14,7 +14,10 @@ question's last frame sent (this includes the VAD's end-of-speech silence). Two 
 - staggered: independent callers; each starts at a random offset and pauses a random 0.5-2.5 s between turns;
 - together: every caller finishes speaking at the same instant (a barrier before each turn), the worst case.
 Per N and pattern: p50/p95 over all turns, the worst call's p95, the media processes' CPU seconds per
-call-minute (user+system, /proc) and their RSS; then the largest N whose every call's p95 ≤ 500 ms.
+call-minute (user+system, /proc) and their RSS, and, from the calls' own turn metrics, the media process's p95 of
+end of speech → first audio sent ("server", timed from when its VAD noticed the end, less the 0.3 s hangover) and of
+end of speech → final transcript ("STT"): client p95 far above server p95 means the process noticed ends late (its
+VAD or event loop lagged); then the largest N whose every call's p95 ≤ 500 ms.
 The callers and the worker run in this process: its own CPU share is printed too (a starved client inflates
 latencies). Figures only, no assertions; the machine is shared, its load is printed with them.
 """
@@ -49,6 +52,7 @@ from tests.support.proc_stats import cpu_seconds
 from tests.support.temporal import start_dev_server
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from voice.speech import HibariTTS
+from workflows.call_client import CallClient, CallRef
 
 CALLER_RATE = 24000
 GOAL_MS = 500.0
@@ -68,6 +72,8 @@ class Run:
     wall_s: float = 0.0
     call_minutes: float = 0.0
     rss_mb: float = 0.0
+    server_ms: list[float] = field(default_factory=list)  # the media process's own end of speech → first audio
+    stt_ms: list[float] = field(default_factory=list)  # its end of speech → final transcript
 
     @property
     def all_ms(self) -> list[float]:
@@ -91,6 +97,8 @@ class Run:
             f"{per_minute:.1f}",
             f"{self.own_cpu_s / self.wall_s:.0%}" if self.wall_s else "-",
             f"{self.rss_mb:.0f}",
+            f"{pct(self.server_ms, 95):.0f}",
+            f"{pct(self.stt_ms, 95):.0f}",
         ]
 
     def within_goal(self) -> bool:
@@ -145,6 +153,7 @@ async def run(line: Line, run_: Run, questions: list[npt.NDArray[np.int16]], tur
     media = line.media
     pids = [m.process.pid for m in media]
     phones: list[TwilioMediaStream] = []
+    calls: list[CallRef] = []
     barrier = asyncio.Barrier(run_.calls) if run_.pattern == "together" else None
     rng = random.Random(seed)
     cpu_before = sum(cpu_seconds(p) for p in pids)
@@ -153,7 +162,9 @@ async def run(line: Line, run_: Run, questions: list[npt.NDArray[np.int16]], tur
     try:
         for n in range(run_.calls):
             _, answer = await line.carrier.incoming_call(line.e164, f"+1415555{seed % 100:02d}{n:02d}")
-            phone = stream_to(media[n % len(media)], stream_parameters(answer.text))
+            parameters = stream_parameters(answer.text)
+            calls.append(line_calls(line).call(parameters["workflow_id"], space_id=line.space.id))
+            phone = stream_to(media[n % len(media)], parameters)
             await phone.__aenter__()
             await phone.start()  # at once: the stream's line sends frames from now on
             phones.append(phone)
@@ -171,12 +182,21 @@ async def run(line: Line, run_: Run, questions: list[npt.NDArray[np.int16]], tur
         run_.media_cpu_s = sum(cpu_seconds(p) for p in pids) - cpu_before
         run_.own_cpu_s = time.process_time() - own_before
         run_.rss_mb = sum(rss_mb(p) for p in pids)
+        for view in await asyncio.gather(*(call.state() for call in calls), return_exceptions=True):
+            if not isinstance(view, BaseException):
+                run_.server_ms += [t.latency_ms for t in view.turns]  # (the greeting is no turn)
+                run_.stt_ms += [t.stt_ms for t in view.turns if t.stt_ms is not None]
     finally:
         for phone in phones:
             with contextlib.suppress(Exception):  # a stream the media process already closed
                 await phone.stop()
             await phone.__aexit__(None, None, None)
     await asyncio.sleep(2.0)  # the calls end and their agents close before the next run
+
+
+def line_calls(line: Line) -> CallClient:
+    temporal = line.stack.app.state.temporal._client  # type: ignore[union-attr]
+    return CallClient(temporal, line.stack.settings.task_queue)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -217,7 +237,8 @@ async def main(args: argparse.Namespace) -> None:
         await env.shutdown()
     header = ["callers", "N", "turns", "errors", "p50 ms", "p95 ms", "worst call p95", "media CPU s/call-min"]
     print()
-    print(table([*header, "bench proc CPU", "media RSS MB"], [r.row() for r in runs]))
+    server = ["server p95 ms", "STT p95 ms"]
+    print(table([*header, "bench proc CPU", "media RSS MB", *server], [r.row() for r in runs]))
     for pattern in ("staggered", "together"):
         ok = [r.calls for r in runs if r.pattern == pattern and r.within_goal()]
         best = max(ok) if ok else 0

@@ -481,6 +481,13 @@ MEDIA_REATTACH_WAIT_SECONDS = 20  # after a redirect, how long a new stream has 
 # to another process at once, as if the process had died, and its timeline says the call was handed over.
 MEDIA_HANDED_OVER = "MediaHandedOver"
 STREAM_HANDED_OVER = "handed_over"  # MediaCarried.ended_by of a stream its process gave back to the workflow
+# A stream whose socket closed without the carrier's ``stop`` was lost, not hung up (the carrier's network, a proxy,
+# a frame we refused): carry_media ends with MEDIA_STREAM_LOST and the call moves to a new stream, by the carrier's
+# ``<Connect action>`` (stream_ended) or, when that has not come within MEDIA_STREAM_LOST_WAIT_SECONDS, by a redirect.
+STREAM_LOST = "lost"
+MEDIA_STREAM_LOST = "MediaStreamLost"
+MEDIA_STREAM_LOST_WAIT_SECONDS = 3.0
+STREAM_HUNG_UP = "hung_up"  # MediaCarried.ended_by of a stream our side closed (the call ended or moved)
 
 
 LIVEKIT_FLOW_TRANSPORT = "livekit-room"  # AttachMedia.transport of a flow-mode job in a LiveKit room

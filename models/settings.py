@@ -5,6 +5,7 @@ Built once per process at start-up (CLI, lifespan, worker) and passed down: neve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -121,6 +122,25 @@ class Settings(BaseSettings):
         description="Nice increment of `telephony media` (e.g. 5 where it shares cores with the API and worker: speech "
         "work yields the CPU to webhooks; too much starves its carry_media heartbeat and moves live calls)",
     )
+    voice_cpu_threads: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Threads of a media process's Whisper (CTranslate2): 0 = the machine's cores divided by "
+        "TELEPHONY_MEDIA_PROCESSES (at least 1), so media processes sharing the cores do not fight over them",
+    )
+    voice_partials_when_busy: bool = Field(
+        default=False,
+        description="Re-transcribe an utterance still being spoken even while Whisper works for another call "
+        "(faster single turns, fewer calls per core); off: partials only when the model is idle",
+    )
+    voice_tts_cache_mb: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="MB of synthesised sentences a media process keeps and replays (greetings, announcements, "
+        "repeated answers) for voices whose output is deterministic; 0: synthesise every time",
+    )
 
     livekit_url: str | None = None
     livekit_api_key: str | None = None
@@ -148,6 +168,13 @@ class Settings(BaseSettings):
     )
     download_url_ttl_seconds: int = Field(default=300, ge=10, le=3600, description="Lifetime of a download URL")
     transcription_cpu_threads: int = Field(default=2, ge=1, le=16, description="Threads of the recording transcriber")
+
+    @property
+    def resolved_voice_cpu_threads(self) -> int:
+        """Whisper threads of one media process (see ``voice_cpu_threads``)."""
+        if self.voice_cpu_threads:
+            return self.voice_cpu_threads
+        return max(1, len(os.sched_getaffinity(0)) // self.media_processes)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

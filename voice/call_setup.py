@@ -19,6 +19,7 @@ from voice.agent_transcripts import TranscriptRecorder, record_transcripts
 from voice.recording_consent import ConsentGate
 from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
 from voice.speech import build_stt, build_tts, load_vad
+from voice.speech.vad import CallVAD
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def agent_session(prepared: PreparedCall, *, resumable_interruptions: bool) -> A
     ``resumable_interruptions``: False where the transport cannot pause playback, only clear it (carrier media
     streams): an interruption is then final."""
     config = prepared.config
-    vad = load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
+    vad = CallVAD(load_vad(min_silence_duration=END_OF_SPEECH_SILENCE))  # one silero stream for turns and STT
     return AgentSession(
         stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
         tts=build_tts(config.tts_provider, config.voice),

@@ -21,6 +21,8 @@ from voice.flow_audio import PromptAudio
 from voice.flow_call import FlowCall
 from voice.media_stream.drain import MediaDrain
 from voice.speech import build_stt, build_tts, load_vad
+from voice.speech.pcm_cache import configure_pcm_cache
+from voice.speech.whisper_engine import configure_live_whisper
 from voice.spoken_lines import SpokenLines
 from voice.streams import StreamRegistry
 from workflows.call_client import CallClient
@@ -75,6 +77,12 @@ class VoiceRuntime:
 
     async def warm_up(self) -> None:
         """Load VAD, Whisper and the default voices now rather than during someone's first call."""
+
+        configure_pcm_cache(self.settings.voice_tts_cache_mb * 1024 * 1024)
+        configure_live_whisper(
+            cpu_threads=self.settings.resolved_voice_cpu_threads,
+            partials_when_busy=self.settings.voice_partials_when_busy,
+        )
 
         def load() -> None:
             load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)

@@ -136,6 +136,7 @@ def child_env(settings: Settings) -> dict[str, str]:
             "TELEPHONY_MEDIA_PORT": str(settings.media_port),
             "TELEPHONY_MEDIA_PUBLIC_URL": settings.stream_public_url,
             "TELEPHONY_MEDIA_REUSE_PORT": "1" if settings.media_processes > 1 or settings.media_reuse_port else "0",
+            "TELEPHONY_MEDIA_PROCESSES": str(settings.media_processes),  # each sizes its Whisper threads by it
             SUPERVISOR_PID_ENV: str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import failure_reason
 
 JOIN_RECORDING_PARTS = "join-recording-parts"  # workflow.patched: a moved call's recording parts are joined
+STREAM_LOST_WAITS = "stream-lost-waits-for-carrier"  # workflow.patched: a lost stream waits for <Connect action>
 PLACE_ONCE = RetryPolicy(maximum_attempts=1)  # a retried dial could ring the callee twice
 HANGUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=10)
 
@@ -182,8 +183,26 @@ class CarrierStreamLeg(CallLeg):
                 return
             cause = exc.cause if isinstance(exc, ActivityError) else None
             handed_over = isinstance(cause, ApplicationError) and cause.type == c.MEDIA_HANDED_OVER
+            lost = isinstance(cause, ApplicationError) and cause.type == c.MEDIA_STREAM_LOST
+            if lost and workflow.patched(STREAM_LOST_WAITS) and await self._carrier_moves(stream, stream_no):
+                return
             k.note("media_handed_over" if handed_over else "media_lost", workflow.now(), failure_reason(exc))
             await self._reattach(stream)
+
+    async def _carrier_moves(self, stream: c.AttachMedia, stream_no: int) -> bool:
+        """The stream's socket closed without ``stop``: the carrier requests its ``<Connect action>`` (stream_ended
+        moves the call) or reports the hang-up; True if either came in time, else the caller is redirected."""
+        k = self.host.k
+
+        def settled() -> bool:
+            return k.state is CallState.ENDED or self._stream is not stream or self._stream_no != stream_no
+
+        try:
+            wait = timedelta(seconds=c.MEDIA_STREAM_LOST_WAIT_SECONDS)
+            await workflow.wait_condition(settled, timeout=wait)
+        except TimeoutError:  # (stream_ended cancels this task when it moves the call: nothing more to do then)
+            return settled()
+        return True
 
     async def _reattach(self, lost: c.AttachMedia) -> None:
         """Redirect the live carrier leg to a new stream; a fresh agent attaches there and resumes the call."""

@@ -160,7 +160,8 @@ async def media_line(
     """The API with ``count`` media processes (appended to ``processes``: the caller closes them) and a number."""
     async with running_stack(temporal_env, tmp_path, twilio_api_base_url=twilio_standin.url) as stack:
         assert stack.app is not None
-        env = media_env(stack, temporal_env, tmp_path / "media-data") | dict(extra_env or {})
+        env = media_env(stack, temporal_env, tmp_path / "media-data") | {"TELEPHONY_MEDIA_PROCESSES": str(count)}
+        env |= dict(extra_env or {})
         # Not the stack's data dir: a folder named like one of our packages (its "storage") would shadow it.
         (tmp_path / "media-cwd").mkdir()
         for n in range(count):

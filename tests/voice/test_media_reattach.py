@@ -135,3 +135,41 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
 
 async def _first_audio(phone: TwilioMediaStream) -> bool | None:
     return True if phone.segments else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("connect_action", [True, False], ids=["connect-action", "redirect"])
+async def test_a_socket_closed_without_stop_is_no_hang_up(line: Line, connect_action: bool) -> None:
+    """The stream's socket closes without Twilio's ``stop`` (a network drop, a proxy) while the media process lives:
+    the call is not ended; it moves to a new stream by the carrier's ``<Connect action>``, or, from a carrier
+    without one, by a REST redirect once the workflow has waited for the carrier in vain."""
+    ears = get_whisper_engine()
+    calls = CallClient(line.stack.app.state.temporal._client, line.stack.settings.task_queue)  # type: ignore[union-attr]
+    carrier = line.carrier
+    carrier.stream_router = first_alive(line.media)
+    carrier.connect_actions = connect_action
+    record, answer = await carrier.incoming_call(line.e164, "+14155550143")
+    call = calls.call(stream_parameters(answer.text)["workflow_id"], space_id=line.space.id)
+    phone = await carrier.connect_stream(record.sid, answer.text)
+    assert "thanks for calling" in await hear(ears, (await phone.next_reply(within=60)).pcm8k())
+
+    await phone.__aexit__(None, None, None)  # the socket drops: no stop
+    moved = await carrier.next_stream(record.sid, after=1, within=30)
+    resumed = await hear(ears, (await moved.next_reply(within=60, after=0)).pcm8k())
+    assert "where were we" in resumed and "thanks for calling" not in resumed, resumed
+    view = await call.state()
+    assert view.state is not CallState.ENDED, view.end_reason
+    [move] = carrier.calls[record.sid].stream_moves
+    assert move.kind == ("action" if connect_action else "redirect"), move
+    assert all(m.process.poll() is None for m in line.media)  # no media process died: the socket alone was lost
+
+    await carrier.hang_up(record.sid)
+
+    async def ended() -> CallStateView | None:
+        view = await call.state()
+        return view if view.state is CallState.ENDED else None
+
+    view = await eventually(ended, within=30)
+    events = [e.event for e in view.timeline]
+    assert events.count("media_lost") == 1 and events.count("agent_reattached") == 1, events
+    assert view.end_reason is EndReason.COMPLETED, view.end_reason

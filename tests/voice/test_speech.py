@@ -38,6 +38,7 @@ from voice.speech.audio import (
     ulaw_decode,
     ulaw_encode,
 )
+from voice.speech.pcm_cache import DEFAULT_MAX_BYTES, configure_pcm_cache
 from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine, strip_loop
 
 SENTENCES = [
@@ -185,8 +186,12 @@ async def test_closing_a_reply_early_stops_synthesis(hibari: HibariTTS) -> None:
 
 
 def test_hibari_is_deterministic(hibari: HibariTTS) -> None:
-    a = hibari.synthesize_pcm("Same text, same audio.")
-    b = hibari.synthesize_pcm("Same text, same audio.")
+    configure_pcm_cache(0)  # synthesised twice, not replayed
+    try:
+        a = hibari.synthesize_pcm("Same text, same audio.")
+        b = hibari.synthesize_pcm("Same text, same audio.")
+    finally:
+        configure_pcm_cache(DEFAULT_MAX_BYTES)
     assert np.array_equal(a, b)
 
 

@@ -265,12 +265,18 @@ class MediaStreamCall:
 
     async def hang_up(self) -> None:
         """Our side ends the stream (the call ended elsewhere, or moved to another process)."""
+        if not self._ended:
+            self._ended, self.ended_by = True, c.STREAM_HUNG_UP
         self.ended.set()
         if self._hang_up is not None:
             await self._hang_up()
 
     async def close(self) -> None:
-        """The socket is gone: stop the agent; a stream that never said ``stop`` still hangs the call up."""
+        """The socket is gone: stop the agent. A stream that never said ``stop`` was lost, not hung up: the call
+        goes on (``carry_media`` reports the loss; the carrier's ``<Connect action>`` moves it to a new stream)."""
+        if not self._ended and self._call is not None:
+            self._ended, self.ended_by = True, c.STREAM_LOST
+            log.info("media stream lost: closed without stop", extra={"stream_sid": self._stream_sid})
         self.ended.set()
         if self._flow is not None:
             self._flow.close()  # a message being recorded ends with the call, and is kept
@@ -278,8 +284,6 @@ class MediaStreamCall:
         self._input.close()
         if self._amd_task is not None:
             self._amd_task.cancel()
-        if not self._ended and self._call is not None:
-            await self._call.hangup_received(c.HangupEvent(by="caller"))
         if self._answered is not None:
             await self._answered.aclose()
         if self._turns is not None:

@@ -66,6 +66,9 @@ def run_media_server(app: FastAPI, settings: Settings) -> None:
         log_level="info",
         log_config=None,  # uvicorn logs through our structured handler
         access_log=False,
+        # Media frames are base64 μ-law in JSON, 50 a second per call each way: compressing them (permessage-deflate,
+        # on by default) cost more CPU than the JSON parsing, for a few hundred bytes a frame on a carrier's link.
+        ws_per_message_deflate=False,
     )
     server = DrainingServer(config, app, settings.media_drain_seconds, settings.media_reuse_port)
     if not settings.media_reuse_port:

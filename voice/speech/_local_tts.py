@@ -18,7 +18,7 @@ import asyncio
 import threading
 import uuid
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ from livekit.agents import tts
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 from .audio import Resampler, float_to_int16
+from .pcm_cache import shared_pcm_cache
 
 OUTPUT_RATE = 24000
 
@@ -74,9 +75,31 @@ class LocalTTS(tts.TTS):
     def _generate(self, text: str, stop: threading.Event) -> Iterator[npt.NDArray[np.float32]]:
         """Blocking: yield float32 audio at ``native_rate``, one chunk per sentence; stop early when ``stop`` is set."""
 
+    def cache_key(self, text: str) -> Hashable | None:
+        """What identifies ``text``'s audio in this voice if its output is deterministic (then it is cached)."""
+        return None
+
     def pcm_chunks(self, text: str, stop: threading.Event | None = None) -> Iterator[bytes]:
-        """Blocking: 24 kHz int16 little-endian bytes, one chunk per sentence, silence-trimmed."""
+        """Blocking: 24 kHz int16 little-endian bytes, one chunk per sentence, silence-trimmed; a text this voice
+        has said before (and can only say the same way) comes from the process's :mod:`pcm_cache`."""
+        key = self.cache_key(text)
+        cache = shared_pcm_cache()
+        if key is None or cache.max_bytes <= 0:
+            yield from self._pcm_chunks(text, stop or threading.Event())
+            return
+        cached = cache.get(key)
+        if cached is not None:
+            yield from cached
+            return
         stop = stop or threading.Event()
+        made: list[bytes] = []
+        for chunk in self._pcm_chunks(text, stop):
+            made.append(chunk)
+            yield chunk
+        if not stop.is_set():  # a text cut short (barge-in) is not all of it
+            cache.put(key, tuple(made))
+
+    def _pcm_chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         resampler = Resampler(self.native_rate, OUTPUT_RATE) if self.native_rate != OUTPUT_RATE else None
         for chunk in self._generate(text, stop):
             audio = trim_silence(

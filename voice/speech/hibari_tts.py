@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -121,6 +121,10 @@ class HibariTTS(LocalTTS):
     def prewarm(self) -> None:
         """Load and warm the model now."""
         _ = self.engine
+
+    def cache_key(self, text: str) -> Hashable | None:
+        """A fixed seed makes hibari's output a function of the text (a random one is never cached)."""
+        return None if self._seed is None else ("hibari", self._voice, self._seed, self._speed, text)
 
     def _generate(self, text: str, stop: threading.Event) -> Iterator[npt.NDArray[np.float32]]:
         return self.engine.sentences(text, seed=self._seed, speed=self._speed, stop=stop)

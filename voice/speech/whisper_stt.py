@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
 
 from .audio import Resampler, resample
-from .vad import load_vad
+from .vad import CallVAD, load_vad
 from .whisper_engine import SAMPLE_RATE, PartialTranscriber, Transcript, WhisperEngine, get_whisper_engine
 
 
@@ -97,7 +98,7 @@ class WhisperSTT(stt.STT):
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
         audio = frames_to_16k(buffer)
-        result = await asyncio.get_running_loop().run_in_executor(None, self.engine.transcribe, audio)
+        result = await self.engine.queue.final(audio)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=uuid.uuid4().hex,
@@ -126,7 +127,19 @@ class WhisperRecognizeStream(stt.RecognizeStream):
 
     async def _run(self) -> None:
         owner = self._owner
-        vad_stream = owner.vad.stream()
+        if isinstance(owner.vad, CallVAD):  # the session's stream runs silero on these same frames: hear it
+            with owner.vad.listening() as events:
+                await self._recognize_with(None, events)
+        else:
+            await self._recognize_with(owner.vad.stream(), None)
+
+    async def _recognize_with(
+        self,
+        vad_stream: agents_vad.VADStream | None,
+        events: asyncio.Queue[agents_vad.VADEvent | None] | None,
+    ) -> None:
+        """Run with a VAD stream of our own fed our frames, or (``vad_stream`` None) on the call's ``events``."""
+        owner = self._owner
         request_id = uuid.uuid4().hex
 
         def _interim(t: Transcript) -> None:
@@ -141,11 +154,23 @@ class WhisperRecognizeStream(stt.RecognizeStream):
         async def _forward() -> None:
             async for item in self._input_ch:
                 if isinstance(item, self._FlushSentinel):
-                    vad_stream.flush()
+                    if vad_stream is not None:
+                        vad_stream.flush()
                     await _end_utterance()
-                    continue
-                vad_stream.push_frame(item)
-            vad_stream.end_input()
+                elif vad_stream is not None:
+                    vad_stream.push_frame(item)
+            if vad_stream is not None:
+                vad_stream.end_input()
+            elif events is not None:
+                events.put_nowait(None)
+
+        async def _vad_events() -> AsyncIterator[agents_vad.VADEvent]:
+            if vad_stream is not None:
+                async for ev in vad_stream:
+                    yield ev
+            elif events is not None:
+                while (event := await events.get()) is not None:
+                    yield event
 
         speaking = False
         resampler: Resampler | None = None
@@ -194,7 +219,7 @@ class WhisperRecognizeStream(stt.RecognizeStream):
 
         async def _recognize() -> None:
             nonlocal speaking, resampler
-            async for ev in vad_stream:
+            async for ev in _vad_events():
                 if ev.type == agents_vad.VADEventType.START_OF_SPEECH:
                     async with end_lock:
                         speaking = True
@@ -219,4 +244,5 @@ class WhisperRecognizeStream(stt.RecognizeStream):
             await _end_utterance()
         finally:
             await utils.aio.cancel_and_wait(*tasks)
-            await vad_stream.aclose()
+            if vad_stream is not None:
+                await vad_stream.aclose()
