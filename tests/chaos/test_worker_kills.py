@@ -149,7 +149,9 @@ async def test_kill_9_worker_at_random_points_of_many_calls(
             assert stamps == sorted(stamps)
             assert len([d for d in livekit_standin.calls("CreateDispatch") if d.room == room]) == 1, room
             assert len([d for d in livekit_standin.calls("CreateSIPParticipant") if d.room_name == room]) == 1, room
-            assert len([d for d in livekit_standin.calls("DeleteRoom") if d.room == room]) == 1, room
+            # Deleting is idempotent and retried: a kill after LiveKit got the request but before the activity
+            # completed asks again (dials, dispatches and egress are the once-only effects).
+            assert len([d for d in livekit_standin.calls("DeleteRoom") if d.room == room]) >= 1, room
     finally:
         for worker in workers:
             worker.close()
