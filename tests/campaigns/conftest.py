@@ -13,8 +13,6 @@ import pytest
 from livekit import api as lk
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -26,13 +24,12 @@ from api.campaign_store import check_agent, create_campaign, from_numbers, start
 from models.calls import AmdOptions
 from models.campaign_contacts import ContactIn, zone_of_number
 from models.campaigns import CampaignLimits
-from models.settings import SEARCH_ATTRIBUTES
 from models.tables import Call, CampaignContact
 from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.stack import running_stack, temporal_client
-from tests.support.temporal import temporal_binary
+from tests.support.temporal import time_skipping_server
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from tests.workflows.conftest import AGENT_NAME, CallHarness, call_db, call_livekit
 from workflows.call_client import CallClient
@@ -136,22 +133,12 @@ async def skipping_campaigns(
     call_db: async_sessionmaker[AsyncSession], call_livekit: tuple[LiveKitStandIn, lk.LiveKitAPI]
 ) -> AsyncIterator[SkippingCampaigns]:
     """The time-skipping server; one worker runs campaigns, LiveKit-carried calls and their activities."""
-    path = Path(temporal_binary()).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(path))
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES},
-            )
-        )
+    async with time_skipping_server() as env:
         standin, api = call_livekit
         queue = "campaigns-skipping"
         async with campaign_worker(env.client, queue, call_db, api):
             harness = CallHarness(env.client, queue, call_db, standin, api)
             yield SkippingCampaigns(env, harness, CampaignClient(env.client, queue))
-    finally:
-        await env.shutdown()
 
 
 @dataclass

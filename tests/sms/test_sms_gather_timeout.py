@@ -19,8 +19,6 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -29,9 +27,8 @@ import models.sms_pacing as p
 from models import sms as m
 from models.flow_calls import LoadedFlow, LoadFlowInput
 from models.flows import FlowDocument
-from models.settings import SEARCH_ATTRIBUTES
 from tests.support.stack import eventually
-from tests.support.temporal import temporal_binary
+from tests.support.temporal import time_skipping_server
 from workflows.sandbox import workflow_runner
 from workflows.sms_thread import SmsThreadWorkflow
 
@@ -135,15 +132,7 @@ async def _at_least(sent: list[str], count: int) -> list[str] | None:
 @asynccontextmanager
 async def skipping_sms() -> AsyncIterator[Harness]:
     """The time-skipping test server with the search attributes registered, and a worker for the thread."""
-    path = Path(temporal_binary()).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(path))
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES},
-            )
-        )
+    async with time_skipping_server() as env:
         around, queue = Around(), f"sms-skipping-{uuid.uuid4().hex[:6]}"
         activities: list[Callable[..., Any]] = [
             around.route_sms, around.open_thread, around.pause_thread, around.store_message, around.record_delivery,
@@ -157,8 +146,6 @@ async def skipping_sms() -> AsyncIterator[Harness]:
             activities=activities,
         ):
             yield Harness(env, env.client, queue, around)
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture

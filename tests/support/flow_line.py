@@ -21,6 +21,42 @@ from workflows.calls import CallWorkflow
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
 HOURS = "We are open from nine in the morning to five in the afternoon, Monday to Friday."
+# The agent a menu hands to: its greeting names the team the caller chose (a variable the flow gathered).
+FRONT_DESK = {
+    "name": "front desk",
+    "greeting": "Hello, this is the {team} team.",
+    "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
+    "tts_provider": "local-hibari",
+}
+
+
+def sales_or_support(name: str, **gather: Any) -> dict[str, Any]:
+    """ "Press 1 for sales or 2 for support": 1 hands the caller to the agent (``"{agent_id}"``) with team=sales, 2
+    says support is closed and hangs up; ``gather``: the menu's own timeout, retries, speech and no-input path."""
+    menu = {
+        "id": "menu",
+        "type": "gather",
+        "prompt": "Press 1 for sales or 2 for support.",
+        "variable": "choice",
+        "choices": ["1", "2"],
+        **gather,
+    }
+    return {
+        "name": name,
+        "steps": [
+            menu,
+            {
+                "id": "route",
+                "type": "branch",
+                "routes": [{"when": {"variable": "choice", "equals": "1"}, "goto": "sales"}],
+                "default": "support",
+            },
+            {"id": "sales", "type": "set", "values": {"team": "sales"}, "next": "assistant"},
+            {"id": "support", "type": "say", "text": "Support is closed today. Goodbye.", "next": "bye"},
+            {"id": "assistant", "type": "agent", "agent_id": "{agent_id}"},
+            {"id": "bye", "type": "hangup"},
+        ],
+    }
 
 
 @dataclass
@@ -71,7 +107,7 @@ async def flow_line(
         {"name": "twilio", "account_sid": TEST_ACCOUNT_SID, "auth_token": TEST_AUTH_TOKEN},
     )
     agent_row = await create(stack.client, space, "agents", agent)
-    flow = await create(stack.client, space, "flows", _with_agent(document, agent_row["id"]))
+    flow = await create(stack.client, space, "flows", with_agent(document, agent_row["id"]))
     e164 = unique_e164()
     number = await create(
         stack.client,
@@ -95,11 +131,12 @@ async def flow_line(
     return FlowLine(stack, space, e164, base_url, carrier, agent_row["id"], flow["id"], number["id"])
 
 
-def _with_agent(value: Any, agent_id: str) -> Any:
+def with_agent(value: Any, agent_id: str) -> Any:
+    """``value`` (a flow document or part of it) with ``"{agent_id}"`` replaced by ``agent_id``."""
     if isinstance(value, str):
         return value.replace("{agent_id}", agent_id)
     if isinstance(value, list):
-        return [_with_agent(v, agent_id) for v in value]
+        return [with_agent(v, agent_id) for v in value]
     if isinstance(value, dict):
-        return {k: _with_agent(v, agent_id) for k, v in value.items()}
+        return {k: with_agent(v, agent_id) for k, v in value.items()}
     return value

@@ -18,6 +18,7 @@ from models import console_protocol as p
 from models.enums import Role
 from tests.api.resources import create
 from tests.conftest import Platform, SpaceKeys
+from tests.support.flow_line import HOURS
 from tests.support.stack import running_stack, serve_http, temporal_client
 from voice.console.extension import ConsoleExtension
 from voice.media_stream.extension import MediaStreamExtension
@@ -26,7 +27,6 @@ from voice.speech.audio import resample_int16
 from workers.console_client import ConsoleClient
 from workflows.calls import CallWorkflow
 
-HOURS = "We are open from nine in the morning to five in the afternoon, Monday to Friday."
 QUESTION = "What are your opening hours?"
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
-from tests.support.flow_line import HOURS, FlowLine, flow_line
+from tests.support.flow_line import FRONT_DESK, FlowLine, flow_line, sales_or_support
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually, running_stack, serve_http
 from tests.twilio_standin import TwilioStandIn
@@ -25,40 +25,16 @@ from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float, resample_int16
 from voice.speech.whisper_engine import WhisperEngine
 
-MENU: dict[str, Any] = {
-    "name": "front desk menu",
-    "steps": [
-        {
-            "id": "menu",
-            "type": "gather",
-            "prompt": "Press 1 for sales or 2 for support.",
-            "variable": "choice",
-            "choices": ["1", "2"],
-            "speech": True,
-            "speech_choices": {"sales": "1", "support": "2"},
-            "timeout_seconds": 8,
-            "retries": 1,
-            "no_match_prompt": "Sorry, that is not an option.",
-            "on_no_input": "assistant",
-        },
-        {
-            "id": "route",
-            "type": "branch",
-            "routes": [{"when": {"variable": "choice", "equals": "1"}, "goto": "sales"}],
-            "default": "support",
-        },
-        {"id": "sales", "type": "set", "values": {"team": "sales"}, "next": "assistant"},
-        {"id": "support", "type": "say", "text": "Support is closed today. Goodbye.", "next": "bye"},
-        {"id": "assistant", "type": "agent", "agent_id": "{agent_id}"},
-        {"id": "bye", "type": "hangup"},
-    ],
-}
-AGENT = {
-    "name": "front desk",
-    "greeting": "Hello, this is the {team} team.",
-    "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
-    "tts_provider": "local-hibari",
-}
+MENU = sales_or_support(
+    "front desk menu",
+    speech=True,
+    speech_choices={"sales": "1", "support": "2"},
+    timeout_seconds=8,
+    retries=1,
+    no_match_prompt="Sorry, that is not an option.",
+    on_no_input="assistant",
+)
+AGENT = FRONT_DESK
 
 
 @pytest.fixture

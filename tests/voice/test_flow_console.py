@@ -21,8 +21,9 @@ from models.enums import Role
 from tests.api.resources import create, flow_body, phone_number_body
 from tests.conftest import Platform, SpaceKeys
 from tests.support.assets import upload_audio, wav_bytes
+from tests.support.flow_line import FRONT_DESK, with_agent
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
-from tests.voice.console_support import HOURS, spoken_16k
+from tests.voice.console_support import spoken_16k
 from tests.voice.test_flow_calls import MENU
 from voice.console.extension import ConsoleExtension
 from voice.media_stream.extension import MediaStreamExtension
@@ -32,12 +33,7 @@ from voice.speech.whisper_engine import WhisperEngine
 from workers.console_client import ConsoleClient
 from workflows.calls import CallWorkflow
 
-AGENT = {
-    "name": "front desk",
-    "greeting": "Hello, this is the {team} team.",
-    "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
-    "tts_provider": "local-hibari",
-}
+AGENT = FRONT_DESK
 
 
 @dataclass
@@ -72,7 +68,7 @@ async def line(temporal_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterat
         assert stack.app is not None
         space = await stack.new_space()
         agent = await create(stack.client, space, "agents", AGENT)
-        document = {**MENU, "steps": [_agent(step, agent["id"]) for step in MENU["steps"]]}
+        document = with_agent(MENU, agent["id"])
         flow = await create(stack.client, space, "flows", document)
         body = await phone_number_body(stack.client, space) | {
             "route_type": "flow",
@@ -83,10 +79,6 @@ async def line(temporal_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterat
         async with serve_http(stack.app) as base_url:
             ws_url = base_url.replace("http", "ws", 1) + p.PATH
             yield ConsoleFlowLine(stack, space, ws_url, flow["id"], number["id"])
-
-
-def _agent(step: dict[str, object], agent_id: str) -> dict[str, object]:
-    return {**step, "agent_id": agent_id} if step.get("type") == "agent" else step
 
 
 def _heard(ears: WhisperEngine, pcm16k: bytes) -> str:

@@ -15,7 +15,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +27,7 @@ from models.call_contract import DispatchMetadata
 from tests.api.resources import create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
-from tests.support.flow_line import HOURS
+from tests.support.flow_line import FRONT_DESK, sales_or_support, with_agent
 from tests.support.room_audio import CallerPhone, TrackEars
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
 from voice.livekit_audio import room_output
@@ -40,37 +39,8 @@ from voice.speech.whisper_engine import WhisperEngine
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
 
-MENU: dict[str, Any] = {
-    "name": "room menu",
-    "steps": [
-        {
-            "id": "menu",
-            "type": "gather",
-            "prompt": "Press 1 for sales or 2 for support.",
-            "variable": "choice",
-            "choices": ["1", "2"],
-            "timeout_seconds": 15,
-            "retries": 0,
-            "on_no_input": "bye",
-        },
-        {
-            "id": "route",
-            "type": "branch",
-            "routes": [{"when": {"variable": "choice", "equals": "1"}, "goto": "sales"}],
-            "default": "support",
-        },
-        {"id": "sales", "type": "set", "values": {"team": "sales"}, "next": "assistant"},
-        {"id": "support", "type": "say", "text": "Support is closed today. Goodbye.", "next": "bye"},
-        {"id": "assistant", "type": "agent", "agent_id": "{agent_id}"},
-        {"id": "bye", "type": "hangup"},
-    ],
-}
-AGENT = {
-    "name": "front desk",
-    "greeting": "Hello, this is the {team} team.",
-    "knowledge_base": [{"title": "Opening hours", "content": HOURS}],
-    "tts_provider": "local-hibari",
-}
+MENU = sales_or_support("room menu", timeout_seconds=15, retries=0, on_no_input="bye")
+AGENT = FRONT_DESK
 
 
 @dataclass
@@ -161,8 +131,7 @@ async def _room_line(platform: Platform, standin: LiveKitStandIn, runtime: Voice
     client = platform.client
     trunk = await create(client, space, "sip-trunks", sip_trunk_body())
     agent = await create(client, space, "agents", AGENT)
-    steps = [{**s, "agent_id": agent["id"]} if s["type"] == "agent" else s for s in MENU["steps"]]
-    flow = await create(client, space, "flows", {**MENU, "steps": steps})
+    flow = await create(client, space, "flows", with_agent(MENU, agent["id"]))
     e164 = unique_e164()
     ported = await client.post(
         space.path("/phone-numbers/port"),

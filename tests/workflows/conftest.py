@@ -14,10 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from livekit import api as lk
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calls import CallRecordActivities
@@ -35,11 +32,11 @@ from models.calls import (
 from models.db import create_engine, migrate, session_factory
 from models.enums import CallDirection, MediaMode, RecordingPolicy, RouteType
 from models.secret_box import SecretBox
-from models.settings import SEARCH_ATTRIBUTES, Settings
+from models.settings import Settings
 from models.tables import Agent, PhoneNumber, SipTrunk, Space, new_id
 from tests.conftest import unique_e164
 from tests.livekit_standin import LiveKitStandIn
-from tests.support.temporal import start_dev_server, temporal_binary
+from tests.support.temporal import start_dev_server, time_skipping_server
 from voice.runtime import VoiceRuntime
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
@@ -234,17 +231,7 @@ async def skipping_calls(
     call_db: async_sessionmaker[AsyncSession], call_livekit: tuple[LiveKitStandIn, lk.LiveKitAPI]
 ) -> AsyncIterator[CallHarness]:
     """The time-skipping test server (timers) with the search attributes registered and a worker."""
-    path = Path(temporal_binary()).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(path))
-    try:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES},
-            )
-        )
+    async with time_skipping_server() as env:
         standin, api = call_livekit
         async with _worker(env.client, "calls-skipping", call_db, api):
             yield CallHarness(env.client, "calls-skipping", call_db, standin, api)
-    finally:
-        await env.shutdown()
