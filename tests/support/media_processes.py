@@ -23,15 +23,18 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
+from models.calls import CallStateView
+from models.enums import CallState
 from tests.api.resources import twilio_number
 from tests.conftest import SECRET_KEY, Platform, SpaceKeys
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.postgres import free_port
-from tests.support.stack import running_stack
+from tests.support.stack import eventually, running_stack
 from tests.twilio_standin import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from voice.speech import HibariTTS
 from voice.speech.audio import int16_to_float, resample_int16
 from voice.speech.whisper_engine import WhisperEngine
+from workflows.call_client import CallRef
 
 PUBLIC = "https://telephony.example.com"
 STREAM_URL = "wss://telephony.example.com/media/twilio"
@@ -234,3 +237,13 @@ def media_processes() -> Iterator[list[MediaProcess]]:
     for media in started:
         media.close()
         print(f"--- {media.log.name} (exit {media.process.returncode})\n{media.output()[-4000:]}")
+
+
+async def call_ended(call: CallRef, within: float = 60.0) -> CallStateView:
+    """The call's state once its workflow says ENDED (the stand-in and the workflow finish in the background)."""
+
+    async def ended() -> CallStateView | None:
+        view = await call.state()
+        return view if view.state is CallState.ENDED else None
+
+    return await eventually(ended, within=within)

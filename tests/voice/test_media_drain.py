@@ -24,12 +24,12 @@ from temporalio.testing import WorkflowEnvironment
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from models.calls import CallStateView
-from models.enums import CallState, EndReason, MessageRole
+from models.enums import EndReason, MessageRole
 from models.tables import Message
 from tests.support.media_processes import (
     Line,
     MediaProcess,
+    call_ended,
     hear,
     media_line,
     speech,
@@ -40,7 +40,7 @@ from tests.support.stack import eventually
 from tests.twilio_standin import TwilioStandIn
 from voice.speech import HibariTTS
 from voice.speech.whisper_engine import get_whisper_engine
-from workflows.call_client import CallClient, CallRef
+from workflows.call_client import CallClient
 
 DRAIN_SECONDS = 12  # long enough for the first call to finish on a loaded machine, short enough for a test
 
@@ -56,14 +56,6 @@ async def line(
     drain = {"TELEPHONY_MEDIA_DRAIN_SECONDS": str(DRAIN_SECONDS), "TELEPHONY_STORAGE_DIR": str(tmp_path / "storage")}
     async with media_line(temporal_env, tmp_path, twilio_standin, media_processes, extra_env=drain) as line:
         yield line
-
-
-async def _ended(call: CallRef) -> CallStateView:
-    async def ended() -> CallStateView | None:
-        view = await call.state()
-        return view if view.state is CallState.ENDED else None
-
-    return await eventually(ended, within=60)
 
 
 @pytest.mark.slow
@@ -140,7 +132,7 @@ async def test_sigterm_during_two_calls_finishes_one_and_moves_the_other(line: L
     # The drained process exits 0 once its handed-over stream is closed.
     assert await asyncio.to_thread(draining.process.wait, 60) == 0, draining.output()[-3000:]
 
-    short_view, long_view = await asyncio.gather(_ended(first_call), _ended(second_call))
+    short_view, long_view = await asyncio.gather(call_ended(first_call), call_ended(second_call))
     short_events = [e.event for e in short_view.timeline]
     assert "media_lost" not in short_events and "media_handed_over" not in short_events, short_events
     assert short_view.end_reason is EndReason.COMPLETED and long_view.end_reason is EndReason.COMPLETED

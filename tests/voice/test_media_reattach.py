@@ -20,12 +20,13 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from models.calls import MEDIA_HEARTBEAT_TIMEOUT_SECONDS, CallStateView
+from models.calls import MEDIA_HEARTBEAT_TIMEOUT_SECONDS
 from models.enums import CallState, EndReason, MessageRole
 from models.tables import Message
 from tests.support.media_processes import (
     Line,
     MediaProcess,
+    call_ended,
     first_alive,
     hear,
     media_line,
@@ -98,11 +99,7 @@ async def test_kill_9_of_the_media_process_mid_call_moves_the_call_to_another(li
     assert "park" in await hear(ears, (await moved.next_reply(within=60)).pcm8k())
     await carrier.hang_up(record.sid)
 
-    async def ended() -> CallStateView | None:
-        view = await call.state()
-        return view if view.state is CallState.ENDED else None
-
-    view = await eventually(ended, within=30)
+    view = await call_ended(call, within=30)
     events = [e.event for e in view.timeline]
     assert events.count("media_attached") == 1 and events.count("agent_reattached") == 1, events
     assert events.count("media_lost") == 1, events  # the heartbeat's later timeout moved nothing a second time
@@ -165,11 +162,7 @@ async def test_a_socket_closed_without_stop_is_no_hang_up(line: Line, connect_ac
 
     await carrier.hang_up(record.sid)
 
-    async def ended() -> CallStateView | None:
-        view = await call.state()
-        return view if view.state is CallState.ENDED else None
-
-    view = await eventually(ended, within=30)
+    view = await call_ended(call, within=30)
     events = [e.event for e in view.timeline]
     assert events.count("media_lost") == 1 and events.count("agent_reattached") == 1, events
     assert view.end_reason is EndReason.COMPLETED, view.end_reason
