@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 import time
 import xml.etree.ElementTree as ET
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from api.carrier_directory import KnownNumber
 from api.deps import DirectoryDep, SecretBoxDep, SessionDep, SettingsDep, TemporalDep
-from api.webhooks.twilio_auth import verified_twilio_request
+from api.webhooks.twilio_auth import VerifiedTwilio
 from api.webhooks.twilio_form import status_form, voice_form
 from models import calls as c
 from models.call_contract import (
@@ -66,9 +65,6 @@ def hang_up() -> Response:
     return _twiml(response)
 
 
-SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
-
-
 @router.post("/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}})
 async def voice(
     request: Request,
@@ -77,10 +73,9 @@ async def voice(
     directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> Response:
     """A call reaches one of our numbers: answer with TwiML and start its CallWorkflow."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params, space_id = verified.params, verified.account.space_id
     voice_form(params)  # typed and bounded: every field a workflow will see is checked (400 otherwise)
     placed = request.query_params.get(STREAM_WORKFLOW_PARAMETER)
@@ -116,12 +111,10 @@ async def call_status(
     request: Request,
     session: SessionDep,
     directory: DirectoryDep,
-    settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> None:
     """Twilio's call status callbacks, in whatever order they arrive, become signals."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params, space_id = verified.params, verified.account.space_id
     form = status_form(params)
     event = c.CarrierStatus(

@@ -9,10 +9,9 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from api.deps import DirectoryDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import TemporalDep
 from api.errors import error_responses
-from api.webhooks.twilio import SignatureHeader
-from api.webhooks.twilio_auth import verified_twilio_request
+from api.webhooks.twilio_auth import VerifiedTwilio
 from api.webhooks.twilio_form import amd_form
 from models.amd import carrier_report
 from models.call_contract import STREAM_WORKFLOW_PARAMETER, belongs_to, call_workflow_id
@@ -25,15 +24,11 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 @router.post("/amd", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
 async def answered_by(
     request: Request,
-    session: SessionDep,
-    directory: DirectoryDep,
-    settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> None:
     """Who answered one of our outbound calls, by the carrier's AMD: recorded on the call; a machine on a call
     whose policy is to hang up ends it."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     space_id = verified.account.space_id
     form = amd_form(verified.params)
     # Our callback URL names the call's workflow (covered by the signature); without it, the carrier's call id.

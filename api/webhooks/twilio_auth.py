@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_directory import CarrierDirectory, SigningAccount
+from api.deps import DirectoryDep, SessionDep, SettingsDep
 from api.webhooks.twilio_form import MAX_PARAMS
 from models.settings import Settings
 from models.twilio_signature import first_signer, plausible
@@ -24,6 +26,7 @@ from models.twilio_signature import first_signer, plausible
 log = logging.getLogger(__name__)
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 
 
 @dataclass
@@ -66,3 +69,17 @@ async def verified_twilio_request(
             return TwilioRequest(params, accounts[index])
     log.warning("Twilio webhook refused: bad signature or unknown account", extra={"path": request.url.path})
     raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid X-Twilio-Signature")
+
+
+async def _verified(
+    request: Request,
+    session: SessionDep,
+    directory: DirectoryDep,
+    settings: SettingsDep,
+    signature: SignatureHeader = None,
+) -> TwilioRequest:
+    return await verified_twilio_request(request, session, directory, settings, signature)
+
+
+# A Twilio webhook's verified form and signing account: 403 before the endpoint runs when the signature fails.
+VerifiedTwilio = Annotated[TwilioRequest, Depends(_verified)]

@@ -5,14 +5,13 @@ request are acted on (another space's number is treated exactly like an unknown 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_directory import CarrierDirectory, KnownNumber
 from api.deps import DirectoryDep, SessionDep, SettingsDep, TemporalDep
-from api.webhooks.twilio_auth import verified_twilio_request
+from api.webhooks.twilio_auth import VerifiedTwilio
 from api.webhooks.twilio_form import sms_form, sms_status_form
 from models import sms as m
 from models.tables import Message
@@ -22,7 +21,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-SignatureHeader = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 
 
 def _media(params: dict[str, str], count: int | None) -> list[str]:
@@ -38,16 +36,14 @@ async def _sms_number(
 
 @router.post(m.WEBHOOK_SMS_PATH, response_class=Response, responses={200: {"content": {"application/xml": {}}}})
 async def incoming_sms(
-    request: Request,
     session: SessionDep,
     directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> Response:
     """A message to one of our numbers: hand it to its thread and answer at once with empty TwiML (any reply
     goes out through the API, paced by the thread)."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     params = verified.params
     form = sms_form(params)  # typed and bounded like every Twilio form (400 naming the field)
     number = await _sms_number(session, directory, verified.account.space_id, form.to_number)
@@ -64,13 +60,11 @@ async def incoming_sms(
 async def sms_status(
     request: Request,
     session: SessionDep,
-    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> None:
     """Delivery reports (queued, sent, delivered, undelivered, failed + ErrorCode), in any order."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     form = sms_status_form(verified.params)
     carrier_status = m.CARRIER_STATUSES[form.message_status]
     thread_id = request.query_params.get(m.STATUS_QUERY_THREAD, "")

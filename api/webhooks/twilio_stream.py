@@ -11,10 +11,10 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from api.deps import DirectoryDep, SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import SecretBoxDep, SettingsDep, TemporalDep
 from api.errors import error_responses
-from api.webhooks.twilio import TWIML, SignatureHeader, hang_up, media_stream
-from api.webhooks.twilio_auth import verified_twilio_request
+from api.webhooks.twilio import TWIML, hang_up, media_stream
+from api.webhooks.twilio_auth import VerifiedTwilio
 from api.webhooks.twilio_form import status_form
 from models import calls as c
 from models.call_contract import (
@@ -45,15 +45,12 @@ def _stream_no(request: Request) -> int:
 )
 async def stream_ended(
     request: Request,
-    session: SessionDep,
     box: SecretBoxDep,
-    directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    signature: SignatureHeader = None,
+    verified: VerifiedTwilio,
 ) -> Response:
     """A call's media stream ended: TwiML for what the call does next (a new stream, or hang up)."""
-    verified = await verified_twilio_request(request, session, directory, settings, signature)
     space_id = verified.account.space_id
     form = status_form(verified.params)
     workflow_id = request.query_params.get(STREAM_WORKFLOW_PARAMETER, "")
