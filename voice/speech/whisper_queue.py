@@ -82,34 +82,36 @@ class WhisperQueue:
     def _run_finals(self) -> None:
         with self._lock:
             waiting, self._finals = self._finals, []
-        try:
-            by_window: dict[int, list[_Pending]] = defaultdict(list)
-            for item in waiting:
-                by_window[window_frames(len(item[0]))].append(item)
-            for group in by_window.values():
-                for start in range(0, len(group), self.max_batch):
-                    self._transcribe(group[start : start + self.max_batch])
-        finally:
-            with self._lock:  # one job per final was submitted: those taken here leave theirs nothing to do
-                self._queued -= len(waiting)
+        by_window: dict[int, list[_Pending]] = defaultdict(list)
+        for item in waiting:
+            by_window[window_frames(len(item[0]))].append(item)
+        for group in by_window.values():
+            for start in range(0, len(group), self.max_batch):
+                self._transcribe(group[start : start + self.max_batch])
 
     def _transcribe(self, group: list[_Pending]) -> None:
         live = [(audio, done) for audio, done in group if done.set_running_or_notify_cancel()]
-        if not live:
-            return
+        outcome: list[Transcript] | BaseException
         try:
-            results = (
-                [self.engine.transcribe(live[0][0])]
-                if len(live) == 1
-                else self.engine.transcribe_batch([audio for audio, _ in live])
-            )
+            if not live:
+                outcome = []
+            elif len(live) == 1:
+                outcome = [self.engine.transcribe(live[0][0])]
+            else:
+                outcome = self.engine.transcribe_batch([audio for audio, _ in live])
         except BaseException as exc:  # every waiting caller learns of it
+            outcome = exc
+        # The model is free for these before anyone hears back: a caller woken by its result sees the queue as it is
+        # (one job per final was submitted; those taken here leave theirs nothing to do).
+        with self._lock:
+            self._queued -= len(group)
+        if isinstance(outcome, BaseException):
             for _, done in live:
-                done.set_exception(exc)
+                done.set_exception(outcome)
             return
         self.finals_run += len(live)
-        self.batches_run += 1
-        for (_, done), result in zip(live, results, strict=True):
+        self.batches_run += 1 if live else 0
+        for (_, done), result in zip(live, outcome, strict=True):
             done.set_result(result)
 
     def close(self) -> None:
