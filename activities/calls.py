@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import Select, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -37,6 +37,25 @@ def _rejected(reason: str, space_id: str | None = None, number: PhoneNumber | No
     )
 
 
+def _route_query(request: RouteCallInput) -> Select[PhoneNumber, Space, Agent, SipTrunk]:
+    """The number with its space, its agent (the requested one, or the number's; only of the number's space) and
+    its SIP trunk, in one statement: a call set-up makes one round trip to the database for its route."""
+    if request.phone_number_id:
+        which = PhoneNumber.id == request.phone_number_id
+    else:
+        which = PhoneNumber.e164 == (
+            request.to_number if request.direction is CallDirection.INBOUND else request.from_number
+        )
+    agent_id = literal(request.agent_id) if request.agent_id else PhoneNumber.agent_id
+    return (
+        select(PhoneNumber, Space, Agent, SipTrunk)
+        .outerjoin(Space, Space.id == PhoneNumber.space_id)
+        .outerjoin(Agent, (Agent.id == agent_id) & (Agent.space_id == PhoneNumber.space_id))
+        .outerjoin(SipTrunk, SipTrunk.id == PhoneNumber.sip_trunk_id)
+        .where(which)
+    )
+
+
 class CallRecordActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -44,34 +63,29 @@ class CallRecordActivities:
     @activity.defn
     async def route_call(self, request: RouteCallInput) -> CallRoute:
         """Number -> space -> agent or flow. Unknown, disabled or unconfigured numbers are rejected."""
-        our_e164 = request.to_number if request.direction is CallDirection.INBOUND else request.from_number
         async with self._sessions() as session:
             if is_numberless_web_call(request):
                 return await route_web_call(session, request)
-            if request.phone_number_id:
-                number = await session.get(PhoneNumber, request.phone_number_id)
-            else:
-                number = await session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == our_e164))
-            if number is None:
+            row = (await session.execute(_route_query(request))).one_or_none()
+            if row is None:
                 return _rejected("unknown number")
+            space: Space | None  # outer joins: each may be missing
+            agent: Agent | None
+            trunk: SipTrunk | None
+            number, space, agent, trunk = row.tuple()
             if request.space_id and number.space_id != request.space_id:
                 return _rejected("number belongs to another space")
             if not number.enabled:
                 return _rejected("number disabled", number.space_id, number)
-            space = await session.get(Space, number.space_id)
             if space is None:
                 return _rejected("space not found", number.space_id, number)
             agent_id = request.agent_id or number.agent_id
             if request.agent_id or number.route_type is RouteType.AGENT:
-                agent = await session.get(Agent, agent_id) if agent_id else None
-                if agent is None or agent.space_id != number.space_id:
+                if agent is None:
                     return _rejected("no agent configured for the number", number.space_id, number)
             elif not number.flow_id:
                 return _rejected("no flow configured for the number", number.space_id, number)
-            outbound_trunk_id = None
-            if number.sip_trunk_id:
-                trunk = await session.get(SipTrunk, number.sip_trunk_id)
-                outbound_trunk_id = trunk.livekit_outbound_trunk_id if trunk else None
+            outbound_trunk_id = trunk.livekit_outbound_trunk_id if trunk else None
             settings = CallSettings.model_validate(space.call_settings or {})
             return CallRoute(
                 accepted=True,
@@ -94,11 +108,9 @@ class CallRecordActivities:
 
     @activity.defn
     async def open_call(self, request: OpenCallInput) -> OpenedCall:
-        """Insert the Call row (once per workflow id) and create or resume its conversation."""
+        """Insert the Call row (once per workflow id) and create or resume its conversation. A retried attempt's
+        insert meets the first one's row (its conversation change rolls back) and answers what the first wrote."""
         async with self._sessions() as session:
-            existing = await session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
-            if existing is not None:
-                return OpenedCall(existing.id, existing.conversation_id, conversation_resumed=False)
             conversation_id: str | None = None
             resumed = False
             if not request.rejected:
@@ -123,7 +135,7 @@ class CallRecordActivities:
             )
             try:
                 await session.commit()
-            except IntegrityError:  # a concurrent attempt inserted it first
+            except IntegrityError:  # an earlier or concurrent attempt inserted it first
                 await session.rollback()
                 raced = await session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
                 if raced is None:
