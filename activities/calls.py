@@ -5,10 +5,12 @@ state changes. Every activity is idempotent: retried attempts and replays write 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from sqlalchemy import Select, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.web_routes import is_numberless_web_call, route_web_call
@@ -20,9 +22,10 @@ from models.calls import (
     RecordedCallState,
     RouteCallInput,
 )
+from models.db import write
 from models.enums import CallDirection, CallState, Channel, ConversationStatus, EndReason, RouteType
 from models.schemas.spaces import CallSettings
-from models.tables import Agent, Call, Conversation, PhoneNumber, SipTrunk, Space
+from models.tables import Agent, Call, Conversation, PhoneNumber, SipTrunk, Space, new_id
 
 log = logging.getLogger(__name__)
 
@@ -110,89 +113,108 @@ class CallRecordActivities:
     async def open_call(self, request: OpenCallInput) -> OpenedCall:
         """Insert the Call row (once per workflow id) and create or resume its conversation. A retried attempt's
         insert meets the first one's row (its conversation change rolls back) and answers what the first wrote."""
-        async with self._sessions() as session:
-            conversation_id: str | None = None
-            resumed = False
-            if not request.rejected:
-                conversation_id, resumed = await self._conversation(session, request)
-            session.add(
-                Call(
-                    id=request.call_id,
-                    space_id=request.space_id,
-                    workflow_id=request.workflow_id,
-                    carrier_call_id=request.carrier_call_id,
-                    direction=request.direction,
-                    from_number=request.from_number,
-                    to_number=request.to_number,
-                    state=CallState.ENDED if request.rejected else CallState.RINGING,
-                    end_reason=EndReason.REJECTED if request.rejected else None,
-                    phone_number_id=request.phone_number_id,
-                    agent_id=request.agent_id,
-                    conversation_id=conversation_id,
-                    created_at=request.created_at,
-                    ended_at=request.created_at if request.rejected else None,
-                )
-            )
-            try:
-                await session.commit()
-            except IntegrityError:  # an earlier or concurrent attempt inserted it first
-                await session.rollback()
-                raced = await session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
-                if raced is None:
-                    raise
-                return OpenedCall(raced.id, raced.conversation_id, conversation_resumed=False)
-            log.info("call opened", extra={"call_id": request.call_id, "resumed": resumed})
-            return OpenedCall(request.call_id, conversation_id, conversation_resumed=resumed)
-
-    async def _conversation(self, session: AsyncSession, request: OpenCallInput) -> tuple[str, bool]:
-        caller = request.from_number if request.direction is CallDirection.INBOUND else request.to_number
-        found = await session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.space_id == request.space_id,
-                Conversation.channel == Channel.VOICE,
-                Conversation.phone_number_id == request.phone_number_id,
-                Conversation.external_party == caller,
-                Conversation.status.in_([ConversationStatus.OPEN, ConversationStatus.PAUSED]),
-            )
-            .order_by(Conversation.updated_at.desc())
-            .limit(1)
-        )
-        if found is not None:
-            found.status = ConversationStatus.OPEN
-            if request.agent_id:
-                found.agent_id = request.agent_id
-            return found.id, True
-        conversation = Conversation(
-            space_id=request.space_id,
-            channel=Channel.VOICE,
-            phone_number_id=request.phone_number_id,
-            agent_id=request.agent_id,
-            external_party=caller,
-            status=ConversationStatus.OPEN,
-        )
-        session.add(conversation)
-        await session.flush()
-        return conversation.id, False
+        opened = await write(self._sessions, partial(_open_call, request))
+        if opened.call_id == request.call_id:
+            log.info("call opened", extra={"call_id": request.call_id, "resumed": opened.conversation_resumed})
+        return opened
 
     @activity.defn
     async def record_call_state(self, request: RecordCallStateInput) -> RecordedCallState:
         """Write the call's current state; on ENDED, pause its conversation (the next call resumes it)."""
-        async with self._sessions() as session:
-            call = await session.get(Call, request.call_id)
-            if call is None:
-                return RecordedCallState(request.call_id, found=False)
-            call.state = request.state
-            call.end_reason = request.end_reason
-            if request.connected_at is not None and call.connected_at is None:
-                call.connected_at = request.connected_at
-            if request.ended_at is not None:
-                call.ended_at = request.ended_at
-            if request.room_name is not None:
-                call.room_name = request.room_name
-            if request.state is CallState.ENDED and call.conversation_id:
-                conversation = await session.get(Conversation, call.conversation_id)
-                if conversation is not None and conversation.status is ConversationStatus.OPEN:
-                    conversation.status = ConversationStatus.PAUSED
-            await session.commit()
-            return RecordedCallState(request.call_id, found=True)
+        return await write(self._sessions, partial(_record_call_state, request))
+
+
+def _open_call(request: OpenCallInput, session: Session) -> OpenedCall:
+    conversation_id: str | None = None
+    resumed = False
+    if not request.rejected:
+        found = session.scalar(_callers_conversation(request))
+        if found is not None:
+            found.status = ConversationStatus.OPEN
+            found.agent_id = request.agent_id or found.agent_id
+            conversation_id, resumed = found.id, True
+        else:
+            conversation_id = new_id(Conversation.__tablename__)
+            session.add(_new_conversation(conversation_id, request))
+            session.flush()  # no ORM relationship orders it before the call's row
+    session.add(_new_call(request, conversation_id))
+    try:
+        session.commit()
+    except IntegrityError:  # an earlier or concurrent attempt inserted it first
+        session.rollback()
+        raced = session.scalar(select(Call).where(Call.workflow_id == request.workflow_id))
+        if raced is None:
+            raise
+        return OpenedCall(raced.id, raced.conversation_id, conversation_resumed=False)
+    return OpenedCall(request.call_id, conversation_id, conversation_resumed=resumed)
+
+
+def _record_call_state(request: RecordCallStateInput, session: Session) -> RecordedCallState:
+    call = session.get(Call, request.call_id)
+    if call is None:
+        return RecordedCallState(request.call_id, found=False)
+    call.state = request.state
+    call.end_reason = request.end_reason
+    if request.connected_at is not None and call.connected_at is None:
+        call.connected_at = request.connected_at
+    if request.ended_at is not None:
+        call.ended_at = request.ended_at
+    if request.room_name is not None:
+        call.room_name = request.room_name
+    if request.state is CallState.ENDED and call.conversation_id:
+        conversation = session.get(Conversation, call.conversation_id)
+        if conversation is not None and conversation.status is ConversationStatus.OPEN:
+            conversation.status = ConversationStatus.PAUSED
+    session.commit()
+    return RecordedCallState(request.call_id, found=True)
+
+
+def _callers_conversation(request: OpenCallInput) -> Select[Conversation]:
+    """The caller's open or paused voice conversation on this number, the latest first."""
+    return (
+        select(Conversation)
+        .where(
+            Conversation.space_id == request.space_id,
+            Conversation.channel == Channel.VOICE,
+            Conversation.phone_number_id == request.phone_number_id,
+            Conversation.external_party == _caller(request),
+            Conversation.status.in_([ConversationStatus.OPEN, ConversationStatus.PAUSED]),
+        )
+        .order_by(Conversation.updated_at.desc())
+        .limit(1)
+    )
+
+
+def _caller(request: OpenCallInput) -> str:
+    return request.from_number if request.direction is CallDirection.INBOUND else request.to_number
+
+
+def _new_conversation(conversation_id: str, request: OpenCallInput) -> Conversation:
+    return Conversation(
+        id=conversation_id,
+        space_id=request.space_id,
+        channel=Channel.VOICE,
+        phone_number_id=request.phone_number_id,
+        agent_id=request.agent_id,
+        external_party=_caller(request),
+        status=ConversationStatus.OPEN,
+    )
+
+
+def _new_call(request: OpenCallInput, conversation_id: str | None) -> Call:
+    return Call(
+        id=request.call_id,
+        space_id=request.space_id,
+        workflow_id=request.workflow_id,
+        carrier_call_id=request.carrier_call_id,
+        direction=request.direction,
+        from_number=request.from_number,
+        to_number=request.to_number,
+        state=CallState.ENDED if request.rejected else CallState.RINGING,
+        end_reason=EndReason.REJECTED if request.rejected else None,
+        phone_number_id=request.phone_number_id,
+        agent_id=request.agent_id,
+        conversation_id=conversation_id,
+        created_at=request.created_at,
+        ended_at=request.created_at if request.rejected else None,
+    )

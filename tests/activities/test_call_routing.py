@@ -1,15 +1,25 @@
 """The call activities on a real database (SQLite and PostgreSQL): a route is one joined lookup that still tells
-each refusal apart, and opening a call twice writes one row and one conversation."""
+each refusal apart, opening a call twice writes one row and one conversation, and state writes keep the first
+connection time and pause the conversation at the end."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from activities.calls import CallRecordActivities
-from models.calls import OpenCallInput, RouteCallInput
-from models.enums import CallDirection, MediaMode, RecordingPolicy, RouteType, SipTransport
-from models.tables import Agent, PhoneNumber, SipTrunk, Space
+from models.calls import OpenCallInput, RecordCallStateInput, RouteCallInput
+from models.enums import (
+    CallDirection,
+    CallState,
+    ConversationStatus,
+    EndReason,
+    MediaMode,
+    RecordingPolicy,
+    RouteType,
+    SipTransport,
+)
+from models.tables import Agent, Call, Conversation, PhoneNumber, SipTrunk, Space
 from tests.conftest import Platform
 
 
@@ -107,3 +117,20 @@ async def test_opening_a_call_twice_writes_it_once_and_the_next_call_resumes_its
     assert not opened.conversation_resumed and opened.conversation_id
     again = await activities.open_call(opening(f"call-{uuid.uuid4().hex}"))  # the same caller calls again
     assert again.conversation_resumed and again.conversation_id == opened.conversation_id
+
+    connected = datetime.now(UTC).replace(microsecond=0)
+    state = RecordCallStateInput(opened.call_id, CallState.CONNECTED, None, connected, None, "room-1")
+    assert (await activities.record_call_state(state)).found
+    later = RecordCallStateInput(
+        opened.call_id, CallState.ENDED, EndReason.COMPLETED, connected + timedelta(9), connected + timedelta(10), None
+    )
+    assert (await activities.record_call_state(later)).found
+    async with platform.sessions() as session:
+        call = await session.get(Call, opened.call_id)
+        conversation = await session.get(Conversation, opened.conversation_id)
+    assert call is not None and conversation is not None
+    assert call.state is CallState.ENDED and call.end_reason is EndReason.COMPLETED and call.room_name == "room-1"
+    assert call.connected_at == connected and call.ended_at == connected + timedelta(10)  # the first connection
+    assert conversation.status is ConversationStatus.PAUSED
+    gone = RecordCallStateInput("call_missing", CallState.ENDED, EndReason.COMPLETED, None, None, None)
+    assert not (await activities.record_call_state(gone)).found
