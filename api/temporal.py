@@ -9,6 +9,7 @@ from fastapi import HTTPException, status
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from models.payloads import DATA_CONVERTER
 from models.settings import Settings
 from workflows.call_client import CallClient
 from workflows.campaign_client import CampaignClient
@@ -26,7 +27,9 @@ class TemporalGateway:
                 if self._client is None:
                     try:
                         self._client = await Client.connect(
-                            self._settings.temporal_address, namespace=self._settings.temporal_namespace
+                            self._settings.temporal_address,
+                            namespace=self._settings.temporal_namespace,
+                            data_converter=DATA_CONVERTER,
                         )
                     except (RuntimeError, RPCError) as exc:
                         raise HTTPException(

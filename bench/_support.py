@@ -25,6 +25,7 @@ import httpx
 from cryptography.fernet import Fernet
 from temporalio.client import Client
 
+from models.payloads import DATA_CONVERTER
 from models.settings import Settings
 from workers.temporal_server import dev_server_command, temporal_binary, wait_until_ready
 
@@ -215,7 +216,7 @@ async def stack(name: str, **overrides: str) -> AsyncIterator[Stack]:
         await wait_until_ready(
             settings.temporal_address, "default", within=30, keep_waiting=lambda: temporal.proc.poll() is None
         )
-        bench.client = await Client.connect(settings.temporal_address)
+        bench.client = await Client.connect(settings.temporal_address, data_converter=DATA_CONVERTER)
         bench.admin_key = await asyncio.to_thread(_migrate_and_key, settings)
         bench.api_url = settings.public_url
         print(f"# temporal dev server (SQLite WAL) + migrated DB in {root} ready in {time.monotonic() - started:.1f} s")

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from bench._support import exit_now
+from models.payloads import DATA_CONVERTER
 from models.settings import Settings
 from workers.worker import WORKFLOWS, activity_clients, build_pacer_worker, client_activities
 from workers.worker_group import WorkerGroup
@@ -26,7 +27,9 @@ from workflows.sandbox import workflow_runner
 
 async def run(max_cached: int, unsandboxed: bool) -> None:
     settings = Settings()
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+    )
     runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner()
     async with activity_clients(settings, client) as clients:
         worker = Worker(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from models.db import create_engine, session_factory
+from models.payloads import DATA_CONVERTER
 from models.secret_box import SecretBox
 from models.settings import Settings
 from storage import BlobStore, build_store
@@ -68,7 +69,9 @@ class VoiceRuntime:
         box = SecretBox.from_setting(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
-        temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        temporal = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+        )
         return cls(settings, session_factory(engine), CallClient(temporal, settings.task_queue), box, engine)
 
     async def aclose(self) -> None:

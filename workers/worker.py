@@ -34,6 +34,7 @@ from activities.sms_agent import SmsAgentActivities
 from activities.sms_pacing import SmsPacingActivities
 from activities.transcription import TranscriptionActivities
 from models.db import create_engine, session_factory
+from models.payloads import DATA_CONVERTER
 from models.secret_box import SecretBox
 from models.settings import Settings
 from models.sms_pacing import sms_pacer_task_queue
@@ -227,7 +228,9 @@ def build_main_worker(client: Client, settings: Settings, clients: ActivityClien
 
 
 async def run_worker(settings: Settings) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+    )
     async with activity_clients(settings, client) as clients:
         await ensure_retention_schedule(client, settings.task_queue)
         worker = build_worker(client, settings, clients)

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     import models.credentials
     import models.dial_pacing
     import models.flow_calls
+    import models.payloads
     import models.providers
     import models.recordings
     import models.sms

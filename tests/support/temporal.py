@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from models.payloads import DATA_CONVERTER
 from models.settings import SEARCH_ATTRIBUTES
 
 
@@ -29,6 +30,7 @@ def temporal_binary() -> str:
 async def start_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
+        data_converter=DATA_CONVERTER,
         search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
     )
 
@@ -38,7 +40,9 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server (from beside the `temporal` binary) with our search attributes
     registered; shut down on exit (skipped time does not come back, so a test that skips wants its own)."""
     path = Path(temporal_binary()).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(path))
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(path), data_converter=DATA_CONVERTER
+    )
     try:
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
