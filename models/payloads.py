@@ -74,18 +74,19 @@ class DataclassDecoder(JSONTypeConverter):
         return decoded
 
 
+_ENCODINGS = tuple(  # stateless, so shared: the SDK builds a payload converter per serialization context
+    JSONPlainPayloadConverter(custom_type_converters=[DataclassDecoder()])
+    if isinstance(converter, JSONPlainPayloadConverter)
+    else converter
+    for converter in DefaultPayloadConverter.default_encoding_payload_converters
+)
+
+
 class PayloadConverter(CompositePayloadConverter):
     """The SDK's default encodings, its JSON one decoding dataclasses with :class:`DataclassDecoder`."""
 
     def __init__(self) -> None:
-        super().__init__(
-            *(
-                JSONPlainPayloadConverter(custom_type_converters=[DataclassDecoder()])
-                if isinstance(converter, JSONPlainPayloadConverter)
-                else converter
-                for converter in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        super().__init__(*_ENCODINGS)
 
 
 DATA_CONVERTER = dataclasses.replace(DataConverter.default, payload_converter_class=PayloadConverter)
