@@ -49,11 +49,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and its children (an API supervisor and its worker processes), in MB."""
+def tree_pids(pid: int) -> list[int]:
+    """A process and its descendants (an API supervisor and its worker processes)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return rss_mb(pid) + sum(tree_rss_mb(kid) for kid in kids)
+    return [pid, *(p for kid in kids for p in tree_pids(kid))]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (an API supervisor and its worker processes), in MB."""
+    return sum(rss_mb(p) for p in tree_pids(pid))
 
 
 def pct(values: Sequence[float], q: float) -> float:

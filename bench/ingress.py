@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import httpx
+import aiohttp
 from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 
-from bench._support import Line, Stack, exit_now, load_average, pct, stack, summary_ms, table, tree_rss_mb
+from bench._support import Line, Stack, exit_now, load_average, pct, stack, summary_ms, table, tree_pids, tree_rss_mb
 from models import calls as c
 from models.call_contract import twilio_inbound_call
 from models.enums import MediaMode
+from tests.support.proc_stats import CpuMeter
 from workflows.call_client import CallClient
 
 Attempt = Callable[[int], Awaitable[None]]
@@ -40,15 +42,18 @@ def _params(line: Line) -> dict[str, str]:
     }
 
 
-def webhook_attempt(http: httpx.AsyncClient, line: Line, url: str) -> Attempt:
+def webhook_attempt(http: aiohttp.ClientSession, line: Line, url: str) -> Attempt:
+    """The carrier's side. aiohttp rather than httpx: the carrier is not on our two cores, so its client should
+    weigh as little as it can here (httpx cost this process 4.5 ms of CPU per webhook, aiohttp about a third)."""
     validator = RequestValidator(line.auth_token)
 
     async def attempt(_: int) -> None:
         params = _params(line)
         signature = validator.compute_signature(url, params)
-        response = await http.post(url, data=params, headers={"X-Twilio-Signature": signature})
-        if response.status_code != 200 or "<Stream" not in response.text:
-            raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:200]}")
+        async with http.post(url, data=params, headers={"X-Twilio-Signature": signature}) as response:
+            text = await response.text()
+            if response.status != 200 or "<Stream" not in text:
+                raise RuntimeError(f"webhook answered {response.status}: {text[:200]}")
 
     return attempt
 
@@ -101,8 +106,10 @@ async def main(args: argparse.Namespace) -> None:
         api = await bench.start_api(args.api_workers)
         line = await bench.line("stream")
         url = f"{bench.api_url}/webhooks/twilio/voice"
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        # Idle connections are dropped before uvicorn's 5 s keep-alive ends them: otherwise a request sent on one
+        # the server is closing fails (ServerDisconnectedError) after the raw round leaves them idle.
+        connector = aiohttp.TCPConnector(limit=args.concurrency, keepalive_timeout=2)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
             paths: dict[str, Attempt] = {
                 "API webhook": webhook_attempt(http, line, url),
                 "raw start_workflow": raw_attempt(bench.client, line, bench.settings.task_queue),
@@ -110,23 +117,32 @@ async def main(args: argparse.Namespace) -> None:
             for attempt in paths.values():  # warm-up: connections, imports, the API's Temporal client
                 await drive(attempt, 2 * args.concurrency, args.concurrency)
             rss_before = tree_rss_mb(api.pid)
+            temporal = next(child for child in bench.children if child.name == "temporal")
+            pids = {"temporal": temporal.pid, "bench": os.getpid()}
+            pids |= {f"api {i}": pid for i, pid in enumerate(tree_pids(api.pid))}
+            cpu = CpuMeter(pids)
+            spent = {name: dict.fromkeys(("temporal", "api", "bench"), 0.0) for name in paths}
             results = {name: (0.0, list[float](), 0) for name in paths}
             per_round = args.calls // args.rounds
             for r in range(args.rounds):
                 order = list(paths) if r % 2 == 0 else list(reversed(paths))
                 for name in order:
+                    cpu.lap()
                     wall, lat, err = await drive(paths[name], per_round, args.concurrency)
+                    for process, seconds in cpu.lap().items():
+                        spent[name][process.split()[0]] += seconds
                     total = results[name]
                     results[name] = (total[0] + wall, total[1] + lat, total[2] + err)
                     print(f"# round {r + 1} {name:18s} {per_round / wall:6.1f} calls/s  {summary_ms(lat)}")
             rss_after = tree_rss_mb(api.pid)
-        await report(bench, args, results, rss_before, rss_after)
+        await report(bench, args, results, spent, rss_before, rss_after)
 
 
 async def report(
     bench: Stack,
     args: argparse.Namespace,
     results: dict[str, tuple[float, list[float], int]],
+    spent: dict[str, dict[str, float]],
     rss_before: float,
     rss_after: float,
 ) -> None:
@@ -135,12 +151,16 @@ async def report(
     for name, (wall, lat, err) in results.items():
         rates[name] = len(lat) / wall
         ms = [x * 1000 for x in lat]
-        rows.append([name, len(lat), err, f"{rates[name]:.1f}", f"{pct(ms, 50):.1f}", f"{pct(ms, 99):.1f}"])
+        row = [name, len(lat), err, f"{rates[name]:.1f}", f"{pct(ms, 50):.1f}", f"{pct(ms, 99):.1f}"]
+        per_call = {process: seconds * 1000 / max(len(lat), 1) for process, seconds in spent[name].items()}
+        rows.append([*row, *(f"{per_call[process]:.2f}" for process in ("temporal", "api", "bench"))])
     running = await bench.client.count_workflows(f"WorkflowType = '{c.CALL_WORKFLOW}'")
     print()
     print(f"Ingress: {args.calls} calls per path, concurrency {args.concurrency}, {args.rounds} alternating rounds")
     print("(no worker running: 'started' = the start RPC answered; the API answered TwiML <Connect><Stream>)")
-    print(table(["path", "calls", "errors", "calls/s", "p50 ms", "p99 ms"], rows))
+    header = ["path", "calls", "errors", "calls/s", "p50 ms", "p99 ms", "server CPU", "API CPU", "client CPU"]
+    print(table(header, rows))
+    print("CPU columns: milliseconds per call of the Temporal server, the API processes, and this process")
     ratio = rates["API webhook"] / rates["raw start_workflow"]
     print(f"ratio API/raw: {ratio:.2f}x  (target >= 0.9x)")
     print(

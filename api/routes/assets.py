@@ -43,7 +43,7 @@ UPLOADABLE_TYPES = frozenset({"", "application/octet-stream", "application/ogg",
 UNFINISHED_CAMPAIGNS = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.CANCELLING)
 
 
-def _multipart(request: Request) -> None:
+async def _multipart(request: Request) -> None:
     declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if declared != "multipart/form-data":
         raise HTTPException(

@@ -31,7 +31,7 @@ from storage import BlobNotFoundError, BlobStore, ByteRange, LocalStore, UrlSign
 from storage.local import BLOB_ROUTE
 
 
-def _store(request: Request) -> BlobStore:
+async def _store(request: Request) -> BlobStore:
     store: BlobStore = request.app.state.store
     return store
 
