@@ -56,7 +56,8 @@ def test_decodes_as_the_sdk_does(cls: type, data: st.DataObject) -> None:
 def _error(converter: Any, payload: Any, cls: type) -> str:
     with pytest.raises(Exception) as raised:
         converter.from_payloads([payload], [cls])
-    chain, exc = [], raised.value
+    chain: list[str] = []
+    exc: BaseException | None = raised.value
     while exc is not None:
         chain.append(f"{type(exc).__name__}: {exc}")
         exc = exc.__cause__
