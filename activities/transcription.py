@@ -48,7 +48,7 @@ from models.assets import (
 from models.enums import MessageRole
 from models.tables import Asset, Call, Message
 from storage import BlobStore
-from voice.recording.segments import register_silero_plugin, speech_segments
+from voice.recording.segments import speech_segments
 from voice.speech.audio import resample
 from voice.speech.whisper_engine import WhisperEngine, window_frames
 
@@ -249,7 +249,6 @@ class TranscriptionActivities:
             await heartbeating(asyncio.to_thread(self._download, asset.storage_key, path), beat)
             audio = await heartbeating(asyncio.to_thread(read_stereo, path), beat)
         engine = await heartbeating(asyncio.to_thread(self._engine_factory), beat)
-        register_silero_plugin()  # on the loop's (main) thread: once per process, the first time it transcribes
         utterances = await heartbeating(asyncio.to_thread(find_utterances, audio), beat)
         chunk_samples = max(1, int(request.chunk_seconds * RATE))
         chunks = max(1, -(-len(audio) // chunk_samples))

@@ -19,13 +19,6 @@ _session_lock = threading.Lock()
 _session: object | None = None
 
 
-def register_silero_plugin() -> None:
-    """Import livekit's silero plugin now. Call it from the main thread (an activity's event loop) before
-    :func:`speech_segments` runs on a worker thread: a livekit plugin registers itself when first imported and
-    refuses any thread but the main one, and a worker loads the plugin only when it first needs it."""
-    import livekit.plugins.silero  # noqa: F401
-
-
 def _onnx_session() -> object:
     global _session
     with _session_lock:
