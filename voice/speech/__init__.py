@@ -10,42 +10,79 @@ installed (an optional extra) and its API key is set; otherwise :class:`Provider
 missing (the API refuses such agents when they are written). Anything else raises ``ValueError``. Builders are
 cheap: models load lazily on first use (or ``prewarm()``) and are shared process-wide.
 Audio helpers for carrier media streams (μ-law, resampling) live in :mod:`voice.speech.audio`.
-
-The package imports its parts on first use (``from voice.speech import HibariTTS`` loads the TTS then): a process
-that only needs :mod:`voice.speech.audio` or the Whisper engine (the Temporal worker's transcription activity) does
-not load livekit-agents, silero and onnxruntime, about 75 MB of the worker's resident memory.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from livekit.agents import stt, tts
+from livekit.agents import vad as agents_vad
 
-if TYPE_CHECKING:
-    from .espeak_tts import EspeakTTS
-    from .factory import LOCAL_STT_PROVIDERS, LOCAL_TTS_PROVIDERS, ProviderNotInstalledError, build_stt, build_tts
-    from .hibari_tts import HibariTTS
-    from .vad import load_vad
-    from .whisper_stt import WhisperSTT
+from models.providers import PROVIDERS, provider_problem
 
-_HOMES = {
-    "LOCAL_STT_PROVIDERS": "factory",
-    "LOCAL_TTS_PROVIDERS": "factory",
-    "ProviderNotInstalledError": "factory",
-    "build_stt": "factory",
-    "build_tts": "factory",
-    "EspeakTTS": "espeak_tts",
-    "HibariTTS": "hibari_tts",
-    "WhisperSTT": "whisper_stt",
-    "load_vad": "vad",
-}
+from .espeak_tts import EspeakTTS
+from .hibari_tts import HibariTTS
+from .vad import load_vad
+from .whisper_stt import WhisperSTT
+
+LOCAL_STT_PROVIDERS = ("local-whisper",)
+LOCAL_TTS_PROVIDERS = ("local-hibari", "local-espeak")
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+class ProviderNotInstalledError(RuntimeError):
+    """A cloud speech provider was selected but its livekit-agents plugin (or its API key) is missing."""
+
+
+def _cloud_stt(provider: str) -> stt.STT:
+    problem = provider_problem("stt", provider)
+    if problem is not None:
+        raise ProviderNotInstalledError(f"STT provider {problem}")
+    if provider == "deepgram":
+        from livekit.plugins import deepgram  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+        deepgram_stt: stt.STT = deepgram.STT()
+        return deepgram_stt
+    from livekit.plugins import openai  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+    openai_stt: stt.STT = openai.STT()
+    return openai_stt
+
+
+def _cloud_tts(provider: str, voice: str) -> tts.TTS:
+    problem = provider_problem("tts", provider)
+    if problem is not None:
+        raise ProviderNotInstalledError(f"TTS provider {problem}")
+    if provider == "cartesia":
+        from livekit.plugins import cartesia  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+        cartesia_tts: tts.TTS = cartesia.TTS(voice=voice) if voice else cartesia.TTS()
+        return cartesia_tts
+    from livekit.plugins import openai  # type: ignore[attr-defined,unused-ignore]  # optional extra
+
+    openai_tts: tts.TTS = openai.TTS(voice=voice) if voice else openai.TTS()
+    return openai_tts
+
+
+def build_stt(provider: str, vad: agents_vad.VAD | None = None) -> stt.STT:
+    """An STT for ``provider`` (see the module docstring). ``vad`` decides where an utterance ends: pass the
+    session's, so the transcript is final as soon as the turn is (the default waits silero's 0.55 s)."""
+    name = provider.strip().lower()
+    if name == "local-whisper":
+        return WhisperSTT(vad=vad)
+    if ("stt", name) in PROVIDERS:
+        return _cloud_stt(name)
+    raise ValueError(f"unknown STT provider {provider!r}; offline: {', '.join(LOCAL_STT_PROVIDERS)}")
+
+
+def build_tts(provider: str, voice: str = "") -> tts.TTS:
+    """A TTS for ``provider`` speaking ``voice`` ("" = the provider's default voice)."""
+    name = provider.strip().lower()
+    if name == "local-hibari":
+        return HibariTTS(voice=voice or "heart")
+    if name == "local-espeak":
+        return EspeakTTS(voice=voice or "en-us")
+    if ("tts", name) in PROVIDERS:
+        return _cloud_tts(name, voice)
+    raise ValueError(f"unknown TTS provider {provider!r}; offline: {', '.join(LOCAL_TTS_PROVIDERS)}")
 
 
 __all__ = [
