@@ -140,3 +140,8 @@ def with_agent(value: Any, agent_id: str) -> Any:
     if isinstance(value, dict):
         return {k: with_agent(v, agent_id) for k, v in value.items()}
     return value
+
+
+def flow_steps(view: c.CallStateView) -> list[str]:
+    """The flow steps a call went through, in order, from its timeline."""
+    return [e.detail or "" for e in view.timeline if e.event == "flow_step"]

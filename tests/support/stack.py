@@ -15,6 +15,7 @@ from api.app import AppExtension
 from api.temporal import TemporalGateway
 from models.settings import Settings
 from tests.conftest import SECRET_KEY, Platform, make_platform, serve_api
+from tests.livekit_standin import LiveKitStandIn
 from workers.worker import activity_clients, build_worker
 
 T = TypeVar("T")
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def running_stack(
-    env: WorkflowEnvironment, tmp_path: Path, extensions: Sequence[AppExtension] = (), **overrides: Any
+    env: WorkflowEnvironment, tmp_path: Path, *, extensions: Sequence[AppExtension] = (), **overrides: Any
 ) -> AsyncIterator[Platform]:
     """SQLite platform whose worker polls its own task queue on the shared dev server."""
     settings = Settings(
@@ -40,6 +41,11 @@ async def running_stack(
         serve_api(platform, TemporalGateway(settings, env.client), extensions) as served,
     ):
         yield served
+
+
+def livekit_settings(standin: LiveKitStandIn) -> dict[str, Any]:
+    """The settings that point a platform at the LiveKit stand-in (``running_stack(..., **livekit_settings(s))``)."""
+    return {"livekit_url": standin.url, "livekit_api_key": standin.api_key, "livekit_api_secret": standin.api_secret}
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from temporalio.testing import WorkflowEnvironment
 
 from models import calls as c
-from tests.support.flow_line import FRONT_DESK, FlowLine, flow_line, sales_or_support
+from tests.support.flow_line import FRONT_DESK, FlowLine, flow_line, flow_steps, sales_or_support
 from tests.support.media_stream_client import TwilioMediaStream
 from tests.support.stack import eventually, running_stack, serve_http
 from tests.twilio_standin import TwilioStandIn
@@ -66,10 +66,6 @@ async def _ended(line: FlowLine, workflow_id: str) -> c.CallStateView:
     return await eventually(probe, within=60)
 
 
-def _steps(view: c.CallStateView) -> list[str]:
-    return [e.detail or "" for e in view.timeline if e.event == "flow_step"]
-
-
 async def _segments_beyond(phone: TwilioMediaStream, count: int) -> bool:
     return len(phone.segments) > count
 
@@ -111,7 +107,7 @@ async def test_menu_retries_then_hands_the_caller_to_the_agent_with_the_variable
     final = await _ended(line, workflow_id)
     assert final.end_reason is not None and final.end_reason.value == "completed"
     assert final.agent_id == line.agent_id and final.dtmf_received == "91"
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps[0] == "menu (gather): no_match '9', retry"
     assert steps[1].startswith("menu (gather): input '1'")
     assert steps[2] == "route (branch): route 1 -> sales"
@@ -133,7 +129,7 @@ async def test_the_caller_may_say_the_choice_instead_of_pressing_it(
         assert "sales team" in await _hear(ears, greeting.pcm8k())
         view = await line.state(parameters["workflow_id"])
         await phone.stop()
-    steps = _steps(view)
+    steps = flow_steps(view)
     assert steps[0].startswith("menu (gather): input '1'") and steps[2] == "sales (set): set team -> assistant"
     assert view.dtmf_received == ""
 
@@ -158,7 +154,7 @@ async def test_a_call_keeps_its_flow_version_when_the_flow_is_edited(line: FlowL
         final = await _ended(line, workflow_id)  # the flow hangs up
     assert final.end_reason is not None and final.end_reason.value == "completed"
     assert [e.event for e in final.timeline][-1] == "flow_hangup"
-    assert _steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
+    assert flow_steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
 
     async def hung_up() -> list[Any] | None:  # the leg is torn down just after the state says ENDED
         return [r for r in line.carrier.requests_for("update_call") if r.form.get("Status")] or None
@@ -247,7 +243,7 @@ async def test_webhook_steps_time_out_fail_and_branch_on_the_answer(
         welcome = await _hear(ears, (await phone.next_reply()).pcm8k())
         assert "welcome back" in welcome and "ada" in welcome, welcome
         final = await _ended(line, parameters["workflow_id"])
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps[1] == "slow (webhook): no answer within 1 s, failed -> fail"
     assert steps[2] == "fail (webhook): the endpoint answered 500, failed -> lookup"
     assert steps[3] == "lookup (webhook): answered, route 1 -> vip"
@@ -293,7 +289,7 @@ async def test_no_input_retries_then_transfers_through_the_carrier(line: FlowLin
         final = await _ended(line, parameters["workflow_id"])
     assert "sales" in heard[0] and "did not hear" in heard[1] and "sales" in heard[2], heard
     assert final.end_reason is not None and final.end_reason.value == "transferred"
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps == [
         "menu (gather): no_input '', retry",
         "menu (gather): no_input '', no input -> desk",
@@ -346,7 +342,7 @@ async def test_closed_hours_take_a_voicemail_stored_and_transcribed(
         assert "leave a message" in await _hear(ears, prompt.pcm8k())
         assert "goodbye" in await _hear(ears, bye.pcm8k())
         final = await _ended(line, parameters["workflow_id"])
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps[0] == "hours (branch): route 1 -> closed"
     assert steps[1].startswith("closed (voicemail): ") and "(silence), asset as_" in steps[1], steps
     [asset_id] = [e.detail for e in final.timeline if e.event == "voicemail_stored"]

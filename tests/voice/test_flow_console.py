@@ -21,7 +21,7 @@ from models.enums import Role
 from tests.api.resources import create, flow_body, phone_number_body
 from tests.conftest import Platform, SpaceKeys
 from tests.support.assets import upload_audio, wav_bytes
-from tests.support.flow_line import FRONT_DESK, with_agent
+from tests.support.flow_line import FRONT_DESK, flow_steps, with_agent
 from tests.support.stack import eventually, running_stack, serve_http, temporal_client
 from tests.voice.console_support import spoken_16k
 from tests.voice.test_flow_calls import MENU
@@ -96,10 +96,6 @@ async def _segment(phone: ConsoleClient, index: int, within: float = 30.0) -> by
     return bytes(phone.record.segments[index])
 
 
-def _steps(view: c.CallStateView) -> list[str]:
-    return [e.detail or "" for e in view.timeline if e.event == "flow_step"]
-
-
 async def test_a_console_call_to_a_flow_number_plays_the_menu_and_hands_over_with_the_variables(
     line: ConsoleFlowLine, ears: WhisperEngine
 ) -> None:
@@ -123,7 +119,7 @@ async def test_a_console_call_to_a_flow_number_plays_the_menu_and_hands_over_wit
     view = await line.state(ready.workflow_id)
     assert view.media_mode.value == "web" and view.dtmf_received == "91"
     assert any(e.event == "media_attached" for e in view.timeline)
-    steps = _steps(view)
+    steps = flow_steps(view)
     assert any(s.startswith("menu (gather): no_match '9'") for s in steps), steps
     assert any("handed to agent" in s and "choice, team" in s for s in steps), steps
 
@@ -150,7 +146,7 @@ async def test_a_console_call_naming_a_flow_gathers_speech_and_hangs_up(
 
     view = await line.state(ready.workflow_id)
     assert view.to_number == f"flow:{line.flow_id}" and view.agent_id is None
-    assert any(s.startswith("menu (gather): input '2'") for s in _steps(view)), _steps(view)
+    assert any(s.startswith("menu (gather): input '2'") for s in flow_steps(view)), flow_steps(view)
 
 
 async def test_a_flow_of_another_space_is_not_found(line: ConsoleFlowLine) -> None:

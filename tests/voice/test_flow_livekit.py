@@ -27,9 +27,9 @@ from models.call_contract import DispatchMetadata
 from tests.api.resources import create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
-from tests.support.flow_line import FRONT_DESK, sales_or_support, with_agent
+from tests.support.flow_line import FRONT_DESK, flow_steps, sales_or_support, with_agent
 from tests.support.room_audio import CallerPhone, TrackEars
-from tests.support.stack import eventually, running_stack, serve_http, temporal_client
+from tests.support.stack import eventually, livekit_settings, running_stack, serve_http, temporal_client
 from voice.livekit_audio import room_output
 from voice.livekit_flow import RoomFlowCall, flow_media_worker
 from voice.runtime import VoiceRuntime
@@ -103,9 +103,7 @@ async def line(
     async with running_stack(
         temporal_env,
         tmp_path,
-        livekit_url=livekit_standin.url,
-        livekit_api_key=livekit_standin.api_key,
-        livekit_api_secret=livekit_standin.api_secret,
+        **livekit_settings(livekit_standin),
     ) as platform:
         assert platform.app is not None
         async with serve_http(platform.app) as base_url:
@@ -187,10 +185,6 @@ async def _ended(line: RoomLine, workflow_id: str) -> c.CallStateView:
     return await eventually(probe, within=60)
 
 
-def _steps(view: c.CallStateView) -> list[str]:
-    return [e.detail or "" for e in view.timeline if e.event == "flow_step"]
-
-
 async def _ring(line: RoomLine, room: str) -> tuple[str, ParticipantInfo, DispatchMetadata]:
     """A SIP caller arrives in ``room``; the flow-mode dispatch the call's workflow made for it."""
     caller = await line.standin.add_sip_caller(room, "+14155550142", line.e164, trunk_id=line.inbound_trunk_id)
@@ -219,7 +213,7 @@ async def test_the_caller_hears_the_menu_presses_a_key_and_hears_the_branch(
     final = await _ended(line, workflow_id)
     assert final.end_reason is not None and final.end_reason.value == "completed"
     assert final.dtmf_received == "2"
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps[0].startswith("menu (gather): input '2'"), steps
     assert steps[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
 
@@ -252,7 +246,7 @@ async def test_the_flow_hands_the_caller_to_the_agent_with_the_gathered_variable
     final = await _ended(line, workflow_id)
     assert final.end_reason is not None and final.end_reason.value == "completed"
     assert final.agent_id == line.agent_id and final.dtmf_received == "1"
-    steps = _steps(final)
+    steps = flow_steps(final)
     assert steps[-1] == f"assistant (agent): handed to agent {line.agent_id} with choice, team", steps
     assert await line.dispatches(room, 1) == [dispatch]  # the agent answered in the same job: no second dispatch
 
@@ -278,7 +272,7 @@ async def test_a_job_lost_mid_flow_is_replaced_and_the_flow_goes_on(line: RoomLi
     assert final.end_reason is not None and final.end_reason.value == "completed"
     events = [e.event for e in final.timeline]
     assert "agent_lost" in events and "agent_redispatched" in events and "agent_reattached" in events
-    assert _steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
+    assert flow_steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"]
 
 
 async def test_a_space_asking_consent_hears_it_from_the_agent_the_flow_hands_to(

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
-from tests.support.stack import eventually, running_stack
+from tests.support.stack import eventually, livekit_settings, running_stack
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ async def stack(
     async with running_stack(
         temporal_env,
         tmp_path,
-        livekit_url=livekit_standin.url,
-        livekit_api_key=livekit_standin.api_key,
-        livekit_api_secret=livekit_standin.api_secret,
+        **livekit_settings(livekit_standin),
     ) as platform:
         yield platform
 

@@ -24,7 +24,7 @@ from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys
 from tests.livekit_standin import LiveKitStandIn
 from tests.support.media_stream_client import TwilioMediaStream
-from tests.support.stack import eventually, running_stack, serve_http
+from tests.support.stack import eventually, livekit_settings, running_stack, serve_http
 from tests.twilio_standin import (
     OTHER_ACCOUNT_SID,
     OTHER_AUTH_TOKEN,
@@ -68,9 +68,7 @@ async def edge(
         tmp_path,
         extensions=[MediaStreamExtension()],
         twilio_api_base_url=twilio_standin.url,
-        livekit_url=livekit_standin.url,
-        livekit_api_key=livekit_standin.api_key,
-        livekit_api_secret=livekit_standin.api_secret,
+        **livekit_settings(livekit_standin),
         livekit_sip_host="sip.livekit.test",
     ) as stack:
         assert stack.app is not None

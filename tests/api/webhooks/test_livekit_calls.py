@@ -20,7 +20,7 @@ from models.enums import Role
 from tests.api.resources import agent_body, create, sip_trunk_body
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn, build_event, sign
-from tests.support.stack import eventually, running_stack, serve_http, temporal_client
+from tests.support.stack import eventually, livekit_settings, running_stack, serve_http, temporal_client
 from workflows.call_client import CallActionRefused, CallClient
 from workflows.calls import CallWorkflow
 
@@ -40,9 +40,7 @@ async def stack(
     async with running_stack(
         temporal_env,
         tmp_path,
-        livekit_url=livekit_standin.url,
-        livekit_api_key=livekit_standin.api_key,
-        livekit_api_secret=livekit_standin.api_secret,
+        **livekit_settings(livekit_standin),
     ) as platform:
         assert platform.app is not None
         async with serve_http(platform.app) as base_url:

@@ -18,7 +18,7 @@ from models.call_contract import call_workflow_id
 from tests.api.resources import twilio_number
 from tests.conftest import Platform, SpaceKeys, unique_e164
 from tests.livekit_standin import LiveKitStandIn
-from tests.support.stack import eventually, running_stack
+from tests.support.stack import eventually, livekit_settings, running_stack
 from tests.twilio_standin import OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioStandIn
 from workflows.calls import CallWorkflow
 
@@ -33,9 +33,7 @@ async def stack(
         temporal_env,
         tmp_path,
         twilio_api_base_url=twilio_standin.url,
-        livekit_url=livekit_standin.url,
-        livekit_api_key=livekit_standin.api_key,
-        livekit_api_secret=livekit_standin.api_secret,
+        **livekit_settings(livekit_standin),
         livekit_sip_host="sip.livekit.test",
     ) as platform:
         assert platform.app is not None
