@@ -33,6 +33,8 @@ ONCE = RetryPolicy(maximum_attempts=1)  # dialing and REFER are never repeated: 
 SIP_TIMEOUT = timedelta(seconds=90)
 RECORDING_SETTLE = timedelta(seconds=60)
 REGISTER_FAILED_EGRESS = "register-failed-egress"  # workflow.patched: an egress that failed mid-call is registered
+# workflow.patched: an egress_ended that came before StopEgress answered stands (it used to be overwritten by stopping)
+EGRESS_ENDED_BEFORE_STOP = "egress-ended-before-stop"
 LIVEKIT_FLOW_JOB = "livekit-flow-job"  # workflow.patched: a flow on a LiveKit call is played by a flow-mode job
 
 
@@ -189,11 +191,12 @@ class LiveKitLeg(CallLeg):
         if not (self._egress_id and k.recording in (rec.RECORDING_ACTIVE, rec.RECORDING_PAUSED)):  # paused: on hold
             return
         failure = await recording.stop(self._egress_id)
-        k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
+        done = (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED)
+        if not (k.recording in done and workflow.patched(EGRESS_ENDED_BEFORE_STOP)):
+            k.recording = rec.RECORDING_STOPPING if failure is None else rec.RECORDING_FAILED
         k.note("recording_stopped", workflow.now(), failure)
         # LiveKit reports the finished file by webhook: wait a little for it, so the call's final state
         # says where its recording is.
-        done = (rec.RECORDING_COMPLETE, rec.RECORDING_FAILED)
         try:
             await workflow.wait_condition(lambda: k.recording in done, timeout=RECORDING_SETTLE)
         except TimeoutError:

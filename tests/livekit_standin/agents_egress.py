@@ -158,4 +158,6 @@ async def stop_egress(ctx: CallContext, req: StopEgressRequest) -> EgressInfo:
     answer.status = EgressStatus.EGRESS_ENDING
     answer.updated_at = now_ns()
     state.end_egress(req.egress_id)
+    if ctx.lk.egress_ended_before_stop_answers:
+        await ctx.lk.deliver_webhooks()
     return answer

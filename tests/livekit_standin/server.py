@@ -99,6 +99,8 @@ class LiveKitStandIn:
         self.transfer_outcomes: dict[str, Outcome] = {}
         self.default_transfer_outcome: Outcome = sip_calls.ANSWERED
         self.dial_delay = 0.0  # seconds a call rings before its outcome
+        # LiveKit's StopEgress answer and its ``egress_ended`` webhook race; this makes the webhook arrive first.
+        self.egress_ended_before_stop_answers = False
         self.events: list[WebhookEvent] = []  # every state change, whether or not it was sent
         self.state = State(self._on_event)
         self._webhooks = WebhookSender(api_key, api_secret, webhook_url)
@@ -192,6 +194,10 @@ class LiveKitStandIn:
             room = self.state.room_info(room) if room in self.state.rooms else Room(name=room)
         ev = build_event(event, room=room, participant=participant, egress_info=egress_info, track=track, id=id)
         return await self._webhooks.send(ev, url)
+
+    async def deliver_webhooks(self) -> None:
+        """Wait for every queued webhook to be delivered."""
+        await self._webhooks.drain()
 
     async def settle(self) -> None:
         """Wait for calls still ringing and for every queued webhook to be delivered."""

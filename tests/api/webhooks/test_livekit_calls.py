@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,9 +251,13 @@ async def test_outbound_call_placed_through_the_api(
     assert viewer.status_code == 403
 
 
+@pytest.mark.parametrize("ended_before_stop_answers", [False, True], ids=["stop-answers-first", "webhook-first"])
 async def test_recording_follows_the_numbers_policy(
-    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn, ended_before_stop_answers: bool
 ) -> None:
+    """The egress's file is the call's recording, whichever of StopEgress's answer and ``egress_ended`` comes
+    first (the webhook first used to leave the recording ``stopping`` until a minute's wait ran out)."""
+    livekit_standin.egress_ended_before_stop_answers = ended_before_stop_answers
     platform, _ = stack
     line = await _line(platform)
     space = line.space
@@ -280,7 +285,8 @@ async def test_recording_follows_the_numbers_policy(
 
     await eventually(recording_state)
     await livekit_standin.hang_up("call-room-rec", caller.identity)
-    result = await temporal_client(platform).get_workflow_handle(row["workflow_id"]).result()
+    handle = temporal_client(platform).get_workflow_handle(row["workflow_id"])
+    result = await asyncio.wait_for(handle.result(), timeout=30)
     assert result["recording_status"] == "complete"
     [complete] = [e for e in result["timeline"] if e["event"] == "recording_complete"]
     assert complete["detail"] == f"spaces/{space.id}/recordings/{row['id']}.ogg"
