@@ -259,6 +259,13 @@ async def test_continue_as_new_keeps_every_message_and_the_opt_out(line_factory:
     for n in range(7):
         assert (await line.send(callee, f"note {n}")).status_code == 202
     await _carrier(line, callee, 7)
+
+    async def handed_over() -> bool:
+        return (await line.view(callee)).runs >= 2
+
+    # The first run, past its bound with 7 messages, continues as new once its delivery reports stop coming; the
+    # STOP must reach the second run (had it reached the first, the second would hold only 3 messages and rest).
+    await eventually(handed_over, within=30.0)
     await line.text_in(callee, "STOP")
     await _carrier(line, callee, 8)
     for n in range(3):
