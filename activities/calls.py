@@ -75,7 +75,7 @@ class CallRecordActivities:
             space: Space | None  # outer joins: each may be missing
             agent: Agent | None
             trunk: SipTrunk | None
-            number, space, agent, trunk = row.tuple()
+            number, space, agent, trunk = row
             if request.space_id and number.space_id != request.space_id:
                 return _rejected("number belongs to another space")
             if not number.enabled:
