@@ -157,7 +157,7 @@ async def stop_egress(ctx: CallContext, req: StopEgressRequest) -> EgressInfo:
     answer.CopyFrom(info)
     answer.status = EgressStatus.EGRESS_ENDING
     answer.updated_at = now_ns()
-    state.end_egress(req.egress_id)
-    if ctx.lk.egress_ended_before_stop_answers:
-        await ctx.lk.deliver_webhooks()
+    ended = state.end_egress(req.egress_id)
+    if ctx.lk.before_stop_egress_answers is not None:
+        await ctx.lk.before_stop_egress_answers(ended)
     return answer

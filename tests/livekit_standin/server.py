@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -99,8 +99,9 @@ class LiveKitStandIn:
         self.transfer_outcomes: dict[str, Outcome] = {}
         self.default_transfer_outcome: Outcome = sip_calls.ANSWERED
         self.dial_delay = 0.0  # seconds a call rings before its outcome
-        # LiveKit's StopEgress answer and its ``egress_ended`` webhook race; this makes the webhook arrive first.
-        self.egress_ended_before_stop_answers = False
+        # LiveKit's StopEgress answer and its ``egress_ended`` webhook race: awaited after the egress has ended and
+        # before StopEgress answers, this decides the order (e.g. ``lambda _: stand_in.deliver_webhooks()``).
+        self.before_stop_egress_answers: Callable[[EgressInfo], Awaitable[None]] | None = None
         self.events: list[WebhookEvent] = []  # every state change, whether or not it was sent
         self.state = State(self._on_event)
         self._webhooks = WebhookSender(api_key, api_secret, webhook_url)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit import api as lk
+from livekit.protocol.egress import EgressInfo
 from temporalio.client import Client, WorkflowHandle
 
 from models.calls import (
@@ -243,6 +244,36 @@ async def consent_recording_hold(calls: CallHarness, name: str) -> Handle:
     return handle
 
 
+async def recording_ended_before_stop(calls: CallHarness, name: str) -> Handle:
+    """A recorded number; the caller hangs up and LiveKit's ``egress_ended`` (complete) reaches the workflow
+    before StopEgress answers: the recording stays complete and is registered (patch egress-ended-before-stop)."""
+    line = await calls.new_line()
+    async with calls.sessions() as db:
+        number = await db.get(PhoneNumber, line.number_id)
+        assert number is not None
+        number.recording_policy = RecordingPolicy.ALWAYS
+        await db.commit()
+    handle = await answer(calls, inbound(line, name))
+    started = await until(handle, lambda v: v.recording_status == "recording")
+    [egress_id] = [e.detail for e in started.timeline if e.event == "recording_started"]
+    assert egress_id is not None
+    location = f"s3://bucket/spaces/{line.space_id}/recordings/{started.call_id}.ogg"
+
+    async def webhook_first(_: EgressInfo) -> None:
+        await handle.signal(CallWorkflow.recording_update, RecordingUpdate(egress_id, "complete", location))
+
+    calls.livekit.before_stop_egress_answers = webhook_first
+    try:
+        await handle.execute_update(CallWorkflow.hangup, HangupRequest(by="staff-1"))
+        view = await handle.result()
+    finally:
+        calls.livekit.before_stop_egress_answers = None
+    assert (view.state, view.recording_status) == (S.ENDED, "complete"), view
+    events = [e.event for e in view.timeline]
+    assert "recording_registered" in events and "recording_unconfirmed" not in events, events
+    return handle
+
+
 Scenario = Callable[[CallHarness, str], Awaitable[Handle]]
 SCENARIOS: dict[str, Scenario] = {
     "inbound_hold_dtmf_hangup": inbound_hold_dtmf_hangup,
@@ -252,6 +283,7 @@ SCENARIOS: dict[str, Scenario] = {
     "rejected_disabled_number": rejected_disabled_number,
     "consent_recording_hold": consent_recording_hold,
     "outbound_voicemail_left": outbound_voicemail_left,
+    "recording_ended_before_stop": recording_ended_before_stop,
 }
 
 

@@ -257,7 +257,8 @@ async def test_recording_follows_the_numbers_policy(
 ) -> None:
     """The egress's file is the call's recording, whichever of StopEgress's answer and ``egress_ended`` comes
     first (the webhook first used to leave the recording ``stopping`` until a minute's wait ran out)."""
-    livekit_standin.egress_ended_before_stop_answers = ended_before_stop_answers
+    if ended_before_stop_answers:
+        livekit_standin.before_stop_egress_answers = lambda _: livekit_standin.deliver_webhooks()
     platform, _ = stack
     line = await _line(platform)
     space = line.space
