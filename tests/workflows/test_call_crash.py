@@ -41,17 +41,20 @@ from models.tables import Call
 from tests.conftest import SECRET_KEY
 from tests.livekit_standin import LiveKitStandIn
 from tests.workflows.conftest import AGENT_NAME, CallHarness
+from workers.worker_role import WorkerRole
 from workflows.calls import CallWorkflow
 from workflows.sandbox import workflow_runner
 
 S = CallState
 READY_TIMEOUT = 60.0  # a cold interpreter importing every workflow and activity, on a busy 2-core machine
 POLLING_LINE = "worker polling"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class WorkerProcess:
-    """``python -m workers.cli worker`` with its output in a log file."""
+    """``python -m workers.cli worker --role <role>`` with its output in a log file (this checkout's code, even
+    when the interpreter's editable install points at another one)."""
 
     process: subprocess.Popen[bytes]
     log: Path
@@ -59,13 +62,13 @@ class WorkerProcess:
     _log_file: IO[bytes] = field(repr=False)
 
     @classmethod
-    def start(cls, env: dict[str, str], cwd: Path, name: str) -> WorkerProcess:
+    def start(cls, env: dict[str, str], cwd: Path, name: str, role: WorkerRole = WorkerRole.ALL) -> WorkerProcess:
         log = cwd / f"{name}.log"
         log_file = log.open("wb")
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=env,
+            [sys.executable, "-m", "workers.cli", "worker", "--role", role.value],
+            env={**env, "PYTHONPATH": str(ROOT)},
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
