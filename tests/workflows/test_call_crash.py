@@ -1,4 +1,5 @@
-"""Crash test: the worker is a real ``telephony worker`` process, killed with SIGKILL while a call is ACTIVE.
+"""Crash test: the worker is a real ``telephony worker --role calls`` process, killed with SIGKILL while a call
+is ACTIVE.
 
 A DTMF event arrives while no worker runs; a new worker process picks the call up (from the dead worker's
 sticky queue, after ``sticky_queue_schedule_to_start_timeout``), and the hang-up ends it with the whole
@@ -175,7 +176,7 @@ async def test_kill_9_worker_during_an_active_call(
     try:
         calls = CallHarness(temporal_env.client, queue, session_factory(engine), livekit_standin, lk_api)
 
-        first = WorkerProcess.start(env, tmp_path, "worker-1")
+        first = WorkerProcess.start(env, tmp_path, "worker-1", WorkerRole.CALLS)
         workers.append(first)
         await first.wait_polling()
 
@@ -213,7 +214,7 @@ async def test_kill_9_worker_during_an_active_call(
         first.kill9()
         killed = time.monotonic()
         await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("42", event_id="dtmf-while-dead"))
-        second = WorkerProcess.start(env, tmp_path, "worker-2")
+        second = WorkerProcess.start(env, tmp_path, "worker-2", WorkerRole.CALLS)
         workers.append(second)
         polling = await second.wait_polling()
         await until(handle, lambda v: v.dtmf_received == "42", within=60.0)
