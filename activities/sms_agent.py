@@ -28,7 +28,7 @@ class SmsAgentActivities:
         self._sessions = sessions
         self._box = secret_box
 
-    @activity.defn
+    @activity.defn(name=m.AGENT_REPLY)
     async def agent_reply(self, request: m.AgentReplyInput) -> m.AgentReply:
         try:
             config = await load_agent_config(self._sessions, request.space_id, request.agent_id, self._box)

@@ -39,6 +39,7 @@ from models.assets import (
     ASSET_NOT_TRANSCRIBABLE,
     RECORDING_SOURCE,
     STEREO_LAYOUT,
+    TRANSCRIBE_RECORDING,
     WAV,
     AssetStatus,
     TranscribeRecordingInput,
@@ -235,7 +236,7 @@ class TranscriptionActivities:
                 return 0
         return len(missing)
 
-    @activity.defn
+    @activity.defn(name=TRANSCRIBE_RECORDING)
     async def transcribe_recording(self, request: TranscribeRecordingInput) -> TranscriptionResult:
         """Transcribe a stereo recording into the conversation; heartbeats progress, resumes from it."""
         started = time.perf_counter()

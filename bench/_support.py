@@ -28,6 +28,7 @@ from temporalio.client import Client
 from models.payloads import DATA_CONVERTER
 from models.settings import Settings
 from workers.temporal_server import dev_server_command, temporal_binary, wait_until_ready
+from workers.worker_role import WorkerRole
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]  # the repository: children import ``bench`` from here
@@ -149,9 +150,10 @@ class Stack:
                 await asyncio.sleep(0.1)
         raise RuntimeError("the API did not start")
 
-    def start_worker(self, args: list[str] | None = None) -> Child:
-        """``telephony worker`` by default; ``args`` for another worker command line."""
-        return self.spawn("worker", args or [str(BIN / "telephony"), "worker", "--data-dir", str(self.dir)])
+    def start_worker(self, args: list[str] | None = None, role: WorkerRole = WorkerRole.ALL) -> Child:
+        """``telephony worker --role ROLE`` by default (both roles); ``args`` for another worker command line."""
+        command = [str(BIN / "telephony"), "worker", "--role", role.value, "--data-dir", str(self.dir)]
+        return self.spawn("worker", args or command)
 
     async def line(self, media_mode: str) -> Line:
         """A space with a Twilio account, an agent and a number routed to the agent (over the API)."""

@@ -1,5 +1,6 @@
-"""A worker like ``telephony worker`` (same settings, clients, workflows, activities and sticky timeout) with
-the knobs the benchmarks compare: the sticky cache size and the workflow sandbox.
+"""A worker like ``telephony worker --role calls`` (same settings, clients, workflows, activities and sticky
+timeout: the role that holds calls, without the speech stack) with the knobs the benchmarks compare: the sticky
+cache size and the workflow sandbox.
 
     .venv/bin/python -m bench._worker [--max-cached-workflows 1000] [--unsandboxed]
 
@@ -12,16 +13,17 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 
 from bench._support import exit_now
 from models.payloads import DATA_CONVERTER
 from models.settings import Settings
-from workers.worker import WORKFLOWS, activity_clients, build_pacer_worker, client_activities
+from workers.call_worker import build_call_worker, build_pacer_worker
+from workers.worker import activity_clients
 from workers.worker_group import WorkerGroup
+from workers.worker_role import WorkerRole
 from workflows.sandbox import workflow_runner
 
 
@@ -31,16 +33,9 @@ async def run(max_cached: int, unsandboxed: bool) -> None:
         settings.temporal_address, namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
     )
     runner: WorkflowRunner = UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner()
-    async with activity_clients(settings, client) as clients:
-        worker = Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=WORKFLOWS,
-            activities=[*clients.activities(), *client_activities(client, settings)],
-            sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-            max_cached_workflows=max_cached,
-            workflow_runner=runner,
-        )
+    async with activity_clients(settings, client, WorkerRole.CALLS) as clients:
+        assert clients.calls is not None
+        worker = build_call_worker(client, settings, clients.calls, max_cached, runner)
         await WorkerGroup(worker, build_pacer_worker(client, settings)).run()
 
 

@@ -12,8 +12,9 @@ waits (timers: max duration). Settled = the Call row says CONNECTED. Then: worke
 (signal, then query until the digit shows), each call touched once (mostly evicted from the sticky cache
 when N > cache: "cold"); the same on 100 calls just touched ("warm", the baseline); then every call is hung
 up (signal, same batches) and the ends are timed.
-``--worker telephony`` runs ``telephony worker`` (default cache 1,000); ``--worker bench`` runs
-``bench._worker`` with ``--cache`` (and ``--unsandboxed``).
+``--worker telephony`` runs ``telephony worker --role calls`` (default cache 1,000; SMS threads and
+transcriptions run in the speech role, which this bench does not start); ``--worker bench`` runs
+``bench._worker`` (the call role too) with ``--cache`` (and ``--unsandboxed``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bench._support import BIN, Child, Line, exit_now, load_average, rss_mb, sta
 from models import calls as c
 from models.call_contract import call_workflow_id, twilio_inbound_call
 from models.enums import CallState, MediaMode
+from workers.worker_role import WorkerRole
 from workflows.call_client import CallClient
 from workflows.calls import CallWorkflow
 
@@ -136,8 +138,8 @@ async def main(args: argparse.Namespace) -> None:
         line = await bench.line("stream")
         api.stop()  # only needed to provision the number: it would compete for the 2 cores
         if args.worker == "telephony":
-            worker = bench.start_worker()
-            cache = f"{bench.settings.worker_max_cached_workflows} (`telephony worker` default)"
+            worker = bench.start_worker(role=WorkerRole.CALLS)  # the role that holds calls (no speech stack)
+            cache = f"{bench.settings.worker_max_cached_workflows} (`telephony worker --role calls` default)"
         else:
             extra = ["--unsandboxed"] if args.unsandboxed else []
             worker = bench.start_worker(

@@ -18,6 +18,9 @@ from models.enums import MessageRole
 from models.sms_pacing import SlotGrant
 
 SMS_THREAD_WORKFLOW = "SmsThreadWorkflow"
+# The thread's agent answers through this local activity (``activities.sms_agent``, the speech role's stack);
+# the workflow names it so that importing the workflow does not import livekit-agents.
+AGENT_REPLY = "agent_reply"
 SMS_THREAD_PREFIX = "sms-"
 # A thread that completed when idle starts again with the next message (a new run, same conversation).
 SMS_ID_REUSE_POLICY = WorkflowIDReusePolicy.ALLOW_DUPLICATE

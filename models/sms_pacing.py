@@ -37,11 +37,6 @@ PACER_IDLE = timedelta(minutes=10)  # a pacer with a full bucket and no request 
 MIN_SLOT_VALIDITY = timedelta(seconds=1)
 
 
-def sms_pacer_task_queue(task_queue: str) -> str:
-    """Pacers have a task queue of their own beside the workers' (``workers.worker.build_pacer_worker``)."""
-    return f"{task_queue}-sms-pacer"
-
-
 def sms_pacer_workflow_id(space_id: str, our_number: str) -> str:
     """The pacer's workflow id: the space and a hash of our number (ids carry no phone number, as for threads)."""
     digest = hashlib.sha256(f"pacer|{our_number}".encode()).hexdigest()[:24]

@@ -27,7 +27,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DEPLOY = ROOT / "deploy"
-OUR_SERVICES = {"api", "media", "worker", "voice", "migrate"}
+WORKERS = {"worker-calls": "calls", "worker-speech": "speech"}  # service: the `telephony worker --role` it runs
+OUR_SERVICES = {"api", "media", *WORKERS, "voice", "migrate"}
 SUBCOMMANDS = {"api", "media", "worker", "voice", "migrate"}
 EXPECTED_SERVICES = OUR_SERVICES | {
     "postgresql",
@@ -136,7 +137,7 @@ def test_depends_on_names_defined_services(services: dict[str, dict[str, Any]]) 
                 assert "healthcheck" in services[target], f"{name} waits for {target}, which has no healthcheck"
             if condition == "service_completed_successfully":
                 assert services[target].get("restart", "no") == "no", f"{target} is a one-shot job"
-    for name in ("api", "worker"):
+    for name in ("api", *WORKERS):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["temporal-admin-tools"]["condition"] == "service_completed_successfully"
@@ -207,6 +208,14 @@ def test_our_services_run_telephony_subcommands(services: dict[str, dict[str, An
     assert re.search(r'^ENTRYPOINT \["telephony"\]$', DOCKERFILE.read_text(), re.M)
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert "telephony" in scripts
+
+
+def test_the_workers_run_the_call_role_and_the_speech_role(services: dict[str, dict[str, Any]]) -> None:
+    """Two worker services, one per role: together they poll every task queue, and neither runs ``all``."""
+    parser = build_parser()
+    roles = {name: parser.parse_args(services[name]["command"]).role for name in WORKERS}
+    assert roles == WORKERS
+    assert "livekit" in services["worker-calls"]["depends_on"]  # rooms, SIP trunks, egress
 
 
 def test_mounted_files_exist(services: dict[str, dict[str, Any]]) -> None:

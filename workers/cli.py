@@ -19,6 +19,7 @@ from models.settings import Settings
 from workers.call_cli import add_arguments as add_call_arguments
 from workers.campaign_cli import add_arguments as add_campaign_arguments
 from workers.logs import configure_logging
+from workers.worker_role import WorkerRole
 
 log = logging.getLogger("workers.cli")
 
@@ -137,11 +138,16 @@ def cmd_media(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """Workflows and activities of one role (``workers/worker.py``): ``calls``, ``speech`` or ``all``."""
     from workers.dev import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir)
-    from workers.worker import run_worker  # imported late: it pulls in every workflow and activity
+    from workers.worker import run_worker  # imported late: it pulls in the call role's workflows
+
+    role = WorkerRole(args.role)
+    if role.speaks:  # the speech stack loads here, on the main thread, before the loop polls anything
+        import workers.speech_worker  # noqa: F401
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -150,7 +156,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         try:
-            await run_worker(settings)
+            await run_worker(settings, role)
         except asyncio.CancelledError:
             log.info("worker stopped")
 
@@ -280,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     media.set_defaults(func=cmd_media)
 
     worker = commands.add_parser("worker", parents=[data_dir], help="run the Temporal worker")
+    worker.add_argument(
+        "--role",
+        choices=[role.value for role in WorkerRole],
+        default=WorkerRole.ALL.value,
+        help="calls: calls, campaigns, numbers, provisioning, retention and pacers (no speech stack); "
+        "speech: SMS threads and transcriptions (livekit-agents, Whisper); all: both (default: %(default)s)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     voice = commands.add_parser(

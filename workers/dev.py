@@ -1,9 +1,10 @@
-"""``telephony dev``: the Temporal dev server, the API and the worker on one machine, supervised.
+"""``telephony dev``: the Temporal dev server, the API and the workers on one machine, supervised.
 
 Everything listens on 127.0.0.1 only. The supervisor starts Temporal, waits until it answers, migrates
-the database, makes sure a platform key exists, starts ``telephony api`` and ``telephony worker`` as
-child processes and waits for the API's ``/healthz``. Then it watches: a child that dies stops
-everything (exit 1); SIGINT/SIGTERM stop the API and the worker first, Temporal last (exit 0).
+the database, makes sure a platform key exists, starts ``telephony api``, ``telephony media`` and the two
+worker roles (``telephony worker --role calls`` and ``--role speech``, as a deployment runs them: the call worker
+never loads the speech stack) as child processes and waits for the API's ``/healthz``. Then it watches: a child
+that dies stops everything (exit 1); SIGINT/SIGTERM stop the API and the workers first, Temporal last (exit 0).
 
 Each child runs in its own process group (a terminal's Ctrl-C reaches only the supervisor, which then
 stops the children in order) and, on Linux, gets SIGTERM from the kernel should the supervisor die
@@ -40,6 +41,7 @@ from workers.temporal_server import (
     temporal_binary,
     wait_until_ready,
 )
+from workers.worker_role import WorkerRole
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +197,7 @@ class DevSupervisor:
         self.out = out or sys.stdout
         self.ready_timeout = ready_timeout
         self.temporal: _Child | None = None
-        self.services: list[_Child] = []  # api, worker: stopped before Temporal
+        self.services: list[_Child] = []  # api, media, workers: stopped before Temporal
         self.admin_key: str | None = None
         self.stop_signal: int | None = None
         self._admin_key_shown = False
@@ -314,13 +316,13 @@ class DevSupervisor:
                 raise DevError(f"the Temporal UI did not open port {self.ui_port}")
             time.sleep(POLL_INTERVAL)
 
-    def _start_service(self, name: str, subcommand: str) -> None:
+    def _start_service(self, name: str, *command: str) -> None:
         try:
             stream: int | None = sys.stderr.fileno()  # children's logs go to our stderr, not our stdout
         except (AttributeError, ValueError, OSError):
             stream = None
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", subcommand],
+            [sys.executable, "-m", "workers.cli", *command],
             stdin=subprocess.DEVNULL,
             stdout=stream,
             stderr=stream,
@@ -370,7 +372,8 @@ class DevSupervisor:
         self._start_service("API", "api")
         for n in range(settings.media_processes):  # several share the media port (SO_REUSEPORT)
             self._start_service("media server" if settings.media_processes == 1 else f"media server {n + 1}", "media")
-        self._start_service("worker", "worker")
+        for role in (WorkerRole.CALLS, WorkerRole.SPEECH):
+            self._start_service(f"{role} worker", "worker", "--role", role.value)
         self._wait_for_api()
         self._wait_for_health("media server", self.settings.media_port)
         self._raise_if_child_died()
@@ -412,7 +415,7 @@ class DevSupervisor:
         return 0
 
     def stop(self) -> None:
-        """API, media server and worker first (so the worker drains while Temporal still answers), Temporal last."""
+        """API, media servers and workers first (so the workers drain while Temporal still answers), Temporal last."""
         stop_children(self.services)
         if self.temporal is not None:
             stop_children([self.temporal])

@@ -17,19 +17,21 @@ with workflow.unsafe.imports_passed_through():
     from activities.recording_assets import RecordingAssetActivities
     from models.assets import (
         TRANSCRIPTION_STARTED,
+        TRANSCRIPTION_WORKFLOW,
         JoinRecordingPartsInput,
         RegisterEgressAssetInput,
         StoredAsset,
         StoreRecordingInput,
         TranscribeRecordingInput,
+        TranscriptionResult,
         TranscriptionView,
         TranscriptionWorkflowInput,
         transcription_workflow_id,
     )
     from models.stream_hold import StreamHeld, StreamHoldInput
+    from models.task_queues import speech_task_queue
     from workflows.call_state import CallLedger
     from workflows.failures import failure_reason
-    from workflows.transcription import TranscriptionWorkflow
 
 ONCE = RetryPolicy(maximum_attempts=1)
 STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
@@ -114,15 +116,18 @@ async def _stored(k: CallLedger, stored: StoredAsset) -> StoredAsset:
 
 
 async def transcribe(k: CallLedger, asset_id: str) -> None:
-    """Transcribe the recording into the conversation, in a workflow of its own that outlives the call's."""
+    """Transcribe the recording into the conversation, in a workflow of its own that outlives the call's, on the
+    speech role's task queue (started by name: the call role never imports the transcription stack)."""
     if not (k.space_id and k.conversation_id):
         return
     request = TranscribeRecordingInput(k.space_id, asset_id, k.conversation_id, k.start.call_id)
     try:
         await workflow.start_child_workflow(
-            TranscriptionWorkflow.run,
+            TRANSCRIPTION_WORKFLOW,
             TranscriptionWorkflowInput(request),
             id=transcription_workflow_id(asset_id),
+            task_queue=speech_task_queue(workflow.info().task_queue),
+            result_type=TranscriptionResult,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
     except WorkflowAlreadyStartedError:

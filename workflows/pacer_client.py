@@ -14,6 +14,7 @@ from temporalio.types import MethodAsyncSingleParam
 
 import models.sms_pacing as p
 from models.calls import SA_SPACE_ID
+from models.task_queues import sms_pacer_task_queue
 from workflows.pacer import PacerWorkflow
 
 
@@ -35,7 +36,7 @@ class PacerClient:
 
     def __init__(self, client: Client, task_queue: str, run: PacerRun, *, max_grants_per_run: int) -> None:
         self._client = client
-        self._task_queue = p.sms_pacer_task_queue(task_queue)  # the workers' queue -> the pacers' own
+        self._task_queue = sms_pacer_task_queue(task_queue)  # the workers' queue -> the pacers' own
         self._run = run
         self._max_grants_per_run = max_grants_per_run
 

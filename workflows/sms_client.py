@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import models.sms as m
+from models.task_queues import speech_task_queue
 from workflows.sms_thread import SmsThreadWorkflow
 
 
@@ -56,7 +57,7 @@ class ThreadSnapshot:
 class SmsClient:
     def __init__(self, client: Client, task_queue: str) -> None:
         self._client = client
-        self._task_queue = task_queue
+        self._task_queue = speech_task_queue(task_queue)  # the workers' queue -> the speech role's, where threads run
 
     def _attributes(self, thread: Thread) -> TypedSearchAttributes:
         pairs: list[SearchAttributePair[Any]] = [

@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
     import workflows.sms_state as st
     from activities.flows import FlowActivities
     from activities.sms import SmsActivities
-    from activities.sms_agent import SmsAgentActivities
     from models.enums import MessageRole
     from models.flow_calls import LoadFlowInput
     from workflows.failures import ActivityFailure, failure_reason
@@ -235,8 +234,12 @@ class SmsThreadWorkflow(ThreadPacing):
         try:
             # A local activity: the reply is computed inside this workflow task (one round trip less per
             # message); a crash recomputes it, and its message id is replay-stable, so it is still sent once.
-            reply = await workflow.execute_local_activity_method(
-                SmsAgentActivities.agent_reply, ask, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
+            reply = await workflow.execute_local_activity(
+                m.AGENT_REPLY,
+                ask,
+                result_type=m.AgentReply,
+                start_to_close_timeout=AGENT_TIMEOUT,
+                retry_policy=AGENT_RETRY,
             )
         except ActivityFailure as exc:  # the message stays in the inbox for staff
             workflow.logger.warning("agent reply failed", extra={"reason": failure_reason(exc)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,15 +17,22 @@ from models.settings import Settings
 from tests.conftest import SECRET_KEY, Platform, make_platform, serve_api
 from tests.livekit_standin import LiveKitStandIn
 from workers.worker import activity_clients, build_worker
+from workers.worker_role import WorkerRole
 
 T = TypeVar("T")
 
 
 @asynccontextmanager
 async def running_stack(
-    env: WorkflowEnvironment, tmp_path: Path, *, extensions: Sequence[AppExtension] = (), **overrides: Any
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    *,
+    extensions: Sequence[AppExtension] = (),
+    roles: Sequence[WorkerRole] = (WorkerRole.CALLS, WorkerRole.SPEECH),
+    **overrides: Any,
 ) -> AsyncIterator[Platform]:
-    """SQLite platform whose worker polls its own task queue on the shared dev server."""
+    """SQLite platform whose workers poll their own task queues on the shared dev server: by default the call role
+    and the speech role as two workers with their own clients, as ``telephony dev`` runs them in two processes."""
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}",
@@ -35,12 +42,12 @@ async def running_stack(
         **overrides,
     )
     platform = await make_platform(settings)
-    async with (
-        activity_clients(settings, env.client) as clients,
-        build_worker(env.client, settings, clients),
-        serve_api(platform, TemporalGateway(settings, env.client), extensions) as served,
-    ):
-        yield served
+    async with AsyncExitStack() as workers:
+        for role in roles:
+            clients = await workers.enter_async_context(activity_clients(settings, env.client, role))
+            await workers.enter_async_context(build_worker(env.client, settings, clients))
+        async with serve_api(platform, TemporalGateway(settings, env.client), extensions) as served:
+            yield served
 
 
 def livekit_settings(standin: LiveKitStandIn) -> dict[str, Any]:

@@ -239,7 +239,8 @@ def test_dev_starts_stops_cleanly_and_restarts_on_the_same_data(tmp_path: Path, 
     commands = [_cmdline(pid) for pid in children]
     assert any("server start-dev" in c for c in commands), commands
     assert any("workers.cli api" in c for c in commands), commands
-    assert any("workers.cli worker" in c for c in commands), commands
+    for role in ("calls", "speech"):  # the two worker roles, in two processes
+        assert any(f"workers.cli worker --role {role}" in c for c in commands), commands
     for pid in children:  # every child in a process group of its own, so Ctrl-C reaches only the supervisor
         assert os.getpgid(pid) != os.getpgid(first.process.pid)
     assert (data_dir / "temporal.db").exists()

@@ -1,4 +1,5 @@
-"""Crash test: the worker is a real ``telephony worker`` process, killed with SIGKILL while a call is ACTIVE.
+"""Crash test: the worker is a real ``telephony worker --role calls`` process, killed with SIGKILL while a call
+is ACTIVE.
 
 A DTMF event arrives while no worker runs; a new worker process picks the call up (from the dead worker's
 sticky queue, after ``sticky_queue_schedule_to_start_timeout``), and the hang-up ends it with the whole
@@ -41,17 +42,20 @@ from models.tables import Call
 from tests.conftest import SECRET_KEY
 from tests.livekit_standin import LiveKitStandIn
 from tests.workflows.conftest import AGENT_NAME, CallHarness
+from workers.worker_role import WorkerRole
 from workflows.calls import CallWorkflow
 from workflows.sandbox import workflow_runner
 
 S = CallState
 READY_TIMEOUT = 60.0  # a cold interpreter importing every workflow and activity, on a busy 2-core machine
 POLLING_LINE = "worker polling"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class WorkerProcess:
-    """``python -m workers.cli worker`` with its output in a log file."""
+    """``python -m workers.cli worker --role <role>`` with its output in a log file (this checkout's code, even
+    when the interpreter's editable install points at another one)."""
 
     process: subprocess.Popen[bytes]
     log: Path
@@ -59,13 +63,13 @@ class WorkerProcess:
     _log_file: IO[bytes] = field(repr=False)
 
     @classmethod
-    def start(cls, env: dict[str, str], cwd: Path, name: str) -> WorkerProcess:
+    def start(cls, env: dict[str, str], cwd: Path, name: str, role: WorkerRole = WorkerRole.ALL) -> WorkerProcess:
         log = cwd / f"{name}.log"
         log_file = log.open("wb")
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=env,
+            [sys.executable, "-m", "workers.cli", "worker", "--role", role.value],
+            env={**env, "PYTHONPATH": str(ROOT)},
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -172,7 +176,7 @@ async def test_kill_9_worker_during_an_active_call(
     try:
         calls = CallHarness(temporal_env.client, queue, session_factory(engine), livekit_standin, lk_api)
 
-        first = WorkerProcess.start(env, tmp_path, "worker-1")
+        first = WorkerProcess.start(env, tmp_path, "worker-1", WorkerRole.CALLS)
         workers.append(first)
         await first.wait_polling()
 
@@ -210,7 +214,7 @@ async def test_kill_9_worker_during_an_active_call(
         first.kill9()
         killed = time.monotonic()
         await handle.signal(CallWorkflow.dtmf_received, DtmfEvent("42", event_id="dtmf-while-dead"))
-        second = WorkerProcess.start(env, tmp_path, "worker-2")
+        second = WorkerProcess.start(env, tmp_path, "worker-2", WorkerRole.CALLS)
         workers.append(second)
         polling = await second.wait_polling()
         await until(handle, lambda v: v.dtmf_received == "42", within=60.0)

@@ -16,10 +16,9 @@ import pytest
 import temporalio.workflow
 
 import workflows
-from workers.worker import WORKFLOWS
-from workflows.dial_pacer import DialPacerWorkflow
+from workers.call_worker import CALL_WORKFLOWS, PACER_WORKFLOWS
+from workers.speech_worker import SPEECH_WORKFLOWS
 from workflows.sandbox import workflow_runner
-from workflows.sms_pacer import SmsPacerWorkflow
 
 ROOT = Path(workflows.__file__).resolve().parent.parent
 PACKAGES = {"models", "workflows", "activities", "voice", "api", "workers", "storage"}
@@ -52,7 +51,7 @@ def project_modules_run_by_new_instance(cls: type) -> set[str]:
     return {str(f) for f in ours}
 
 
-@pytest.mark.parametrize("cls", [*WORKFLOWS, SmsPacerWorkflow, DialPacerWorkflow], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", [*CALL_WORKFLOWS, *PACER_WORKFLOWS, *SPEECH_WORKFLOWS], ids=lambda cls: cls.__name__)
 def test_a_new_instance_runs_only_its_workflow_module(cls: type) -> None:
     own = str(Path(sys.modules[cls.__module__].__file__ or "").resolve().relative_to(ROOT))
     ran = project_modules_run_by_new_instance(cls)

@@ -1,6 +1,6 @@
-"""Crash test: the transcription runs in a real ``telephony worker`` process, killed with SIGKILL after it wrote
-part of the transcript; a new worker process resumes from the last heartbeat, and the transcript ends up whole,
-with no message twice."""
+"""Crash test: the transcription runs in a real ``telephony worker --role speech`` process (on the speech task
+queue), killed with SIGKILL after it wrote part of the transcript; a new worker process resumes from the last
+heartbeat, and the transcript ends up whole, with no message twice."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ from models.db import create_engine, migrate, session_factory
 from models.enums import MessageRole
 from models.settings import Settings
 from models.tables import Message
+from models.task_queues import speech_task_queue
 from storage import build_store
 from tests.activities.conftest import new_call
 from tests.conftest import SECRET_KEY
 from tests.support.dialogue import LONG_SCRIPT, record_dialogue, wer
 from tests.workflows.test_call_crash import WorkerProcess
 from voice.recording.stereo import Side
+from workers.worker_role import WorkerRole
 from workflows.transcription import TranscriptionWorkflow
 
 
@@ -66,7 +68,7 @@ async def test_kill_9_worker_during_transcription(
         PYTHONUNBUFFERED="1",
     )
     try:
-        first = WorkerProcess.start(env, tmp_path, "worker-1")
+        first = WorkerProcess.start(env, tmp_path, "worker-1", WorkerRole.SPEECH)
         worker_processes.append(first)
         rows = await new_call(sessions)
         dialogue = record_dialogue(tmp_path / "call.wav", LONG_SCRIPT * 2)  # ~2 min: time to kill it midway
@@ -94,7 +96,7 @@ async def test_kill_9_worker_during_transcription(
                 heartbeat_timeout_seconds=2.0,
             ),
             id=transcription_workflow_id(stored.asset_id),
-            task_queue=queue,
+            task_queue=speech_task_queue(queue),
         )
 
         async def written() -> int:
@@ -120,7 +122,7 @@ async def test_kill_9_worker_during_transcription(
         first.kill9()
         at_kill = await written()
 
-        second = WorkerProcess.start(env, tmp_path, "worker-2")
+        second = WorkerProcess.start(env, tmp_path, "worker-2", WorkerRole.SPEECH)
         worker_processes.append(second)
         result = await asyncio.wait_for(handle.result(), timeout=180)
 
