@@ -12,15 +12,13 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from models.db import migrate
-from tests.conftest import SECRET_KEY
-from tests.workflows.test_call_crash import ROOT, WorkerProcess
+from tests.workflows.test_call_crash import ROOT, WorkerProcess, worker_env, workers  # noqa: F401 (a fixture)
 from workers.worker_role import WorkerRole
 
 SPEECH_STACK = ("livekit.agents", "onnxruntime", "faster_whisper", "ctranslate2", "av")
@@ -48,14 +46,6 @@ def rss_mb(pid: int) -> float:
     return int(kb[1]) / 1024
 
 
-@pytest.fixture
-def processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.close()
-
-
 def test_importing_the_call_role_leaves_the_speech_stack_out() -> None:
     """Everything ``telephony worker --role calls`` imports before it polls (CLI, role wiring, call workflows and
     activities, the API-side clients of SMS threads and transcriptions) loads none of the speech stack."""
@@ -78,25 +68,18 @@ def test_importing_the_call_role_leaves_the_speech_stack_out() -> None:
 
 @pytest.mark.slow
 async def test_a_call_worker_process_polls_without_the_speech_stack(
-    temporal_env: WorkflowEnvironment, tmp_path: Path, processes: list[WorkerProcess]
+    temporal_env: WorkflowEnvironment,
+    tmp_path: Path,
+    workers: list[WorkerProcess],  # noqa: F811 (the fixture imported above)
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}"
     await asyncio.to_thread(migrate, url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHONY_")}
-    env.update(
-        TELEPHONY_DATABASE_URL=url,
-        TELEPHONY_SECRET_KEYS=SECRET_KEY,
-        TELEPHONY_TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TELEPHONY_TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-        TELEPHONY_TASK_QUEUE=f"roles-{uuid.uuid4().hex[:8]}",
-        TELEPHONY_DATA_DIR=str(tmp_path / "data"),
-        PYTHONUNBUFFERED="1",
-        PYTHONPROFILEIMPORTTIME="1",  # each import, as a stderr line (the process's log)
-    )
+    env = worker_env(temporal_env, None, tmp_path, url, f"roles-{uuid.uuid4().hex[:8]}")
+    env["PYTHONPROFILEIMPORTTIME"] = "1"  # each import, as a stderr line (the process's log)
     calls = WorkerProcess.start(env, tmp_path, "calls", WorkerRole.CALLS)
-    processes.append(calls)
+    workers.append(calls)
     speech = WorkerProcess.start(env, tmp_path, "speech", WorkerRole.SPEECH)
-    processes.append(speech)
+    workers.append(speech)
     await calls.wait_polling()
     await speech.wait_polling()
 

@@ -120,8 +120,10 @@ def workers() -> Iterator[list[WorkerProcess]]:
 
 
 def worker_env(
-    temporal_env: WorkflowEnvironment, standin: LiveKitStandIn, tmp_path: Path, url: str, queue: str
+    temporal_env: WorkflowEnvironment, standin: LiveKitStandIn | None, tmp_path: Path, url: str, queue: str
 ) -> dict[str, str]:
+    """A worker process's environment: this test's database, Temporal and queue (and LiveKit stand-in, if any);
+    its data directory is ``tmp_path / "data"``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHONY_")}
     env.update(
         TELEPHONY_DATABASE_URL=url,
@@ -130,12 +132,15 @@ def worker_env(
         TELEPHONY_TEMPORAL_NAMESPACE=temporal_env.client.namespace,
         TELEPHONY_TASK_QUEUE=queue,
         TELEPHONY_DATA_DIR=str(tmp_path / "data"),
-        TELEPHONY_LIVEKIT_URL=standin.url,
-        TELEPHONY_LIVEKIT_API_KEY=standin.api_key,
-        TELEPHONY_LIVEKIT_API_SECRET=standin.api_secret,
-        TELEPHONY_LIVEKIT_AGENT_NAME=AGENT_NAME,
         PYTHONUNBUFFERED="1",
     )
+    if standin is not None:
+        env.update(
+            TELEPHONY_LIVEKIT_URL=standin.url,
+            TELEPHONY_LIVEKIT_API_KEY=standin.api_key,
+            TELEPHONY_LIVEKIT_API_SECRET=standin.api_secret,
+            TELEPHONY_LIVEKIT_AGENT_NAME=AGENT_NAME,
+        )
     return env
 
 

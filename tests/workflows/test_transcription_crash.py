@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,24 +30,17 @@ from storage import build_store
 from tests.activities.conftest import new_call
 from tests.conftest import SECRET_KEY
 from tests.support.dialogue import LONG_SCRIPT, record_dialogue, wer
-from tests.workflows.test_call_crash import WorkerProcess
+from tests.workflows.test_call_crash import WorkerProcess, worker_env, workers  # noqa: F401 (a fixture)
 from voice.recording.stereo import Side
 from workers.worker_role import WorkerRole
 from workflows.transcription import TranscriptionWorkflow
 
 
-@pytest.fixture
-def worker_processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for worker in started:
-        worker.close()
-        print(f"--- {worker.log.name} (exit {worker.process.returncode})\n{worker.output()}")
-
-
 @pytest.mark.slow
 async def test_kill_9_worker_during_transcription(
-    temporal_env: WorkflowEnvironment, tmp_path: Path, worker_processes: list[WorkerProcess]
+    temporal_env: WorkflowEnvironment,
+    tmp_path: Path,
+    workers: list[WorkerProcess],  # noqa: F811 (the fixture imported above)
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}"
     await asyncio.to_thread(migrate, url)
@@ -57,19 +48,10 @@ async def test_kill_9_worker_during_transcription(
     sessions = session_factory(engine)
     queue = f"transcribe-{uuid.uuid4().hex[:8]}"
     settings = Settings(data_dir=tmp_path / "data", database_url=url, secret_keys=SECRET_KEY, task_queue=queue)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHONY_")}
-    env.update(
-        TELEPHONY_DATABASE_URL=url,
-        TELEPHONY_SECRET_KEYS=SECRET_KEY,
-        TELEPHONY_TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        TELEPHONY_TEMPORAL_NAMESPACE=temporal_env.client.namespace,
-        TELEPHONY_TASK_QUEUE=queue,
-        TELEPHONY_DATA_DIR=str(settings.data_dir),
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_env(temporal_env, None, tmp_path, url, queue)
     try:
         first = WorkerProcess.start(env, tmp_path, "worker-1", WorkerRole.SPEECH)
-        worker_processes.append(first)
+        workers.append(first)
         rows = await new_call(sessions)
         dialogue = record_dialogue(tmp_path / "call.wav", LONG_SCRIPT * 2)  # ~2 min: time to kill it midway
         stored = await ActivityEnvironment().run(
@@ -123,7 +105,7 @@ async def test_kill_9_worker_during_transcription(
         at_kill = await written()
 
         second = WorkerProcess.start(env, tmp_path, "worker-2", WorkerRole.SPEECH)
-        worker_processes.append(second)
+        workers.append(second)
         result = await asyncio.wait_for(handle.result(), timeout=180)
 
         async with sessions() as session:
