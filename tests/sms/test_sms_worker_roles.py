@@ -51,14 +51,13 @@ async def test_threads_run_on_the_speech_queue_and_older_ones_on_the_platform_qu
         assert await _queue_of(line, newer) == speech_task_queue(queue)
 
         thread = Thread(line.space.id, line.number_id, line.number, older)
-        await temporal_client(platform).start_workflow(
+        handle = await temporal_client(platform).start_workflow(
             SmsThreadWorkflow.run,
             thread.start(),
             id=thread.workflow_id,
             task_queue=queue,  # where the API started threads before the split
-            start_signal=m.SIGNAL_INBOUND,
-            start_signal_args=[m.InboundSms(new_sid(), QUESTION)],
         )
+        await handle.signal(SmsThreadWorkflow.inbound_message, m.InboundSms(new_sid(), QUESTION))
         assert await _answered(line, older) == [HOURS]
         assert await _queue_of(line, older) == queue
     twilio_standin.clear_failures()
