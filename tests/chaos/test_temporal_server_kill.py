@@ -26,7 +26,7 @@ from tests.livekit_standin import LiveKitStandIn
 from tests.support.postgres import free_port
 from tests.workflows.conftest import CallHarness
 from tests.workflows.test_call_crash import WorkerProcess, events, until, worker_env
-from workers.temporal_server import dev_server_command, temporal_binary, wait_until_ready
+from workers.temporal_server import TemporalServerError, dev_server_command, temporal_binary, wait_until_ready
 from workflows.calls import CallWorkflow
 
 S = CallState
@@ -38,19 +38,40 @@ def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+async def _ready(server: subprocess.Popen[bytes], data_dir: Path, port: int) -> bool:
+    """Whether the server came up; False if it exited first (another test's process took one of the ports the dev
+    server binds beside ``port``); its log is in the failure otherwise."""
+    try:
+        await wait_until_ready(f"127.0.0.1:{port}", "default", within=60, keep_waiting=lambda: server.poll() is None)
+    except TemporalServerError as exc:
+        if server.poll() is not None:
+            return False
+        log = (data_dir / "temporal.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"the Temporal server did not come up; its log ends:\n{log}") from exc
+    return True
+
+
+async def _first_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    for _ in range(3):
+        port = free_port()
+        server = _start_server(data_dir, port)
+        if await _ready(server, data_dir, port):
+            return server, port
+    log = (data_dir / "temporal.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(f"the Temporal server exited on each of 3 ports; its log ends:\n{log}")
+
+
 async def test_kill_9_temporal_server_mid_call_and_restart_on_the_same_database(
     temporal_env: WorkflowEnvironment, livekit_standin: LiveKitStandIn, tmp_path: Path
 ) -> None:
-    port = free_port()
+    server, port = await _first_server(tmp_path)
     address = f"127.0.0.1:{port}"
-    server = _start_server(tmp_path, port)
     worker: WorkerProcess | None = None
     url = f"sqlite+aiosqlite:///{tmp_path / 'telephony.db'}"
     await asyncio.to_thread(migrate, url)
     engine = create_engine(url)
     lk_api = lk.LiveKitAPI(livekit_standin.url, livekit_standin.api_key, livekit_standin.api_secret)
     try:
-        await wait_until_ready(address, "default", within=60)
         client = await Client.connect(address)
         queue = f"chaos-{uuid.uuid4().hex[:8]}"
         env = worker_env(temporal_env, livekit_standin, tmp_path, url, queue) | {
@@ -84,7 +105,7 @@ async def test_kill_9_temporal_server_mid_call_and_restart_on_the_same_database(
         killed = time.monotonic()
         await asyncio.sleep(1.0)
         server = _start_server(tmp_path, port)
-        await wait_until_ready(address, "default", within=60)
+        assert await _ready(server, tmp_path, port), (tmp_path / "temporal.log").read_text(errors="replace")[-3000:]
         print(f"\nTemporal server back {time.monotonic() - killed:.1f} s after the kill")
 
         async def carry_on(handle: WorkflowHandle[Any, CallStateView], index: int) -> None:
