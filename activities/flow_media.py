@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from temporalio import activity
@@ -23,6 +23,9 @@ from models.flow_calls import (
 )
 
 T = TypeVar("T")
+# A stream learns that its call plays a flow when the workflow answers its attach; the workflow schedules the
+# first prompt in the same task, so that prompt can reach this process first. It waits this long for the flow.
+FLOW_ATTACH_WAIT = 10.0
 
 
 class FlowStream(Protocol):
@@ -41,8 +44,13 @@ class FlowStreams(Protocol):
         """The flow of a call whose audio this process carries (a media stream, a console socket)."""
 
 
-def _stream(streams: FlowStreams, stream_id: str) -> FlowStream:
-    flow = streams.get(stream_id)
+async def _stream(streams: FlowStreams, stream_id: str, attaching: Callable[[str], bool]) -> FlowStream:
+    """The stream's flow; if the stream is still attaching here, its flow once the attach has been answered."""
+    deadline = asyncio.get_running_loop().time() + FLOW_ATTACH_WAIT
+    while (flow := streams.get(stream_id)) is None and attaching(stream_id):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.02)
     if flow is None:
         raise ApplicationError("the stream is not carried by this process", type=STREAM_NOT_HERE, non_retryable=True)
     return flow
@@ -63,18 +71,24 @@ async def _heartbeating(work: Coroutine[Any, Any, T]) -> T:
 
 
 class FlowMediaActivities:
-    def __init__(self, streams: FlowStreams) -> None:
+    def __init__(self, streams: FlowStreams, attaching: Callable[[str], bool] = lambda _: False) -> None:
+        """``attaching``: whether this process carries a stream whose attach may not have been answered yet
+        (transports that know a call plays a flow before attaching register the flow first)."""
         self._streams = streams
+        self._attaching = attaching
+
+    async def _flow(self, stream_id: str) -> FlowStream:
+        return await _stream(self._streams, stream_id, self._attaching)
 
     @activity.defn
     async def play_prompt(self, request: PlayPrompt) -> PromptPlayed:
-        return await _heartbeating(_stream(self._streams, request.stream_id).play_prompt(request))
+        return await _heartbeating((await self._flow(request.stream_id)).play_prompt(request))
 
     @activity.defn
     async def record_voicemail(self, request: RecordVoicemail) -> VoicemailRecorded:
-        return await _heartbeating(_stream(self._streams, request.stream_id).record_voicemail(request))
+        return await _heartbeating((await self._flow(request.stream_id)).record_voicemail(request))
 
     @activity.defn
     async def start_agent(self, request: StartFlowAgent) -> FlowAgentStarted:
-        await _stream(self._streams, request.stream_id).start_agent(request)
+        await (await self._flow(request.stream_id)).start_agent(request)
         return FlowAgentStarted(request.agent_id)

@@ -43,7 +43,9 @@ class MediaStreamExtension:
         )
         state.voice = runtime
         streams = MediaStreamActivities(runtime.streams)
-        flows = FlowMediaActivities(runtime.flows)  # a flow's prompts and hand-off, on the stream's process
+        # A flow's prompts and hand-off, on the stream's process. A stream is listed before it attaches; its flow
+        # only once the attach has been answered (the first prompt may come before).
+        flows = FlowMediaActivities(runtime.flows, attaching=lambda sid: runtime.streams.get(sid) is not None)
         # Recordings are written on this process's disk: they are stored from here, by the same activity.
         store = build_store(state.settings)
         recordings = RecordingAssetActivities(state.sessions, store)
