@@ -98,7 +98,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from models.db import migrate
-    from workers.dev import follow_supervisor
+    from workers.child_processes import follow_supervisor
 
     follow_supervisor()
     overrides = {"api_workers": args.workers} if args.workers else {}
@@ -124,7 +124,7 @@ def cmd_media(args: argparse.Namespace) -> int:
     """Carrier media streams answered by the voice agent: one or more per machine, behind TELEPHONY_MEDIA_PUBLIC_URL."""
     from voice.media_stream.app import create_media_app
     from voice.media_stream.serve import run_media_server
-    from workers.dev import follow_supervisor
+    from workers.child_processes import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir, **({"media_port": args.port} if args.port else {}))
@@ -139,7 +139,7 @@ def cmd_media(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Workflows and activities of one role (``workers/worker.py``): ``calls``, ``speech`` or ``all``."""
-    from workers.dev import follow_supervisor
+    from workers.child_processes import follow_supervisor
 
     follow_supervisor()
     settings = _settings(args.data_dir)

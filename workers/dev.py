@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from types import FrameType
 from typing import IO, Any
 
@@ -35,6 +32,15 @@ from models.console_protocol import PAGE_PATH as CONSOLE_PAGE
 from models.db import migrate
 from models.settings import Settings
 from workers.bootstrap import ensure_platform_key
+from workers.child_processes import (
+    HOST,
+    SUPERVISOR_PID_ENV,
+    Child,
+    port_accepts,
+    port_free,
+    preexec_follow,
+    stop_children,
+)
 from workers.temporal_server import (
     TemporalServerError,
     dev_server_command,
@@ -45,17 +51,12 @@ from workers.worker_role import WorkerRole
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
-SUPERVISOR_PID_ENV = "TELEPHONY_DEV_SUPERVISOR_PID"
 TEMPORAL_LOG = "temporal.log"
 LOCK_FILE = "dev.lock"
 READY_LINE = "Press Ctrl-C to stop."
 ADMIN_KEY_PREFIX = "Admin API key: "
-
-_PR_SET_PDEATHSIG = 1
 
 
 class DevError(Exception):
@@ -64,63 +65,6 @@ class DevError(Exception):
 
 class _Interrupted(Exception):
     pass
-
-
-def _prctl() -> Callable[..., int] | None:
-    if sys.platform != "linux":
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-def follow_supervisor() -> None:
-    """Called first thing in a child of ``telephony dev``: get SIGTERM when the supervisor goes away."""
-    expected = os.environ.get(SUPERVISOR_PID_ENV)
-    if not expected:
-        return
-    prctl = _prctl()
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != int(expected):
-        raise SystemExit("the telephony dev supervisor is gone")
-
-
-def _preexec_follow(parent_pid: int) -> Callable[[], None] | None:
-    """``preexec_fn`` for a child that is not ours (Temporal): the kernel sends SIGTERM when we die.
-
-    Only used before this process starts any thread (the Temporal SDK's runtime starts some).
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return preexec
-
-
-def port_free(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def port_accepts(port: int, host: str = HOST) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -146,41 +90,6 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@dataclass
-class _Child:
-    name: str
-    process: subprocess.Popen[bytes]
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-
-def _signal_group(child: _Child, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.process.pid, sig)
-
-
-def _wait_all(children: list[_Child], deadline: float) -> None:
-    for child in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def stop_children(children: list[_Child], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM every child's process group, wait up to ``timeout``, then SIGKILL what is left."""
-    for child in children:
-        if child.alive:
-            log.info("stopping a child process", extra={"child": child.name, "pid": child.process.pid})
-            _signal_group(child, signal.SIGTERM)
-    _wait_all(children, time.monotonic() + timeout)
-    stubborn = [child for child in children if child.alive]
-    for child in stubborn:
-        log.warning("child did not stop in time: killing it", extra={"child": child.name})
-        _signal_group(child, signal.SIGKILL)
-    _wait_all(stubborn, time.monotonic() + timeout)
-
-
 class DevSupervisor:
     def __init__(
         self,
@@ -196,8 +105,8 @@ class DevSupervisor:
         self.ui_port = ui_port
         self.out = out or sys.stdout
         self.ready_timeout = ready_timeout
-        self.temporal: _Child | None = None
-        self.services: list[_Child] = []  # api, media, workers: stopped before Temporal
+        self.temporal: Child | None = None
+        self.services: list[Child] = []  # api, media, workers: stopped before Temporal
         self.admin_key: str | None = None
         self.stop_signal: int | None = None
         self._admin_key_shown = False
@@ -272,9 +181,9 @@ class DevSupervisor:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_preexec_follow(os.getpid()),  # before any thread exists
+                preexec_fn=preexec_follow(os.getpid()),  # before any thread exists
             )
-        self.temporal = _Child("Temporal dev server", process)
+        self.temporal = Child("Temporal dev server", process)
 
     def _temporal_log_tail(self, lines: int = 15) -> str:
         path = self.settings.data_dir / TEMPORAL_LOG
@@ -329,9 +238,9 @@ class DevSupervisor:
             env=child_env(self.settings),
             start_new_session=True,
         )
-        self.services.append(_Child(name, process))
+        self.services.append(Child(name, process))
 
-    def _dead_child(self) -> _Child | None:
+    def _dead_child(self) -> Child | None:
         for child in [self.temporal, *self.services]:
             if child is not None and not child.alive:
                 return child

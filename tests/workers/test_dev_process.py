@@ -27,8 +27,9 @@ from models.enums import Role
 from models.settings import SEARCH_ATTRIBUTES, Settings
 from models.tables import ApiKey, Space, utcnow
 from workers.bootstrap import BOOTSTRAP_KEY_NAME, create_platform_key, ensure_platform_key
+from workers.child_processes import port_free
 from workers.cli import build_parser, dev_settings, main
-from workers.dev import ADMIN_KEY_PREFIX, READY_LINE, child_env, port_free
+from workers.dev import ADMIN_KEY_PREFIX, READY_LINE, child_env
 from workers.temporal_server import dev_server_command, temporal_binary
 
 START_DEADLINE = 60.0
