@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.call_setup [--calls 200] [--concurrency 10]
 
 A SIP caller joins a room in the stand-in, which sends the signed ``participant_joined`` webhook to the API
-(``telephony api``, a child process); the API signal-with-starts the CallWorkflow; the worker (``telephony
-worker``, a child process) routes the call, opens it, creates the room, records it and dispatches the agent.
+(``telephony api``, a child process); the API signal-with-starts the CallWorkflow; the call worker
+(``telephony worker --role calls``, a child process) routes the call, opens it, creates the room, records it and
+dispatches the agent.
 Measured per call: from the webhook POST leaving the stand-in to ``CreateDispatch`` arriving at it.
 Baseline in the same run: the same StartCall + ``connected`` signal-with-start made directly by this process
 (no API hop), same worker, same measure. Each path runs ``--calls`` sequentially and ``--calls`` at
@@ -31,6 +32,7 @@ from models.call_contract import livekit_sip_call
 from tests.livekit_standin import LiveKitStandIn
 from tests.livekit_standin.sip_calls import admit_inbound_caller
 from tests.support.proc_stats import CpuMeter
+from workers.worker_role import WorkerRole
 from workflows.call_client import CallClient
 
 Send = Callable[[str, ParticipantInfo], Awaitable[None]]
@@ -140,7 +142,7 @@ async def main(args: argparse.Namespace) -> None:
         }
         async with stack("call-setup", **overrides) as bench:
             await bench.start_api()
-            worker = bench.start_worker()
+            worker = bench.start_worker(role=WorkerRole.CALLS)  # a set-up runs in the call role only
             api = next(child for child in bench.children if child.name == "api")
             temporal = next(child for child in bench.children if child.name == "temporal")
             line = await bench.line("livekit")
