@@ -170,7 +170,7 @@ async def main(args: argparse.Namespace) -> None:
             worker_rss = rss_mb(worker.pid)
             print()
             print("Call setup: participant_joined webhook sent -> CreateDispatch received by the LiveKit stand-in")
-            print("(API and worker are child processes: `telephony api`, `telephony worker`, default settings)")
+            print("(API and worker are child processes: `telephony api`, `telephony worker --role calls`, defaults)")
             header = ["path", "conc", "calls", "errors", "answer p50", "setup p50", "setup p99", "max", "calls/s"]
             header += ["server CPU", "worker CPU", "API CPU", "stand-in CPU"]
             print(table(header, rows))

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Workflows a worker keeps in memory (~0.3 MB each, sandboxed); others replay on their next event",
     )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run the call role's workflows in Temporal's sandbox. Off by default: the sandbox re-executes "
+        "the workflow modules for every run (a third less call-opening throughput, bench.concurrency). The test "
+        "suite and every replay run them sandboxed, where a non-deterministic call fails at once",
+    )
 
     log_format: Literal["json", "console"] = Field(
         default="json", description="json: one JSON object per line (production); console: key=value lines"

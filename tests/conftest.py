@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +34,11 @@ pytest_plugins = [
     "tests.twilio_standin.fixtures",
     "tests.support.s3",
 ]
+
+# The suite runs the call role's workflows in Temporal's sandbox (production does not, for speed: Settings
+# .workflow_sandbox): a non-deterministic call in workflow code fails its test at once. Worker processes started
+# with a clean TELEPHONY_ environment (tests/workflows/test_call_crash.worker_env) run as production does.
+os.environ.setdefault("TELEPHONY_WORKFLOW_SANDBOX", "true")
 
 SECRET_KEY = Fernet.generate_key().decode()
 _numbers = itertools.count(1000)

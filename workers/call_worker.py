@@ -39,7 +39,7 @@ from workflows.dial_pacer_client import DialPacerClient
 from workflows.numbers import PurchaseNumberWorkflow, ReleaseNumberWorkflow
 from workflows.provisioning import DeprovisionSipTrunkWorkflow, ProvisionSipTrunkWorkflow
 from workflows.retention import RetentionWorkflow
-from workflows.sandbox import workflow_runner
+from workflows.sandbox import call_workflow_runner, workflow_runner
 from workflows.sms_pacer import SmsPacerWorkflow
 
 CALL_WORKFLOWS = [
@@ -145,7 +145,7 @@ def build_call_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*CALL_WORKFLOWS, *(w for w in beside if isinstance(w, type))],
-        workflow_runner=runner or workflow_runner(),
+        workflow_runner=runner or call_workflow_runner(settings.workflow_sandbox),
         activities=[
             *clients.activities(),
             *campaigns,
