@@ -133,7 +133,7 @@ async def probe(client: Client, space_id: str, sids: list[str]) -> tuple[list[fl
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with stack("concurrency") as bench:
+    async with stack("concurrency", workflow_sandbox=str(args.sandboxed).lower()) as bench:
         api = await bench.start_api()
         line = await bench.line("stream")
         api.stop()  # only needed to provision the number: it would compete for the 2 cores
@@ -214,6 +214,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--worker", choices=["telephony", "bench"], default="telephony")
     parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows for --worker bench")
     parser.add_argument("--unsandboxed", action="store_true", help="--worker bench without the sandbox")
+    parser.add_argument(
+        "--sandboxed", action="store_true", help="--worker telephony with TELEPHONY_WORKFLOW_SANDBOX=true (baseline)"
+    )
     parser.add_argument("--limit", type=float, default=900, help="seconds to wait for settling/ending")
     parser.add_argument("--batch", type=int, default=250, help="calls started before waiting for them to settle")
     parser.add_argument("--start-budget", type=float, default=480, help="seconds after which no batch is started")
