@@ -1,6 +1,6 @@
 """Concurrency: N open calls held by ONE worker process; its RSS and the latency of signals and queries.
 
-    .venv/bin/python -m bench.concurrency [--calls 10000] [--cache 1000] [--probes 500] [--worker telephony]
+    .venv/bin/python -m bench.concurrency [--calls 10000] [--probes 500] [--worker telephony] [--sandboxed]
 
 Calls are inbound, media mode ``stream`` (no LiveKit): each is signal-with-started with ``connected`` exactly as
 the webhooks hand calls to Temporal (``api.webhooks.calls.start_call``), directly from this process at
@@ -12,9 +12,10 @@ waits (timers: max duration). Settled = the Call row says CONNECTED. Then: worke
 (signal, then query until the digit shows), each call touched once (mostly evicted from the sticky cache
 when N > cache: "cold"); the same on 100 calls just touched ("warm", the baseline); then every call is hung
 up (signal, same batches) and the ends are timed.
-``--worker telephony`` runs ``telephony worker --role calls`` (default cache 1,000; SMS threads and
-transcriptions run in the speech role, which this bench does not start); ``--worker bench`` runs
-``bench._worker`` (the call role too) with ``--cache`` (and ``--unsandboxed``).
+``--worker telephony`` runs ``telephony worker --role calls`` (its defaults: cache 400, no sandbox; SMS threads
+and transcriptions run in the speech role, which this bench does not start), ``--sandboxed`` with
+TELEPHONY_WORKFLOW_SANDBOX=true as a baseline; ``--worker bench`` runs ``bench._worker`` (the call role too) with
+``--cache`` (and ``--unsandboxed``).
 """
 
 from __future__ import annotations
