@@ -191,9 +191,10 @@ class Split:
     endpoint_ms: float  # last caller frame sent → the STT's VAD reports end of speech (silence + VAD lag)
     stt_tail_ms: float  # → final transcript (what incremental decoding had left)
     runs: int  # Whisper runs for the utterance
-    to_tts_ms: float  # → first sentence handed to TTS (LLM + livekit pipeline)
-    tts_first_ms: float  # → first audio chunk of that sentence
+    to_tts_ms: float  # → first sentence handed to TTS (LLM + livekit pipeline); 0 when it was ahead
+    tts_first_ms: float  # → first audio chunk of that sentence (what was left of it at the final transcript)
     out_ms: float  # → first agent audio frame received by the caller (framing, μ-law, WebSocket)
+    ahead_ms: float = 0.0  # the speculative reply: how long before the final transcript its TTS was requested
 
 
 def split_of(
@@ -203,26 +204,33 @@ def split_of(
     if not before:
         return None
     vad_end, final, runs = before[-1]
-    after = [x for x in tts if final <= x[0] < first_audio]
+    # The reply's first sentence: requested after the final transcript, or ahead of it (a speculative reply made
+    # during the end-of-speech silence; then its audio may be ready before the turn is).
+    after = [x for x in tts if final <= x[0] < first_audio] or [x for x in tts if t0 <= x[0] < final <= first_audio]
     if not after:
         return None
-    requested, produced = after[0]
+    requested, produced = after[0] if after[0][0] >= final else after[-1]
+    handed = max(requested, final)
+    ready = max(produced, handed)
     ms = 1000.0
     return Split(
         (vad_end - t0) * ms,
         (final - vad_end) * ms,
         runs,
-        (requested - final) * ms,
-        (produced - requested) * ms,
-        (first_audio - produced) * ms,
+        (handed - final) * ms,
+        (ready - handed) * ms,
+        (first_audio - ready) * ms,
+        (final - requested) * ms if requested < final else 0.0,
     )
 
 
 SPLIT_LEGEND = """Where the client latency went, ms (probe timestamps on the shared clock; consecutive, they sum to it):
 endpoint = last frame sent → STT's VAD end of speech (includes END_OF_SPEECH_SILENCE); stt_tail = → final transcript;
 to_tts = → first sentence handed to TTS (LLM, pipeline); tts_first = → its first audio; out = → first agent frame at
-the caller (framing, μ-law, WebSocket); vad_offline = the STT's VAD (same options) on the same audio offline, in audio
-time: its end of speech after the audio's end (endpoint - vad_offline = processing lag)"""
+the caller (framing, μ-law, WebSocket); spec_ahead = the reply was speculative (voice_speculative_reply): its first
+sentence went to TTS this long before the final transcript (to_tts is then 0, tts_first what was left);
+vad_offline = the STT's VAD (same options) on the same audio offline, in audio time: its end of speech after the
+audio's end (endpoint - vad_offline = processing lag)"""
 
 
 def peak_rss_mb() -> float:
@@ -500,6 +508,7 @@ def report(result: Result, tts: str) -> None:
                 n,
                 *(f"{getattr(sp, k):.0f}" for k in parts),
                 sp.runs,
+                f"{sp.ahead_ms:.0f}" if sp.ahead_ms else "-",
                 f"{turns[n - 1].latency_ms:.0f}",
                 _f(result.vad_audio_ms[n - 1] if n - 1 < len(result.vad_audio_ms) else None),
             ]
@@ -511,13 +520,17 @@ def report(result: Result, tts: str) -> None:
                     f"p{q}",
                     *(_p([getattr(sp, k) for _, sp in splits], q) for k in parts),
                     "",
+                    _p([sp.ahead_ms for _, sp in splits if sp.ahead_ms], q),
                     "",
                     _p(result.vad_audio_ms, q),
                 ]
             )
         print()
         print(SPLIT_LEGEND)
-        header = ["turn", "endpoint", "stt_tail", "to_tts", "tts_first", "out", "whisper_runs", "client", "vad_offline"]
+        header = [
+            "turn", "endpoint", "stt_tail", "to_tts", "tts_first", "out", "whisper_runs", "spec_ahead", "client",
+            "vad_offline",
+        ]  # fmt: skip
         print(table(header, srows))
     print()
     p50, p95 = pct(client_ms, 50), pct(client_ms, 95)

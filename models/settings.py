@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="Re-transcribe an utterance still being spoken even while Whisper works for another call "
         "(faster single turns, fewer calls per core); off: partials only when the model is idle",
     )
+    voice_speculative_reply: bool = Field(
+        default=True,
+        description="Prepare the agent's reply (LLM and the first sentence's audio) when the caller pauses, while "
+        "the VAD waits out the rest of its end-of-speech silence; it plays only if the turn ends on the same "
+        "transcript (off: the reply starts at the end of speech)",
+    )
     voice_tts_cache_mb: int = Field(
         default=32,
         ge=0,

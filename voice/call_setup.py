@@ -24,11 +24,17 @@ from voice.speech.vad import CallVAD
 log = logging.getLogger(__name__)
 
 
-def agent_session(prepared: PreparedCall, *, resumable_interruptions: bool) -> AgentSession:
+def agent_session(
+    prepared: PreparedCall, *, resumable_interruptions: bool, speculative_reply: bool = True
+) -> AgentSession:
     """The session for one call: local VAD turns (no cloud turn detector), the agent's STT/TTS/LLM.
 
     ``resumable_interruptions``: False where the transport cannot pause playback, only clear it (carrier media
-    streams): an interruption is then final."""
+    streams): an interruption is then final.
+    ``speculative_reply``: livekit's preemptive generation, TTS included. The STT sends a preflight transcript
+    when the caller pauses (``voice.speech.whisper_stt``); the reply's LLM and first audio are made while the VAD
+    waits out the rest of ``END_OF_SPEECH_SILENCE``, and the session plays them only if the turn ends on an
+    equivalent transcript (the caller going on discards them)."""
     config = prepared.config
     vad = CallVAD(load_vad(min_silence_duration=END_OF_SPEECH_SILENCE))  # one silero stream for turns and STT
     return AgentSession(
@@ -40,6 +46,7 @@ def agent_session(prepared: PreparedCall, *, resumable_interruptions: bool) -> A
             "turn_detection": "vad",
             "endpointing": {"min_delay": 0.0, "max_delay": 2.0},
             "interruption": {"mode": "vad", "min_duration": 0.3, "resume_false_interruption": resumable_interruptions},
+            "preemptive_generation": {"enabled": speculative_reply, "preemptive_tts": speculative_reply},
         },
     )
 
@@ -78,7 +85,11 @@ async def answer_call(
         dispatch, runtime, agent_identity=agent_identity, resumed=resumed, variables=variables
     )
     prepared.agent.consent = consent
-    session = agent_session(prepared, resumable_interruptions=resumable_interruptions)
+    session = agent_session(
+        prepared,
+        resumable_interruptions=resumable_interruptions,
+        speculative_reply=runtime.settings.voice_speculative_reply,
+    )
     if audio_in is not None:
         session.input.audio = audio_in
     if audio_out is not None:

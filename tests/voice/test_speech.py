@@ -289,6 +289,11 @@ async def test_streaming_stt_transcribes_while_the_caller_speaks(
     assert wer(SENTENCES[0], final) <= 0.2
     interims = [e for e in events if e.type == stt.SpeechEventType.INTERIM_TRANSCRIPT]
     assert interims, "no partial transcript while speaking"
+    # The pause's run is the final transcript, sent as a preflight before the VAD's end of speech.
+    preflights = [e for e in events if e.type == stt.SpeechEventType.PREFLIGHT_TRANSCRIPT]
+    assert preflights, types
+    assert preflights[-1].alternatives[0].text == final
+    assert types.index(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT) < types.index(stt.SpeechEventType.FINAL_TRANSCRIPT)
     assert stream.last_final_latency is not None
     print(
         f"\n[speech] streaming STT: {stream.last_partial_runs} whisper runs, {len(interims)} interim results; "

