@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def agent_session(
-    prepared: PreparedCall, *, resumable_interruptions: bool, speculative_reply: bool = True
+    prepared: PreparedCall,
+    *,
+    resumable_interruptions: bool,
+    speculative_reply: bool = True,
+    interim_transcripts: bool = False,
 ) -> AgentSession:
     """The session for one call: local VAD turns (no cloud turn detector), the agent's STT/TTS/LLM.
 
@@ -34,11 +38,15 @@ def agent_session(
     ``speculative_reply``: livekit's preemptive generation, TTS included. The STT sends a preflight transcript
     when the caller pauses (``voice.speech.whisper_stt``); the reply's LLM and first audio are made while the VAD
     waits out the rest of ``END_OF_SPEECH_SILENCE``, and the session plays them only if the turn ends on an
-    equivalent transcript (the caller going on discards them)."""
+    equivalent transcript (the caller going on discards them).
+    ``interim_transcripts``: transcribe while the caller speaks, for a page showing their words as they come (the
+    console). A phone call has no reader: its Whisper runs only at the caller's pauses, which is what the reply
+    waits for anyway, so turns are answered sooner and a media process carries more calls."""
     config = prepared.config
     vad = CallVAD(load_vad(min_silence_duration=END_OF_SPEECH_SILENCE))  # one silero stream for turns and STT
     return AgentSession(
-        stt=build_stt(config.stt_provider, vad),  # one notion of "the caller stopped" for turns and STT
+        # one notion of "the caller stopped" for turns and STT
+        stt=build_stt(config.stt_provider, vad, interim_results=interim_transcripts),
         tts=build_tts(config.tts_provider, config.voice),
         vad=vad,
         llm=prepared.llm,
@@ -76,11 +84,13 @@ async def answer_call(
     resumed: bool = False,
     consent: ConsentGate | None = None,
     variables: dict[str, str] | None = None,
+    interim_transcripts: bool = False,
 ) -> AnsweredCall:
     """Answer the call ``dispatch`` names with its space's agent, over a room or the given audio I/O.
     ``resumed``: the call's previous agent process died; this one picks up with the conversation so far.
     ``consent``: the recording announcement (and consent question) the agent plays before its greeting.
-    ``variables``: what a flow gathered before it handed the call to the agent."""
+    ``variables``: what a flow gathered before it handed the call to the agent.
+    ``interim_transcripts``: the caller's words while they speak, for a page that shows them (see agent_session)."""
     prepared = await prepare_call(
         dispatch, runtime, agent_identity=agent_identity, resumed=resumed, variables=variables
     )
@@ -89,6 +99,7 @@ async def answer_call(
         prepared,
         resumable_interruptions=resumable_interruptions,
         speculative_reply=runtime.settings.voice_speculative_reply,
+        interim_transcripts=interim_transcripts,
     )
     if audio_in is not None:
         session.input.audio = audio_in

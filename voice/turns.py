@@ -43,10 +43,14 @@ class TurnTimer:
         audio_out.on("playback_started", self._on_agent_audio)
 
     def _on_user_state(self, event: UserStateChangedEvent) -> None:
-        if event.old_state == "speaking" and event.new_state != "speaking":
+        if event.new_state == "speaking":
+            # A new turn: the metrics from here on are its reply's. A speculative reply is made while the caller
+            # is still "speaking" (in the VAD's end-of-speech silence), so its metrics come before the turn ends.
+            self._parts = {}
+            self._tts_reported.clear()
+        elif event.old_state == "speaking":
             # VAD reports the end after a stretch of silence: the speech itself ended that much earlier.
             self._speech_ended_at = time.monotonic() - END_OF_SPEECH_SILENCE
-            self._parts = {}
 
     def _on_metrics(self, event: MetricsCollectedEvent) -> None:
         metrics = event.metrics
@@ -63,7 +67,6 @@ class TurnTimer:
             return  # the greeting, or a second segment of the same reply
         latency_ms = (time.monotonic() - self._speech_ended_at) * 1000
         self._speech_ended_at = None
-        self._tts_reported.clear()
         task = asyncio.ensure_future(self._report(datetime.now(UTC), latency_ms, self._parts))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -160,6 +160,8 @@ async def test_the_agent_answers_a_spoken_question_from_its_knowledge_base(
     assert final.end_reason is not None and final.end_reason.value == "completed"
     assert final.dtmf_received == "7"
     assert final.turns and final.turns[0].latency_ms > 0
+    # reported while the call went on, with its parts (a speculative reply's come before the turn ends)
+    assert final.turns[0].tts_ttfb_ms is not None and final.turns[0].stt_ms is not None, final.turns
     events = [e.event for e in final.timeline]
     assert events.index("connected") < events.index("active") < events.index("hangup")
 

@@ -301,6 +301,40 @@ async def test_streaming_stt_transcribes_while_the_caller_speaks(
     )
 
 
+async def test_without_interim_results_whisper_runs_once_at_the_pause(
+    whisper: WhisperEngine, vad: agents_vad.VAD, phone_utterances: list[np.ndarray]
+) -> None:
+    """A phone call's STT: nobody reads interim results, so the only run is the pause's, sent as the preflight and
+    reused as the final."""
+    stream = WhisperSTT(engine=whisper, vad=vad, interim_results=False).stream()
+    pcm = np.concatenate([phone_utterances[0], np.zeros(8000, dtype=np.int16)])
+    events: list[stt.SpeechEvent] = []
+
+    async def collect() -> None:
+        async for ev in stream:
+            events.append(ev)
+
+    collector = asyncio.create_task(collect())
+    started = time.perf_counter()
+    for i, frame in enumerate(frames_8k(pcm)):
+        stream.push_frame(frame)
+        await asyncio.sleep(max(0.0, started + (i + 1) * 0.02 - time.perf_counter()))
+    stream.end_input()
+    await collector
+    await stream.aclose()
+    types = [e.type for e in events]
+    assert types == [
+        stt.SpeechEventType.START_OF_SPEECH,
+        stt.SpeechEventType.PREFLIGHT_TRANSCRIPT,
+        stt.SpeechEventType.FINAL_TRANSCRIPT,
+        stt.SpeechEventType.END_OF_SPEECH,
+    ], types
+    assert events[1].alternatives[0].text == events[2].alternatives[0].text
+    assert wer(SENTENCES[0], events[2].alternatives[0].text) <= 0.2
+    assert stream.last_partial_runs == 1 and stream.last_final_latency is not None
+    assert stream.last_final_latency < 0.05  # the final was the pause's run, already done
+
+
 def test_strip_loop_cuts_only_whole_utterance_repeats() -> None:
     phrase = [10, 11, 12, 13, 14]
     assert strip_loop(phrase + phrase + phrase[:2]) == phrase

@@ -207,6 +207,7 @@ class ConsoleCall:
             before_start=follow,
             variables=variables,
             consent=self._stream.consent if self._stream is not None else None,
+            interim_transcripts=True,  # the page shows the caller's words as they speak
         )
         if self._stream is not None:
             self._stream.interrupt = self._answered.session.interrupt

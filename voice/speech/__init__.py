@@ -62,12 +62,14 @@ def _cloud_tts(provider: str, voice: str) -> tts.TTS:
     return openai_tts
 
 
-def build_stt(provider: str, vad: agents_vad.VAD | None = None) -> stt.STT:
+def build_stt(provider: str, vad: agents_vad.VAD | None = None, *, interim_results: bool = True) -> stt.STT:
     """An STT for ``provider`` (see the module docstring). ``vad`` decides where an utterance ends: pass the
-    session's, so the transcript is final as soon as the turn is (the default waits silero's 0.55 s)."""
+    session's, so the transcript is final as soon as the turn is (the default waits silero's 0.55 s).
+    ``interim_results``: the local Whisper re-transcribes while the caller speaks only if someone reads along
+    (cloud providers stream their interim results anyway)."""
     name = provider.strip().lower()
     if name == "local-whisper":
-        return WhisperSTT(vad=vad)
+        return WhisperSTT(vad=vad, interim_results=interim_results)
     if ("stt", name) in PROVIDERS:
         return _cloud_stt(name)
     raise ValueError(f"unknown STT provider {provider!r}; offline: {', '.join(LOCAL_STT_PROVIDERS)}")

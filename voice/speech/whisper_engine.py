@@ -252,6 +252,10 @@ class PartialTranscriber:
     :meth:`poll` after each push, and :meth:`finalize` at end of speech. :meth:`reset` starts the next utterance.
     ``on_partial`` receives every intermediate transcript (for interim results).
 
+    ``partials=False``: no runs while the caller speaks, only at pauses (and the final's, if the pause's run does
+    not cover the utterance). Where nobody reads interim results (a phone call), that is cheaper and faster: a
+    partial in progress delays the pause's run, and on a process carrying several calls it delays other calls'.
+
     A run started because a pause began (``pause_ms`` unvoiced after speech) is queued like a final, even when the
     model is busy: it is the utterance's final transcript unless the caller goes on, and it is ready
     ``END_OF_SPEECH_SILENCE - pause_ms`` earlier than one started at the VAD's end of speech. Once the caller is
@@ -269,6 +273,7 @@ class PartialTranscriber:
         margin_ms: float = 150.0,
         on_partial: Callable[[Transcript], None] | None = None,
         on_settled: Callable[[Transcript], None] | None = None,
+        partials: bool = True,
     ) -> None:
         self._engine = engine
         self._interval = interval_ms / 1000.0
@@ -276,6 +281,7 @@ class PartialTranscriber:
         self._margin = int(margin_ms * SAMPLE_RATE / 1000)
         self._on_partial = on_partial
         self._on_settled = on_settled
+        self._partials = partials
         self._chunks: list[npt.NDArray[np.float32]] = []
         self._length = 0
         self._voiced_end = 0
@@ -375,7 +381,7 @@ class PartialTranscriber:
         if self._job is not None and not self._job.done():
             return False
         pausing = self._pausing
-        if pausing or time.perf_counter() - self._job_started >= self._interval:
+        if pausing or (self._partials and time.perf_counter() - self._job_started >= self._interval):
             return self._start(self._voiced_end, at_pause=pausing) is not None
         return False
 
