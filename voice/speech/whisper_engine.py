@@ -10,12 +10,14 @@ length cap from the audio duration (8 tokens/s + 12) and :func:`strip_loop` (a t
 from its first token keeps the phrase once).
 ``full_window=True`` runs the stock ``transcribe()`` path for comparison.
 
-:class:`PartialTranscriber` transcribes a growing utterance while the caller still speaks, at most every
-``interval_ms`` and immediately when a pause starts, on VAD-trimmed audio (up to the last voiced window + margin).
-When the VAD declares end of speech (after its silence hangover), the transcript of everything voiced is usually
-already there, so :meth:`PartialTranscriber.finalize` costs ~0 ms; otherwise only one short call remains. Its runs
-go through the engine's :attr:`WhisperEngine.queue` (``whisper_queue``): with several calls on one process, a
-partial is skipped while the model is busy, and finals waiting together are transcribed as one batch.
+:class:`PartialTranscriber` transcribes an utterance as soon as the caller pauses (80 ms), on VAD-trimmed audio (up to
+the last voiced window + margin), and, where interim results are wanted (the console), also while they speak, at
+most every ``interval_ms``. When the VAD declares end of speech (after its silence hangover), the transcript of
+everything voiced is usually already there, so :meth:`PartialTranscriber.finalize` costs ~0 ms; otherwise only one
+short call remains. The pause's transcript is also handed out early, as the speculative reply's preflight. Runs go
+through the engine's :attr:`WhisperEngine.queue` (``whisper_queue``): with several calls on one process, a partial
+is skipped while the model is busy, a pause's run waits its turn like a final, and finals waiting together are
+transcribed as one batch.
 
 Measured on this 2-core machine, 2.1-2.4 s utterances, phone band (μ-law 8 kHz → 16 kHz), Whisper tiny.en int8:
 stock 30 s window 1.0 s per call idle, 1.9-4.3 s with the box loaded (load average 5); right-sized window
