@@ -8,6 +8,8 @@ import logging
 import numpy as np
 import pytest
 
+from models import calls as c
+from tests.support.stack import eventually
 from tests.voice.test_media_stream import (  # noqa: F401 (the line fixture)
     Line,
     _hear,
@@ -77,3 +79,33 @@ async def test_a_reply_made_during_a_pause_is_played_only_for_the_turn_it_answer
     assert any("park" in text and "opening hours" in text for text in said), said  # one turn, both halves
     agent = [m["text"].lower() for m in conversation if m["role"] == "agent"]
     assert not any("garage" in text for text in agent), agent
+
+
+async def test_a_tool_in_a_speculative_reply_runs_only_once_the_turn_is_over(
+    line: Line,  # noqa: F811
+    caller_voice: HibariTTS,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The reply prepared during the pause would transfer the call; it must not act before the caller is done."""
+    monkeypatch.setattr(call_setup, "END_OF_SPEECH_SILENCE", TURN_SILENCE)
+    caplog.set_level(logging.DEBUG, logger="livekit.agents")
+    parameters = await _ring(line)
+    first_half = await _speech(caller_voice, "I would like to speak to a person.")
+    second_half = await _speech(caller_voice, "About my order, please.")
+    gap = np.zeros(int(PAUSE * 24000), dtype=np.int16)
+    async with _stream(line, parameters) as phone:
+        await phone.start()
+        await phone.next_reply()
+        await phone.say(np.concatenate([first_half, gap, second_half]), 24000)
+        assert _logged(caplog, "received user preflight transcript") >= 1  # the pause's reply was prepared...
+        assert not line.carrier.requests_for("update_call")  # ...and did nothing while the caller spoke on
+
+        async def transferred() -> c.CallStateView | None:
+            view = await _state(line, parameters["workflow_id"])
+            return view if view.state.value == "ended" else None
+
+        final = await eventually(transferred, within=30)
+    assert final.end_reason is not None and final.end_reason.value == "transferred"
+    [redirect] = line.carrier.requests_for("update_call")  # once
+    assert "<Number>+14155550111</Number>" in redirect.form["Twiml"]
