@@ -137,8 +137,9 @@ class Settings(BaseSettings):
     )
     voice_partials_when_busy: bool = Field(
         default=False,
-        description="Re-transcribe an utterance still being spoken even while Whisper works for another call "
-        "(faster single turns, fewer calls per core); off: partials only when the model is idle",
+        description="Where interim transcripts are shown (the console; phone calls transcribe only at the caller's "
+        "pauses), re-transcribe an utterance still being spoken even while Whisper works for another call; off: "
+        "partials only when the model is idle",
     )
     voice_speculative_reply: bool = Field(
         default=True,
