@@ -30,6 +30,20 @@ PAUSE = 0.8
 TURN_SILENCE = 1.6
 
 
+@pytest.fixture
+def long_turns(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Turns end after TURN_SILENCE, so a PAUSE within one is a pause and not a turn, whatever the machine's load;
+    livekit's debug log (what the session did with the preflights) is captured."""
+    monkeypatch.setattr(call_setup, "END_OF_SPEECH_SILENCE", TURN_SILENCE)
+    caplog.set_level(logging.DEBUG, logger="livekit.agents")
+    return caplog
+
+
+async def _with_a_pause(voice: HibariTTS, first: str, then: str) -> np.ndarray:
+    gap = np.zeros(int(PAUSE * 24000), dtype=np.int16)
+    return np.concatenate([await _speech(voice, first), gap, await _speech(voice, then)])
+
+
 def _logged(caplog: pytest.LogCaptureFixture, message: str) -> int:
     return sum(1 for r in caplog.records if r.name.startswith("livekit.agents") and r.getMessage() == message)
 
@@ -38,16 +52,11 @@ async def test_a_reply_made_during_a_pause_is_played_only_for_the_turn_it_answer
     line: Line,  # noqa: F811
     caller_voice: HibariTTS,
     ears: WhisperEngine,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    long_turns: pytest.LogCaptureFixture,
 ) -> None:
-    # The turn ends after TURN_SILENCE, so a PAUSE within it is a pause and not a turn, whatever the machine's load.
-    monkeypatch.setattr(call_setup, "END_OF_SPEECH_SILENCE", TURN_SILENCE)
-    caplog.set_level(logging.DEBUG, logger="livekit.agents")
+    caplog = long_turns
     parameters = await _ring(line)
-    first_half = await _speech(caller_voice, "Where can I park?")
-    second_half = await _speech(caller_voice, "No, sorry, what are your opening hours?")
-    gap = np.zeros(int(PAUSE * 24000), dtype=np.int16)
+    taken_back = await _with_a_pause(caller_voice, "Where can I park?", "No, sorry, what are your opening hours?")
     async with _stream(line, parameters) as phone:
         await phone.start()
         await phone.next_reply()  # the greeting
@@ -61,7 +70,7 @@ async def test_a_reply_made_during_a_pause_is_played_only_for_the_turn_it_answer
         # A question the caller takes back after a pause: the parking answer prepared during the pause is never heard.
         preflights = _logged(caplog, "received user preflight transcript")
         asked = len(phone.segments)
-        await phone.say(np.concatenate([first_half, gap, second_half]), 24000)
+        await phone.say(taken_back, 24000)
         reply = await phone.next_reply(after=asked)
         heard = await _hear(ears, reply.pcm8k())
         assert _says_hours(heard) and "garage" not in heard, heard
@@ -84,20 +93,16 @@ async def test_a_reply_made_during_a_pause_is_played_only_for_the_turn_it_answer
 async def test_a_tool_in_a_speculative_reply_runs_only_once_the_turn_is_over(
     line: Line,  # noqa: F811
     caller_voice: HibariTTS,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    long_turns: pytest.LogCaptureFixture,
 ) -> None:
     """The reply prepared during the pause would transfer the call; it must not act before the caller is done."""
-    monkeypatch.setattr(call_setup, "END_OF_SPEECH_SILENCE", TURN_SILENCE)
-    caplog.set_level(logging.DEBUG, logger="livekit.agents")
+    caplog = long_turns
     parameters = await _ring(line)
-    first_half = await _speech(caller_voice, "I would like to speak to a person.")
-    second_half = await _speech(caller_voice, "About my order, please.")
-    gap = np.zeros(int(PAUSE * 24000), dtype=np.int16)
+    asked = await _with_a_pause(caller_voice, "I would like to speak to a person.", "About my order, please.")
     async with _stream(line, parameters) as phone:
         await phone.start()
         await phone.next_reply()
-        await phone.say(np.concatenate([first_half, gap, second_half]), 24000)
+        await phone.say(asked, 24000)
         assert _logged(caplog, "received user preflight transcript") >= 1  # the pause's reply was prepared...
         assert not line.carrier.requests_for("update_call")  # ...and did nothing while the caller spoke on
 

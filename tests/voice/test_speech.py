@@ -261,13 +261,8 @@ async def test_phone_band_round_trip_espeak(whisper: WhisperEngine, espeak: Espe
     assert np.mean(phone_errors) <= 0.5
 
 
-async def test_streaming_stt_transcribes_while_the_caller_speaks(
-    whisper: WhisperEngine, vad: agents_vad.VAD, phone_utterances: list[np.ndarray]
-) -> None:
-    """Frames arrive in real time (20 ms each); by the VAD's end of speech the transcript is (nearly) ready."""
-    stt_ = WhisperSTT(engine=whisper, vad=vad)
-    stream = stt_.stream()
-    pcm = np.concatenate([phone_utterances[0], np.zeros(8000, dtype=np.int16)])
+async def said_in_real_time(stream: stt.RecognizeStream, pcm8k: np.ndarray) -> list[stt.SpeechEvent]:
+    """Push ``pcm8k`` as a caller's line does (one 20 ms frame every 20 ms), then end; the stream's events."""
     events: list[stt.SpeechEvent] = []
 
     async def collect() -> None:
@@ -276,12 +271,22 @@ async def test_streaming_stt_transcribes_while_the_caller_speaks(
 
     collector = asyncio.create_task(collect())
     started = time.perf_counter()
-    for i, frame in enumerate(frames_8k(pcm)):
+    for i, frame in enumerate(frames_8k(pcm8k)):
         stream.push_frame(frame)
         await asyncio.sleep(max(0.0, started + (i + 1) * 0.02 - time.perf_counter()))
     stream.end_input()
     await collector
     await stream.aclose()
+    return events
+
+
+async def test_streaming_stt_transcribes_while_the_caller_speaks(
+    whisper: WhisperEngine, vad: agents_vad.VAD, phone_utterances: list[np.ndarray]
+) -> None:
+    """Frames arrive in real time (20 ms each); by the VAD's end of speech the transcript is (nearly) ready."""
+    stt_ = WhisperSTT(engine=whisper, vad=vad)
+    stream = stt_.stream()
+    events = await said_in_real_time(stream, np.concatenate([phone_utterances[0], np.zeros(8000, dtype=np.int16)]))
     types = [e.type for e in events]
     assert types[0] == stt.SpeechEventType.START_OF_SPEECH
     assert types[-2:] == [stt.SpeechEventType.FINAL_TRANSCRIPT, stt.SpeechEventType.END_OF_SPEECH]
@@ -307,21 +312,7 @@ async def test_without_interim_results_whisper_runs_once_at_the_pause(
     """A phone call's STT: nobody reads interim results, so the only run is the pause's, sent as the preflight and
     reused as the final."""
     stream = WhisperSTT(engine=whisper, vad=vad, interim_results=False).stream()
-    pcm = np.concatenate([phone_utterances[0], np.zeros(8000, dtype=np.int16)])
-    events: list[stt.SpeechEvent] = []
-
-    async def collect() -> None:
-        async for ev in stream:
-            events.append(ev)
-
-    collector = asyncio.create_task(collect())
-    started = time.perf_counter()
-    for i, frame in enumerate(frames_8k(pcm)):
-        stream.push_frame(frame)
-        await asyncio.sleep(max(0.0, started + (i + 1) * 0.02 - time.perf_counter()))
-    stream.end_input()
-    await collector
-    await stream.aclose()
+    events = await said_in_real_time(stream, np.concatenate([phone_utterances[0], np.zeros(8000, dtype=np.int16)]))
     types = [e.type for e in events]
     assert types == [
         stt.SpeechEventType.START_OF_SPEECH,
