@@ -327,13 +327,10 @@ class PartialTranscriber:
         buf = self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
         return buf[: min(len(buf), voiced_end + self._margin)]
 
-    def _start(
-        self, voiced_end: int, *, final: bool = False, at_pause: bool = False
-    ) -> asyncio.Future[Transcript] | None:
-        """A run on the engine's queue: a final (or a run at a pause) always, a partial only if the model is idle
-        (else None)."""
+    def _start(self, voiced_end: int, *, final: bool = False) -> asyncio.Future[Transcript] | None:
+        """A run on the engine's queue: a final (the utterance's, or a pause's) always, a partial only if the model
+        is idle (else None)."""
         queue = self._engine.queue
-        final = final or at_pause
         if not final and queue.busy and not queue.partials_when_busy:
             queue.partials_skipped += 1
             return None
@@ -384,7 +381,7 @@ class PartialTranscriber:
             return False
         pausing = self._pausing
         if pausing or (self._partials and time.perf_counter() - self._job_started >= self._interval):
-            return self._start(self._voiced_end, at_pause=pausing) is not None
+            return self._start(self._voiced_end, final=pausing) is not None
         return False
 
     async def finalize(self) -> Transcript:

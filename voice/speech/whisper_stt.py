@@ -51,8 +51,8 @@ class WhisperSTT(stt.STT):
     ``interval_ms`` bounds how often the streaming recogniser re-transcribes the growing utterance.
     ``interim_results``: re-transcribe the utterance while the caller speaks (INTERIM_TRANSCRIPT events), for
     someone reading along; off, Whisper runs only at the caller's pauses, which answers sooner and costs less.
-    ``preflight``: when a pause's transcript is ready and the caller has not gone on, send it as a
-    PREFLIGHT_TRANSCRIPT (the session prepares its reply before the VAD's end of speech; see ``voice.call_setup``).
+    A pause's transcript, once ready with nothing voiced since, goes out as a PREFLIGHT_TRANSCRIPT: a session with
+    preemptive generation prepares its reply before the VAD's end of speech (``voice.call_setup``); others ignore it.
     """
 
     def __init__(
@@ -62,18 +62,15 @@ class WhisperSTT(stt.STT):
         vad: agents_vad.VAD | None = None,
         interval_ms: float = 400.0,
         voiced_threshold: float = 0.35,
-        preflight: bool = True,
         interim_results: bool = True,
     ) -> None:
         super().__init__(
             capabilities=stt.STTCapabilities(streaming=True, interim_results=interim_results, offline_recognize=True)
         )
-        self.interim_results = interim_results
         self._engine = engine
         self._vad = vad
         self._interval_ms = interval_ms
         self._voiced_threshold = voiced_threshold
-        self.preflight = preflight
 
     @property
     def model(self) -> str:
@@ -166,8 +163,8 @@ class WhisperRecognizeStream(stt.RecognizeStream):
             interval_ms=owner._interval_ms,
             on_partial=_transcript(stt.SpeechEventType.INTERIM_TRANSCRIPT),
             # the caller paused: the session may prepare its reply while the VAD waits out the rest of the silence
-            on_settled=_transcript(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT) if owner.preflight else None,
-            partials=owner.interim_results,
+            on_settled=_transcript(stt.SpeechEventType.PREFLIGHT_TRANSCRIPT),
+            partials=owner.capabilities.interim_results,
         )
 
         async def _forward() -> None:
