@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.livekit_leg import LiveKitLeg
 
 S = CallState
+# workflow.patched: the task that ended the call completes before the media is torn down (see _finish)
+END_BEFORE_TEARDOWN = "end-before-teardown"
 ATTACH_ROUTING_WAIT = timedelta(seconds=10)  # a stream may open before the call is routed: wait that long for it
 
 
@@ -142,6 +144,12 @@ class CallWorkflow:
     async def _finish(self) -> c.CallStateView:
         """ENDED: write the final state, stop the recording, release the media."""
         await self._persist()
+        if not self._ended_remotely and workflow.patched(END_BEFORE_TEARDOWN):
+            # Releasing the media makes the far end report a hang-up (the caller leaving the deleted room, the
+            # carrier's status callback). Arriving while the task that ended the call still runs, that report
+            # failed the task (UnhandledCommand), and its retry took the report for the end: an operator's
+            # hang-up was answered 409 and a flow lost its last step. A timer completes that task first.
+            await workflow.sleep(timedelta(milliseconds=1))
         await self._leg.stop_recording()
         await self._leg.tear_down(self._ended_remotely)
         await self._leg.store_recordings()

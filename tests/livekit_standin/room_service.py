@@ -92,6 +92,8 @@ async def delete_room(ctx: CallContext, req: DeleteRoomRequest) -> DeleteRoomRes
     )
     if not closed:
         raise TwirpError("not_found", ROOM_NOT_FOUND)
+    if ctx.lk.before_delete_room_answers is not None:
+        await ctx.lk.before_delete_room_answers(req.room)
     return DeleteRoomResponse()
 
 

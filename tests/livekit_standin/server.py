@@ -102,6 +102,9 @@ class LiveKitStandIn:
         # LiveKit's StopEgress answer and its ``egress_ended`` webhook race: awaited after the egress has ended and
         # before StopEgress answers, this decides the order (e.g. ``lambda _: stand_in.deliver_webhooks()``).
         self.before_stop_egress_answers: Callable[[EgressInfo], Awaitable[None]] | None = None
+        # The same race for DeleteRoom and the ``participant_left`` webhooks of the people it disconnects: awaited
+        # (with the room's name) after the room has closed and before DeleteRoom answers.
+        self.before_delete_room_answers: Callable[[str], Awaitable[None]] | None = None
         self.events: list[WebhookEvent] = []  # every state change, whether or not it was sent
         self.state = State(self._on_event)
         self._webhooks = WebhookSender(api_key, api_secret, webhook_url)
@@ -178,6 +181,17 @@ class LiveKitStandIn:
     def webhooks(self) -> list[WebhookDelivery]:
         """Every webhook POST made so far, with the receiver's status."""
         return self._webhooks.deliveries
+
+    def webhook_history(self) -> str:
+        """Every webhook so far, one short line each (event, room, participant, status): for failure messages."""
+        lines = []
+        for d in self._webhooks.deliveries:
+            ev, who = d.event, d.event.participant
+            party = f" {who.identity} ({ParticipantInfo.Kind.Name(who.kind)}" if who.identity else ""
+            if who.identity:
+                party += f", {DisconnectReason.Name(who.disconnect_reason)})" if who.disconnect_reason else ")"
+            lines.append(f"{ev.event} {ev.room.name}{party} -> {d.status or d.error}")
+        return "; ".join(lines)
 
     async def send_webhook(
         self,

@@ -177,10 +177,11 @@ async def _hear(ears: WhisperEngine, pcm: np.ndarray) -> str:
     return await asyncio.to_thread(_heard, ears, pcm)
 
 
-def _timeline(view: c.CallStateView) -> str:
-    """The whole timeline as one line: seen failing in CI with the call ended before the flow's hangup step, and a
-    cut repr would hide what ended it."""
-    return "; ".join(f"{e.event} {e.detail or ''}".strip() for e in view.timeline)
+def _timeline(view: c.CallStateView, standin: LiveKitStandIn) -> str:
+    """The whole timeline and the stand-in's webhooks as one line: seen failing in CI with the call ended before the
+    flow's hangup step, and a cut repr would hide what ended it."""
+    timeline = "; ".join(f"{e.event} {e.detail or ''}".strip() for e in view.timeline)
+    return f"timeline: {timeline}\nwebhooks: {standin.webhook_history()}"
 
 
 async def _ended(line: RoomLine, workflow_id: str) -> c.CallStateView:
@@ -221,7 +222,7 @@ async def test_the_caller_hears_the_menu_presses_a_key_and_hears_the_branch(
     assert final.dtmf_received == "2"
     steps = flow_steps(final)
     assert steps[0].startswith("menu (gather): input '2'"), steps
-    assert steps[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"], _timeline(final)
+    assert steps[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"], _timeline(final, line.standin)
 
     async def room_deleted() -> bool:
         return any(r.room == room for r in line.standin.calls("DeleteRoom"))
@@ -278,7 +279,9 @@ async def test_a_job_lost_mid_flow_is_replaced_and_the_flow_goes_on(line: RoomLi
     assert final.end_reason is not None and final.end_reason.value == "completed"
     events = [e.event for e in final.timeline]
     assert "agent_lost" in events and "agent_redispatched" in events and "agent_reattached" in events
-    assert flow_steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"], _timeline(final)
+    assert flow_steps(final)[-2:] == ["support (say): said -> bye", "bye (hangup): hang up"], _timeline(
+        final, line.standin
+    )
 
 
 async def test_a_space_asking_consent_hears_it_from_the_agent_the_flow_hands_to(

@@ -240,7 +240,7 @@ async def test_outbound_call_placed_through_the_api(
         events = [(e["event"], e.get("detail")) for e in ended.get("timeline", [])]
         pytest.fail(
             f"hang-up answered {hung_up.status_code} {hung_up.text}; end_reason {ended.get('end_reason')}; "
-            f"timeline {events}"
+            f"timeline {events}; webhooks {livekit_standin.webhook_history()}"
         )
     assert hung_up.json()["state"] == "ended"
     assert hung_up.json()["end_reason"] == "completed"
@@ -549,3 +549,33 @@ async def test_hold_mutes_the_recorded_caller_unless_the_space_records_hold(
         paused = [n for n in notes if n == ("recording_paused", "hold")]
         assert len(paused) == (0 if record_hold else 2), notes
         assert (("recording_resumed", "hold") in notes) is not record_hold
+
+
+async def test_an_operators_hang_up_stays_the_operators_when_livekit_reports_the_caller_leaving_first(
+    stack: tuple[Platform, str], livekit_standin: LiveKitStandIn
+) -> None:
+    """Deleting the room disconnects the caller, and LiveKit's ``participant_left`` may reach us before DeleteRoom
+    answers. Seen in CI: that report, arriving while the workflow task that ended the call still ran, failed the
+    task, and its retry ended the call as the caller's: the operator's hang-up was answered 409."""
+    livekit_standin.before_delete_room_answers = lambda _: livekit_standin.deliver_webhooks()
+    platform, _ = stack
+    line = await _line(platform)
+    space = line.space
+    await livekit_standin.add_sip_caller("call-room-bye", "+14155550166", line.e164, trunk_id=line.inbound_trunk_id)
+    row = await _the_call(platform, space)
+
+    async def connected() -> bool:
+        return (await _detail(platform, space, row["id"]))["state"] == "connected"
+
+    await eventually(connected)
+    hung_up = await platform.client.post(space.path(f"/calls/{row['id']}/hangup"), headers=space.admin)
+    assert hung_up.status_code == 200, hung_up.text
+    assert hung_up.json()["state"] == "ended" and hung_up.json()["end_reason"] == "completed"
+
+    handle = temporal_client(platform).get_workflow_handle(row["workflow_id"])
+    result = await asyncio.wait_for(handle.result(), timeout=30)
+    left = [w for w in livekit_standin.webhooks if w.event.event == "participant_left"]
+    assert left and all(w.status == 204 for w in left), livekit_standin.webhook_history()  # the report did arrive
+    hang_ups = [e["detail"] for e in result["timeline"] if e["event"] == "hangup"]
+    assert hang_ups == [hung_up.json()["timeline"][-1]["detail"]], result["timeline"]  # one end: the operator's
+    assert hang_ups[0] != "caller"
