@@ -28,7 +28,7 @@ from voice.call_setup import answer_call
 from voice.livekit_audio import room_output
 from voice.livekit_flow import CALLER_RATE, RoomFlowCall, flow_media_worker
 from voice.recording_consent import consent_gate
-from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime
+from voice.runtime import END_OF_SPEECH_SILENCE, VoiceRuntime, one_blas_thread
 from voice.speech import build_stt, build_tts, load_vad
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ async def play_dtmf(participant: rtc.LocalParticipant, digits: str) -> None:
 
 def _prewarm(proc: JobProcess) -> None:
     # Each job process loads the models once, before it takes calls.
+    one_blas_thread()
     load_vad(min_silence_duration=END_OF_SPEECH_SILENCE)
     for engine in (build_stt("local-whisper"), build_tts("local-hibari")):
         engine.prewarm()
