@@ -70,7 +70,9 @@ def create_app(
         app.state.secret_box = SecretBox.from_setting(
             settings.secret_keys.get_secret_value() if settings.secret_keys else None, settings.data_dir
         )
-        app.state.directory = CarrierDirectory(app.state.secret_box, settings.directory_cache_seconds)
+        app.state.directory = CarrierDirectory(
+            app.state.secret_box, app.state.sessions, settings.directory_cache_seconds
+        )
         app.state.temporal = temporal or TemporalGateway(settings)
         app.state.store = build_store(settings)
         try:

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from fastapi import APIRouter, Request, Response, status
 
 from api.carrier_directory import KnownNumber
-from api.deps import DirectoryDep, SecretBoxDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import DirectoryDep, SecretBoxDep, SettingsDep, TemporalDep
 from api.webhooks.twilio_auth import VerifiedTwilio
 from api.webhooks.twilio_form import status_form, voice_form
 from models import calls as c
@@ -68,7 +68,6 @@ def hang_up() -> Response:
 @router.post("/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}})
 async def voice(
     request: Request,
-    session: SessionDep,
     box: SecretBoxDep,
     directory: DirectoryDep,
     settings: SettingsDep,
@@ -83,7 +82,7 @@ async def voice(
         # A call we asked the carrier to dial was answered: stream its media. The signature proves the URL
         # came from this account; the call must be of the account's space.
         return media_stream(settings, box, placed) if belongs_to(placed, space_id) else _reject()
-    number = await directory.number(session, space_id, params["To"])
+    number = await directory.number(space_id, params["To"])
     if number is None:
         log.info("call to a number we do not route: rejected", extra={"call_sid": params["CallSid"]})
         return _reject()
@@ -109,7 +108,6 @@ async def voice(
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)
 async def call_status(
     request: Request,
-    session: SessionDep,
     directory: DirectoryDep,
     temporal: TemporalDep,
     verified: VerifiedTwilio,
@@ -126,7 +124,7 @@ async def call_status(
         await calls.call(placed, space_id=space_id).carrier_status(event)
         return
     inbound = params.get("Direction", "inbound") == "inbound"
-    number = await directory.number(session, space_id, params.get("To", "")) if inbound else None
+    number = await directory.number(space_id, params.get("To", "")) if inbound else None
     if number is None:
         # Not a call to one of this space's numbers: only a running call of this space can hear of it.
         await calls.call(call_workflow_id(space_id, params["CallSid"]), space_id=space_id).carrier_status(event)

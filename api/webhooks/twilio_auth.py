@@ -15,10 +15,9 @@ from typing import Annotated
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_directory import CarrierDirectory, SigningAccount
-from api.deps import DirectoryDep, SessionDep, SettingsDep
+from api.deps import DirectoryDep, SettingsDep
 from api.webhooks.twilio_form import MAX_PARAMS
 from models.settings import Settings
 from models.twilio_signature import first_signer, plausible
@@ -52,7 +51,7 @@ def _form_pairs(request: Request, raw: bytes, settings: Settings) -> list[tuple[
 
 
 async def verified_twilio_request(
-    request: Request, session: AsyncSession, directory: CarrierDirectory, settings: Settings, signature: str | None
+    request: Request, directory: CarrierDirectory, settings: Settings, signature: str | None
 ) -> TwilioRequest:
     """The form parameters, once the signature proves they come from the account they name."""
     pairs = _form_pairs(request, await request.body(), settings)
@@ -63,7 +62,7 @@ async def verified_twilio_request(
     url = urlunsplit((public.scheme, public.netloc, path, request.url.query, ""))
     account_sid = params.get("AccountSid", "")
     if signature is not None and plausible(account_sid, signature):
-        accounts = await directory.twilio_accounts(session, account_sid, settings.twilio_accounts_per_sid)
+        accounts = await directory.twilio_accounts(account_sid, settings.twilio_accounts_per_sid)
         index = await first_signer([account.auth_token for account in accounts], url, pairs, signature)
         if index is not None:
             return TwilioRequest(params, accounts[index])
@@ -73,12 +72,11 @@ async def verified_twilio_request(
 
 async def _verified(
     request: Request,
-    session: SessionDep,
     directory: DirectoryDep,
     settings: SettingsDep,
     signature: SignatureHeader = None,
 ) -> TwilioRequest:
-    return await verified_twilio_request(request, session, directory, settings, signature)
+    return await verified_twilio_request(request, directory, settings, signature)
 
 
 # A Twilio webhook's verified form and signing account: 403 before the endpoint runs when the signature fails.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.carrier_directory import CarrierDirectory, KnownNumber
 from api.deps import DirectoryDep, SessionDep, SettingsDep, TemporalDep
@@ -27,16 +26,13 @@ def _media(params: dict[str, str], count: int | None) -> list[str]:
     return [params[f"MediaUrl{i}"] for i in range(min(count or 0, m.MAX_MEDIA_URLS)) if params.get(f"MediaUrl{i}")]
 
 
-async def _sms_number(
-    session: AsyncSession, directory: CarrierDirectory, space_id: str, e164: str
-) -> KnownNumber | None:
-    number = await directory.number(session, space_id, e164)
+async def _sms_number(directory: CarrierDirectory, space_id: str, e164: str) -> KnownNumber | None:
+    number = await directory.number(space_id, e164)
     return number if number is not None and number.enabled and number.sms_enabled else None
 
 
 @router.post(m.WEBHOOK_SMS_PATH, response_class=Response, responses={200: {"content": {"application/xml": {}}}})
 async def incoming_sms(
-    session: SessionDep,
     directory: DirectoryDep,
     settings: SettingsDep,
     temporal: TemporalDep,
@@ -46,7 +42,7 @@ async def incoming_sms(
     goes out through the API, paced by the thread)."""
     params = verified.params
     form = sms_form(params)  # typed and bounded like every Twilio form (400 naming the field)
-    number = await _sms_number(session, directory, verified.account.space_id, form.to_number)
+    number = await _sms_number(directory, verified.account.space_id, form.to_number)
     if number is None:
         log.info("sms to a number we do not route", extra={"message_sid": form.message_sid})
         return Response(EMPTY_TWIML, media_type="application/xml")

@@ -3,12 +3,13 @@ the very next webhook; what another process changes (a worker releasing a number
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from api.carrier_directory import _TtlCache
+from api.carrier_directory import CarrierDirectory, _TtlCache
 from tests.api.resources import create
 from tests.conftest import Platform
 
@@ -63,3 +64,38 @@ def test_entries_expire_and_the_oldest_go_first_when_full() -> None:
     off: _TtlCache[str, int] = _TtlCache(ttl=0, size=2, clock=lambda: 0.0)
     off.put("a", 1)
     assert off.get("a") is None  # TELEPHONY_DIRECTORY_CACHE_SECONDS=0: no cache
+
+
+async def test_a_burst_missing_together_makes_one_lookup_and_a_change_starts_a_fresh_one(api: Platform) -> None:
+    """Fifty webhooks arriving as an entry expires wait for one lookup (they used to queue fifty queries); a
+    request that goes away does not end it for the others; a lookup begun before forget() caches nothing."""
+    assert api.app is not None
+    space = await api.new_space()
+    account_sid, token = "AC" + uuid.uuid4().hex, "tok-" + uuid.uuid4().hex
+    await create(api.client, space, "carrier-accounts", {"name": "t", "account_sid": account_sid, "auth_token": token})
+    now = [0.0]
+    state = api.app.state
+    directory = CarrierDirectory(state.secret_box, state.sessions, ttl=5.0, clock=lambda: now[0])
+
+    burst = await asyncio.gather(*(directory.twilio_accounts(account_sid, 3) for _ in range(50)))
+    assert {accounts[0].auth_token for accounts in burst} == {token} and directory.lookups_made == 1
+    now[0] = 5.1  # expired: the next burst looks up once again
+    await asyncio.gather(*(directory.twilio_accounts(account_sid, 3) for _ in range(50)))
+    assert directory.lookups_made == 2
+
+    now[0] = 10.2
+    gone = asyncio.create_task(directory.twilio_accounts(account_sid, 3))
+    stays = asyncio.create_task(directory.twilio_accounts(account_sid, 3))
+    await asyncio.sleep(0)  # both wait on the one lookup
+    gone.cancel()
+    assert (await stays)[0].auth_token == token and directory.lookups_made == 3
+
+    now[0] = 15.3
+    before = asyncio.create_task(directory.twilio_accounts(account_sid, 3))
+    await asyncio.sleep(0)  # its lookup has begun
+    directory.forget()  # this process changed an account meanwhile
+    after = asyncio.create_task(directory.twilio_accounts(account_sid, 3))
+    await asyncio.gather(before, after)
+    assert directory.lookups_made == 5  # the request after the change did not join the lookup from before it
+    await directory.twilio_accounts(account_sid, 3)
+    assert directory.lookups_made == 5  # the fresh lookup's answer is the one cached
